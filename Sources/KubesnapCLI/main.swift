@@ -1,0 +1,1 @@
+print("kubesnap: not built yet")
