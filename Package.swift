@@ -9,6 +9,7 @@ import PackageDescription
 //   KubesnapAPI / Restic          kubesnap's API types (CRD-backed) / the restic data mover
 //   Kubesnap                      the three reconcilers
 //   KubesnapCLI (kubesnap)        operator | apiserver | dev
+//   KubeAPIMachinery              schemas, validation, defaulting, patches, tables, OpenAPI (server side)
 //   KubeAPIServer                 built-in API server; stands beside the stack, shares only KubeJSON
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6)
@@ -69,9 +70,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
+            name: "KubeAPIMachinery", dependencies: ["KubeJSON"], swiftSettings: swiftSettings),
+        .target(
             name: "KubeAPIServer",
             dependencies: [
-                "KubeJSON", "CKubeCrypto",
+                "KubeJSON", "KubeAPIMachinery", "CKubeCrypto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -97,6 +100,9 @@ let package = Package(
         .testTarget(
             name: "KubeClientTests",
             dependencies: ["KubeClient", "KubeJSON", "KubeAPIServer", "KubeTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KubeAPIMachineryTests", dependencies: ["KubeAPIMachinery", "KubeJSON", "KubeTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeAPIServerTests",
