@@ -1,0 +1,52 @@
+# kubesnap: the targets Kubernetes operator users know.
+SWIFT ?= swift
+DATA_DIR ?= .kubesnap
+IMG ?= kubesnap:dev
+KUBECTL ?= kubectl
+
+.PHONY: deps test-deps build release dev test bench install uninstall deploy undeploy docker-build format
+
+deps:
+	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh --test
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+## Build and start `kubesnap dev`: the built-in API server with the CRDs, plus the operator.
+dev: build
+	$(SWIFT) run kubesnap dev --data-dir $(DATA_DIR)
+
+## Every test. This is what CI (.ci/run) runs.
+test: test-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: test-deps
+	$(SWIFT) build -c release
+	.build/release/kubesnap-bench all
+
+## Install the CRDs into the cluster of the current kubeconfig.
+install:
+	$(KUBECTL) apply -f crds/
+
+uninstall:
+	$(KUBECTL) delete -f crds/
+
+## Install CRDs, RBAC and the operator Deployment.
+deploy:
+	$(KUBECTL) apply -k deploy/
+
+undeploy:
+	$(KUBECTL) delete -k deploy/
+
+docker-build:
+	docker build -t $(IMG) .
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
