@@ -3,7 +3,7 @@
 # Stage 1 builds a release binary with the Swift standard library linked statically, so the
 # runtime image needs only the C libraries kubesnap links (libcurl, libyaml, OpenSSL's libcrypto)
 # and restic, the data mover.
-FROM swift:6.1-bookworm AS build
+FROM swift:6.3-bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libcurl4-openssl-dev libyaml-dev libssl-dev pkg-config \

@@ -4,7 +4,7 @@ DATA_DIR ?= .kubesnap
 IMG ?= kubesnap:dev
 KUBECTL ?= kubectl
 
-.PHONY: deps test-deps build release dev test bench install uninstall deploy undeploy docker-build format
+.PHONY: generate deps test-deps build release dev test bench install uninstall deploy undeploy docker-build format
 
 deps:
 	@scripts/install-deps.sh
@@ -17,6 +17,10 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release
+
+## Regenerate code from crds/ (the CRDs embedded in the binary for `kubesnap dev`).
+generate:
+	scripts/embed-crds.sh
 
 ## Build and start `kubesnap dev`: the built-in API server with the CRDs, plus the operator.
 dev: build

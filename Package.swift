@@ -51,6 +51,7 @@ let package = Package(
             dependencies: [
                 "KubeClient", "KubeJSON",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -96,6 +97,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeJSONTests", dependencies: ["KubeJSON", "KubeTestSupport"],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeClientTests",

@@ -1,4 +1,29 @@
 #ifndef CKUBECRYPTO_H
 #define CKUBECRYPTO_H
-int ckubecrypto_placeholder(void);
+
+/// Small certificate helpers over the system OpenSSL libcrypto (EVP + X509), used by the
+/// built-in API server to create its CA, serving certificate and admin client certificate.
+/// Every key is ECDSA P-256; every certificate is signed with SHA-256.
+/// Functions return 0 on success and a negative number on failure; on success the PEM outputs
+/// are heap strings the caller releases with ckc_free.
+
+/// A self-signed CA certificate and its private key (PKCS#8 PEM).
+int ckc_generate_ca(const char *common_name, int valid_days, char **cert_pem, char **key_pem);
+
+/// A certificate signed by the CA, with a fresh key.
+/// `is_server` != 0: extendedKeyUsage serverAuth and the given SANs (DNS names and IP
+/// addresses, IPv4 or IPv6 text); otherwise clientAuth. `organization` may be NULL.
+int ckc_generate_signed(const char *ca_cert_pem, const char *ca_key_pem,
+                        const char *common_name, const char *organization,
+                        const char *const *dns_names, int dns_count,
+                        const char *const *ip_addresses, int ip_count,
+                        int is_server, int valid_days,
+                        char **cert_pem, char **key_pem);
+
+/// 1 when `cert_pem` was signed by `ca_cert_pem` and is within its validity period, else 0.
+int ckc_verify_signed_by(const char *cert_pem, const char *ca_cert_pem);
+
+/// Releases a string returned by this library.
+void ckc_free(char *pointer);
+
 #endif

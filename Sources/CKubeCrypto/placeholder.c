@@ -1,1 +1,0 @@
-int ckubecrypto_placeholder(void) { return 0; }

@@ -1,0 +1,381 @@
+import Foundation
+import KubeJSON
+
+/// One `additionalPrinterColumns` entry of a CRD version (or a column of a built-in kind).
+public struct PrinterColumn: Sendable, Hashable {
+    public var name: String
+    public var type: String
+    public var jsonPath: String
+    public var description: String
+    public var format: String
+    public var priority: Int
+
+    public init(
+        name: String, type: String, jsonPath: String, description: String = "", format: String = "",
+        priority: Int = 0
+    ) {
+        self.name = name
+        self.type = type
+        self.jsonPath = jsonPath
+        self.description = description
+        self.format = format
+        self.priority = priority
+    }
+
+    /// Reads a CRD's column (`{"name","type","jsonPath","description","format","priority"}`);
+    /// errors name the field relative to the column (prefix them with
+    /// `spec.versions[i].additionalPrinterColumns[j]`).
+    public init(_ crdColumn: JSONValue) throws(FieldError) {
+        guard case .object = crdColumn else { throw FieldError.invalid("", crdColumn, "must be an object") }
+        guard let name = crdColumn["name"].stringValue, !name.isEmpty else {
+            throw FieldError.required("name")
+        }
+        guard let type = crdColumn["type"].stringValue, !type.isEmpty else {
+            throw FieldError.required("type")
+        }
+        let types = ["boolean", "date", "integer", "number", "string"]
+        guard types.contains(type) else {
+            throw FieldError.notSupported("type", .string(type), supported: types)
+        }
+        guard let path = crdColumn["jsonPath"].stringValue, !path.isEmpty else {
+            throw FieldError.required("jsonPath")
+        }
+        guard (try? ColumnPath(path)) != nil else {
+            throw FieldError.invalid("jsonPath", .string(path), "must be a simple json path")
+        }
+        let format = crdColumn["format"].stringValue ?? ""
+        let formats = ["byte", "date", "date-time", "double", "float", "int32", "int64", "name", "password"]
+        if !format.isEmpty, !formats.contains(format) {
+            throw FieldError.notSupported("format", .string(format), supported: formats)
+        }
+        self.init(
+            name: name, type: type, jsonPath: path, description: crdColumn["description"].stringValue ?? "",
+            format: format, priority: Int(crdColumn["priority"].intValue ?? 0))
+    }
+
+    /// kube's default for a CRD version without printer columns (`serveDefaultColumnsIfEmpty`).
+    public static let age = PrinterColumn(
+        name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp",
+        description: ObjectMetaDescriptions.creationTimestamp)
+
+    /// Columns for the built-in kinds whose `kubectl get` columns are plain paths (kube prints
+    /// more for some, computed by Go code; this is the reasonable subset).
+    public static func builtinColumns(kind: String) -> [PrinterColumn] {
+        switch kind {
+        case "Namespace":
+            return [PrinterColumn(name: "Status", type: "string", jsonPath: ".status.phase"), age]
+        case "Secret": return [PrinterColumn(name: "Type", type: "string", jsonPath: ".type"), age]
+        case "Pod": return [PrinterColumn(name: "Status", type: "string", jsonPath: ".status.phase"), age]
+        case "Service":
+            return [
+                PrinterColumn(name: "Type", type: "string", jsonPath: ".spec.type"),
+                PrinterColumn(name: "Cluster-IP", type: "string", jsonPath: ".spec.clusterIP"), age,
+            ]
+        case "Deployment":
+            return [
+                PrinterColumn(name: "Available", type: "integer", jsonPath: ".status.availableReplicas"), age,
+            ]
+        case "Job":
+            return [PrinterColumn(name: "Succeeded", type: "integer", jsonPath: ".status.succeeded"), age]
+        case "Lease":
+            return [PrinterColumn(name: "Holder", type: "string", jsonPath: ".spec.holderIdentity"), age]
+        case "Event":
+            return [
+                PrinterColumn(name: "Type", type: "string", jsonPath: ".type"),
+                PrinterColumn(name: "Reason", type: "string", jsonPath: ".reason"),
+                PrinterColumn(name: "Object", type: "string", jsonPath: ".involvedObject.name"),
+                PrinterColumn(name: "Message", type: "string", jsonPath: ".message"),
+            ]
+        case "CustomResourceDefinition":
+            return [
+                PrinterColumn(name: "Created At", type: "string", jsonPath: ".metadata.creationTimestamp")
+            ]
+        default: return [age]
+        }
+    }
+}
+
+/// Descriptions kube copies from ObjectMeta's swagger docs into table columns.
+enum ObjectMetaDescriptions {
+    static let name =
+        "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+    static let creationTimestamp =
+        "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
+}
+
+/// The simple JSONPath of printer columns: `.a.b`, `.a['x.y']`, `.a["x"]`, `.a[0]`, `.a[*]`,
+/// optionally wrapped in `{...}`.
+struct ColumnPath: Sendable {
+    enum Step: Sendable { case key(String), index(Int), all }
+    let steps: [Step]
+
+    init(_ text: String) throws(FieldError) {
+        var t = Substring(text.trimmingSpaces())
+        if t.hasPrefix("{"), t.hasSuffix("}") { t = t.dropFirst().dropLast() }
+        if t.hasPrefix("$") { t = t.dropFirst() }
+        var steps: [Step] = []
+        let bad = FieldError.invalid("jsonPath", .string(text), "unsupported json path")
+        while !t.isEmpty {
+            if t.hasPrefix(".") {
+                t = t.dropFirst()
+                let name = t.prefix { $0 != "." && $0 != "[" }
+                guard !name.isEmpty else { throw bad }
+                steps.append(.key(String(name)))
+                t = t.dropFirst(name.count)
+            } else if t.hasPrefix("[") {
+                t = t.dropFirst()
+                guard let close = t.firstIndex(of: "]") else { throw bad }
+                var inner = t[..<close]
+                // A quoted key may contain "]"; find the matching quote first.
+                if let q = inner.first, q == "'" || q == "\"" {
+                    guard let end = t.dropFirst().firstIndex(of: q) else { throw bad }
+                    inner = t[t.index(after: t.startIndex)..<end]
+                    t = t[t.index(after: end)...]
+                    guard t.hasPrefix("]") else { throw bad }
+                    t = t.dropFirst()
+                    steps.append(.key(String(inner).replacingOccurrences("\\.", ".")))
+                    continue
+                }
+                t = t[t.index(after: close)...]
+                if inner == "*" {
+                    steps.append(.all)
+                } else if let i = Int(inner) {
+                    steps.append(.index(i))
+                } else {
+                    throw bad
+                }
+            } else {
+                throw bad
+            }
+        }
+        self.steps = steps
+    }
+
+    func evaluate(_ value: JSONValue) -> [JSONValue] {
+        var current = [value]
+        for step in steps {
+            var next: [JSONValue] = []
+            for v in current {
+                switch (step, v) {
+                case (.key(let k), .object(let o)): if let x = o[k] { next.append(x) }
+                case (.index(let i), .array(let a)):
+                    let j = i < 0 ? a.count + i : i
+                    if j >= 0, j < a.count { next.append(a[j]) }
+                case (.all, .array(let a)): next.append(contentsOf: a)
+                case (.all, .object(let o)): next.append(contentsOf: o.keys.sorted().compactMap { o[$0] })
+                default: break
+                }
+            }
+            current = next
+        }
+        return current
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+public enum TableConverter {
+    /// A `meta.k8s.io/v1` Table for `objects`: the Name column first (format `name`), then
+    /// `columns` (empty = the CRD default, Age). `includeObject` is "None" | "Metadata" (default:
+    /// PartialObjectMetadata) | "Object". `date` cells are relative ages ("5m") as kube-apiserver
+    /// renders them; a missing value is a null cell (kubectl prints `<none>`).
+    public static func table(
+        objects: [JSONValue], columns: [PrinterColumn], includeObject: String, resourceVersion: String,
+        continueToken: String?, now: Date
+    ) -> JSONValue {
+        let columns = columns.isEmpty ? [PrinterColumn.age] : columns
+        var definitions: [JSONValue] = [
+            [
+                "name": "Name", "type": "string", "format": "name",
+                "description": .string(ObjectMetaDescriptions.name), "priority": 0,
+            ]
+        ]
+        for c in columns {
+            definitions.append([
+                "name": .string(c.name), "type": .string(c.type), "format": .string(c.format),
+                "description": .string(c.description), "priority": .int(Int64(c.priority)),
+            ])
+        }
+        let paths = columns.map { try? ColumnPath($0.jsonPath) }
+        var rows: [JSONValue] = []
+        for object in objects {
+            var cells: [JSONValue] = [object["metadata"]["name"]]
+            for (column, path) in zip(columns, paths) {
+                guard let first = path?.evaluate(object).first else {
+                    cells.append(.null)
+                    continue
+                }
+                cells.append(cell(type: column.type, value: first, now: now))
+            }
+            var row: [String: JSONValue] = ["cells": .array(cells)]
+            switch includeObject {
+            case "None": break
+            case "Object": row["object"] = object
+            default:
+                row["object"] = [
+                    "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                    "metadata": object["metadata"],
+                ]
+            }
+            rows.append(.object(row))
+        }
+        var metadata: [String: JSONValue] = ["resourceVersion": .string(resourceVersion)]
+        if let continueToken, !continueToken.isEmpty { metadata["continue"] = .string(continueToken) }
+        return [
+            "apiVersion": "meta.k8s.io/v1", "kind": "Table", "metadata": .object(metadata),
+            "columnDefinitions": .array(definitions), "rows": .array(rows),
+        ]
+    }
+
+    /// kube's `cellForJSONValue` (string columns print like `jsonpath.PrintResults`).
+    static func cell(type: String, value: JSONValue, now: Date) -> JSONValue {
+        if case .null = value { return .null }
+        switch type {
+        case "string":
+            switch value {
+            case .string: return value
+            case .array, .object: return .string(value.serialized())
+            default: return .string(value.description)
+            }
+        case "integer":
+            switch value {
+            case .int: return value
+            case .double(let d) where d.isFinite && abs(d) < 9.2e18: return .int(Int64(d))
+            default: return .null
+            }
+        case "number":
+            switch value {
+            case .int(let i): return .double(Double(i))
+            case .double: return value
+            default: return .null
+            }
+        case "boolean":
+            if case .bool = value { return value }
+            return .null
+        case "date":
+            guard case .string(let s) = value else { return .null }
+            guard let date = RFC3339.parse(s) else { return "<invalid>" }
+            return .string(humanDuration(now.timeIntervalSince(date)))
+        default:
+            return .null
+        }
+    }
+
+    /// `k8s.io/apimachinery/pkg/util/duration.HumanDuration`: "45s", "5m10s", "3h4m", "2d5h", "1y20d".
+    public static func humanDuration(_ interval: TimeInterval) -> String {
+        let seconds = Int(interval.rounded(.towardZero))
+        if seconds < -1 { return "<invalid>" }
+        if seconds < 0 { return "0s" }
+        if seconds < 60 * 2 { return "\(seconds)s" }
+        let minutes = seconds / 60
+        if minutes < 10 {
+            let s = seconds % 60
+            return s == 0 ? "\(minutes)m" : "\(minutes)m\(s)s"
+        }
+        if minutes < 60 * 3 { return "\(minutes)m" }
+        let hours = seconds / 3600
+        if hours < 8 {
+            let m = minutes % 60
+            return m == 0 ? "\(hours)h" : "\(hours)h\(m)m"
+        }
+        if hours < 48 { return "\(hours)h" }
+        if hours < 24 * 8 {
+            let h = hours % 24
+            return h == 0 ? "\(hours / 24)d" : "\(hours / 24)d\(h)h"
+        }
+        if hours < 24 * 365 * 2 { return "\(hours / 24)d" }
+        if hours < 24 * 365 * 8 {
+            let dy = (hours / 24) % 365
+            return dy == 0 ? "\(hours / 24 / 365)y" : "\(hours / 24 / 365)y\(dy)d"
+        }
+        return "\(hours / 24 / 365)y"
+    }
+}
+
+/// RFC 3339 timestamps (`metav1.Time`), parsed without locale-dependent formatters.
+public enum RFC3339 {
+    public static func parse(_ text: String) -> Date? {
+        let u = Array(text.utf8)
+        func digits(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= u.count else { return nil }
+            var n = 0
+            for i in from..<(from + count) {
+                guard u[i] >= 48, u[i] <= 57 else { return nil }
+                n = n * 10 + Int(u[i] - 48)
+            }
+            return n
+        }
+        guard u.count >= 20, let year = digits(0, 4), u[4] == 45, let month = digits(5, 2), u[7] == 45,
+            let day = digits(8, 2), u[10] == 84 || u[10] == 116 || u[10] == 32, let hour = digits(11, 2),
+            u[13] == 58,
+            let minute = digits(14, 2), u[16] == 58, let second = digits(17, 2),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var i = 19
+        var fraction = 0.0
+        if i < u.count, u[i] == 46 {
+            i += 1
+            var scale = 0.1
+            let start = i
+            while i < u.count, u[i] >= 48, u[i] <= 57 {
+                fraction += Double(u[i] - 48) * scale
+                scale /= 10
+                i += 1
+            }
+            if i == start { return nil }
+        }
+        guard i < u.count else { return nil }
+        var offset = 0
+        if u[i] == 90 || u[i] == 122 {
+            i += 1
+        } else if u[i] == 43 || u[i] == 45, let oh = digits(i + 1, 2), i + 3 < u.count, u[i + 3] == 58,
+            let om = digits(i + 4, 2)
+        {
+            offset = (oh * 3600 + om * 60) * (u[i] == 45 ? -1 : 1)
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == u.count else { return nil }
+        // Days from civil (Howard Hinnant's algorithm).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146097 + doe - 719468
+        let epoch = Double(days * 86400 + hour * 3600 + minute * 60 + second - offset) + fraction
+        return Date(timeIntervalSince1970: epoch)
+    }
+
+    /// `2024-05-01T10:00:00Z` (seconds precision, UTC), as metav1.Time serialises.
+    public static func format(_ date: Date) -> String {
+        let total = Int(date.timeIntervalSince1970.rounded(.down))
+        var days = total / 86400
+        var rem = total % 86400
+        if rem < 0 {
+            rem += 86400
+            days -= 1
+        }
+        let z = days + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let yearText = String(repeating: "0", count: max(0, 4 - String(y).count)) + String(y)
+        return "\(yearText)-\(two(m))-\(two(d))T\(two(rem / 3600)):\(two(rem % 3600 / 60)):\(two(rem % 60))Z"
+    }
+}

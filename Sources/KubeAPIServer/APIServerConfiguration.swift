@@ -1,0 +1,22 @@
+/// How to run an `APIServer`.
+public struct APIServerConfiguration: Sendable {
+    /// Objects, certificates, the token and the kubeconfig live here (created if missing).
+    public var dataDirectory: String
+    public var host: String = "127.0.0.1"
+    /// 0 picks a free port; `APIServer.port` tells which.
+    public var port: Int = 6443
+    /// Serves `POST /debug/faults` (tests only).
+    public var enableFaultInjection: Bool = false
+    /// One JSON line per request: verb, group, resource, subresource, namespace, name, code, userAgent.
+    public var auditLogPath: String? = nil
+    /// How many past events watches can resume from; older resourceVersions get 410 Expired.
+    public var watchHistoryLimit: Int = 10_000
+    /// Events a watcher may have queued before it is closed as too slow (it will re-watch).
+    public var watcherBacklogLimit: Int = 1_000
+    /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK event.
+    public var bookmarkIntervalSeconds: Double = 30
+
+    public init(dataDirectory: String) {
+        self.dataDirectory = dataDirectory
+    }
+}

@@ -1,0 +1,549 @@
+import CCurl
+import Foundation
+
+/// One HTTP header of a response.
+struct HTTPHeader: Sendable, Hashable {
+    var name: String
+    var value: String
+}
+
+/// TLS and connection settings of one transfer. Certificates and keys are PEM bytes handed to
+/// libcurl as blobs (copied into libcurl's memory, never written to a file).
+struct TransportSecurity: Sendable {
+    var certificateAuthorityPEM: [UInt8]?
+    var insecureSkipTLSVerify = false
+    var clientCertificatePEM: [UInt8]?
+    var clientKeyPEM: [UInt8]?
+    /// Name to send as SNI and to verify the server certificate against, instead of the
+    /// server URL's host (kubeconfig `tls-server-name`). See `CurlEngine.configure`.
+    var tlsServerName: String?
+    var proxyURL: String?
+}
+
+/// Everything the curl loop needs to run one request.
+struct TransferRequest: Sendable {
+    var method: String
+    var url: String
+    var headers: [HTTPHeader]
+    var body: [UInt8]?
+    var security: TransportSecurity
+    var connectTimeout: Duration
+    /// nil: no overall time limit (watches).
+    var requestTimeout: Duration?
+    var userAgent: String
+}
+
+/// Why a transfer failed below HTTP (no response, or a response cut short).
+struct TransferFailure: Error, Sendable, CustomStringConvertible {
+    /// The CURLcode; 0 is never used here.
+    var code: Int32
+    var message: String
+    var description: String { message }
+
+    static let cancelledCode: Int32 = -1
+
+    /// The request certainly never reached the server (DNS, refused connection, TLS setup):
+    /// safe to retry for any verb.
+    var requestNeverSent: Bool {
+        switch UInt32(bitPattern: code) {
+        case CURLE_COULDNT_RESOLVE_HOST.rawValue, CURLE_COULDNT_RESOLVE_PROXY.rawValue,
+            CURLE_COULDNT_CONNECT.rawValue:
+            return true
+        default: return false
+        }
+    }
+
+    /// A connection that broke (reset, EOF, receive error): retried for GET only, as client-go.
+    var isConnectionBroken: Bool {
+        switch UInt32(bitPattern: code) {
+        case CURLE_SEND_ERROR.rawValue, CURLE_RECV_ERROR.rawValue, CURLE_GOT_NOTHING.rawValue,
+            CURLE_PARTIAL_FILE.rawValue, CURLE_HTTP2.rawValue, CURLE_HTTP2_STREAM.rawValue,
+            CURLE_OPERATION_TIMEDOUT.rawValue, CURLE_SSL_CONNECT_ERROR.rawValue:
+            return true
+        default: return false
+        }
+    }
+}
+
+/// What the curl loop reports about one transfer, in order: one `head` (once the response
+/// headers are complete), any number of `body` chunks, then exactly one `end`.
+enum TransferEvent: Sendable {
+    case head(status: Int, headers: [HTTPHeader])
+    case body([UInt8])
+    case end(TransferFailure?)
+}
+
+/// A single `curl_multi` loop on a dedicated thread running every transfer of one client.
+///
+/// Swift code never calls a blocking libcurl function: requests are queued with `start`, the
+/// loop adds them to the multi handle (which keeps the connection cache, so connections and
+/// TLS sessions are reused), drives them with `curl_multi_perform` + `curl_multi_poll`, and
+/// reports progress through an `AsyncStream` per transfer. `curl_multi_wakeup` interrupts the
+/// poll when work is queued. A hundred open watches cost a hundred sockets on this one thread,
+/// not a hundred blocked threads of the cooperative pool.
+final class CurlEngine: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var pendingAdds: [CurlTransfer] = []
+    private var pendingCancels: [UInt64] = []
+    private var shuttingDown = false
+    private var nextID: UInt64 = 0
+    private var activeIDs: Set<UInt64> = []
+
+    // Touched only by the loop thread (and `wakeup` from anywhere, which libcurl allows).
+    private let multi: UnsafeMutableRawPointer
+    private var running: [UInt64: CurlTransfer] = [:]
+    private var idByHandle: [UnsafeMutableRawPointer: UInt64] = [:]
+
+    private static let globalInit: Bool = {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+    }()
+
+    init() throws(TransferFailure) {
+        guard Self.globalInit, let multi = curl_multi_init() else {
+            throw TransferFailure(
+                code: Int32(CURLE_FAILED_INIT.rawValue), message: "libcurl failed to initialise")
+        }
+        self.multi = multi
+        _ = kubesnap_curl_multi_set_long(multi, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
+        let thread = Thread { [self] in self.runLoop() }
+        thread.name = "kubesnap.client.curl"
+        thread.start()
+    }
+
+    /// Transfers queued or running (tests use it to see that a cancelled watch is gone).
+    var activeTransferCount: Int { lock.withLock { activeIDs.count } }
+
+    /// Queues a transfer. Cancelling the consumer of the returned stream (or the task iterating
+    /// it) removes the transfer from the loop.
+    func start(_ request: TransferRequest) -> AsyncStream<TransferEvent> {
+        let (stream, continuation) = AsyncStream<TransferEvent>.makeStream()
+        let id: UInt64 = lock.withLock {
+            nextID += 1
+            return nextID
+        }
+        let transfer: CurlTransfer
+        do {
+            transfer = try CurlTransfer(id: id, request: request, continuation: continuation)
+        } catch {
+            continuation.yield(.end(error))
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] termination in
+            if case .cancelled = termination { self?.cancel(id) }
+        }
+        let accepted: Bool = lock.withLock {
+            if shuttingDown { return false }
+            pendingAdds.append(transfer)
+            activeIDs.insert(id)
+            return true
+        }
+        if accepted {
+            curl_multi_wakeup(multi)
+        } else {
+            transfer.finish(
+                TransferFailure(code: TransferFailure.cancelledCode, message: "the client was shut down"))
+        }
+        return stream
+    }
+
+    /// Stops a transfer (a no-op if it already finished).
+    func cancel(_ id: UInt64) {
+        let known = lock.withLock {
+            guard activeIDs.contains(id) else { return false }
+            pendingCancels.append(id)
+            return true
+        }
+        if known { curl_multi_wakeup(multi) }
+    }
+
+    /// Ends the loop thread; running transfers end with a cancellation failure.
+    func shutdown() {
+        lock.withLock { shuttingDown = true }
+        curl_multi_wakeup(multi)
+    }
+
+    private func runLoop() {
+        while true {
+            let (adds, cancels, stop) = lock.withLock {
+                let work = (pendingAdds, pendingCancels, shuttingDown)
+                pendingAdds = []
+                pendingCancels = []
+                return work
+            }
+            for transfer in adds {
+                running[transfer.id] = transfer
+                idByHandle[transfer.easy] = transfer.id
+                let code = curl_multi_add_handle(multi, transfer.easy)
+                if code != CURLM_OK {
+                    finish(
+                        transfer.id,
+                        TransferFailure(
+                            code: Int32(CURLE_FAILED_INIT.rawValue),
+                            message: "cannot add the transfer: \(String(cString: curl_multi_strerror(code)))")
+                    )
+                }
+            }
+            for id in cancels {
+                finish(id, TransferFailure(code: TransferFailure.cancelledCode, message: "cancelled"))
+            }
+            if stop {
+                for id in Array(running.keys) {
+                    finish(
+                        id,
+                        TransferFailure(
+                            code: TransferFailure.cancelledCode, message: "the client was shut down"))
+                }
+                break
+            }
+            var stillRunning: Int32 = 0
+            _ = curl_multi_perform(multi, &stillRunning)
+            var queued: Int32 = 0
+            while let message = curl_multi_info_read(multi, &queued) {
+                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle,
+                    let id = idByHandle[easy]
+                else { continue }
+                let result = kubesnap_curl_message_result(message)
+                if result == CURLE_OK {
+                    finish(id, nil)
+                } else {
+                    let detail = running[id]?.errorText ?? ""
+                    let text = String(cString: curl_easy_strerror(result))
+                    finish(
+                        id,
+                        TransferFailure(
+                            code: Int32(bitPattern: result.rawValue),
+                            message: detail.isEmpty ? text : "\(text): \(detail)"))
+                }
+            }
+            _ = curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+        curl_multi_cleanup(multi)
+    }
+
+    private func finish(_ id: UInt64, _ failure: TransferFailure?) {
+        guard let transfer = running.removeValue(forKey: id) else { return }
+        idByHandle.removeValue(forKey: transfer.easy)
+        curl_multi_remove_handle(multi, transfer.easy)
+        transfer.finish(failure)
+        _ = lock.withLock { activeIDs.remove(id) }
+    }
+}
+
+/// One easy handle and the state its callbacks build up. Callbacks run on the loop thread only.
+final class CurlTransfer: @unchecked Sendable {
+    let id: UInt64
+    let easy: UnsafeMutableRawPointer
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var connectTo: UnsafeMutablePointer<curl_slist>?
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+    private let continuation: AsyncStream<TransferEvent>.Continuation
+    private var status = 0
+    private var headers: [HTTPHeader] = []
+    private var headSent = false
+    private var finished = false
+
+    init(id: UInt64, request: TransferRequest, continuation: AsyncStream<TransferEvent>.Continuation)
+        throws(TransferFailure)
+    {
+        guard let easy = curl_easy_init() else {
+            throw TransferFailure(code: Int32(CURLE_FAILED_INIT.rawValue), message: "curl_easy_init failed")
+        }
+        self.id = id
+        self.easy = easy
+        self.continuation = continuation
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        try configure(request)
+    }
+
+    deinit {
+        curl_easy_cleanup(easy)
+        curl_slist_free_all(headerList)
+        curl_slist_free_all(connectTo)
+        errorBuffer.deallocate()
+    }
+
+    var errorText: String { String(cString: errorBuffer) }
+
+    private func check(_ code: CURLcode, _ what: String) throws(TransferFailure) {
+        guard code == CURLE_OK else {
+            throw TransferFailure(
+                code: Int32(bitPattern: code.rawValue),
+                message: "cannot set \(what): \(String(cString: curl_easy_strerror(code)))")
+        }
+    }
+
+    /// `tls-server-name`: libcurl has no option to send a different SNI than the URL host, so the
+    /// URL's host is replaced by the TLS server name (SNI, certificate verification and the Host
+    /// header use it) and `CURLOPT_CONNECT_TO` sends the connection to the configured server's
+    /// real host and port. The API server ignores the Host header.
+    private func configure(_ request: TransferRequest) throws(TransferFailure) {
+        var url = request.url
+        if let serverName = request.security.tlsServerName, !serverName.isEmpty,
+            let (host, port) = Self.hostAndPort(of: url)
+        {
+            url = Self.replacingHost(in: url, host: host, with: serverName)
+            let connect = "\(serverName):\(port):\(host):\(port)"
+            connectTo = curl_slist_append(nil, connect)
+            try check(kubesnap_curl_set_slist(easy, CURLOPT_CONNECT_TO, connectTo), "connect-to")
+        }
+        try check(kubesnap_curl_set_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer), "error buffer")
+        try check(kubesnap_curl_set_string(easy, CURLOPT_URL, url), "URL")
+        try check(kubesnap_curl_set_string(easy, CURLOPT_CUSTOMREQUEST, request.method), "method")
+        if request.method == "HEAD" { try check(kubesnap_curl_set_long(easy, CURLOPT_NOBODY, 1), "nobody") }
+        try check(kubesnap_curl_set_string(easy, CURLOPT_USERAGENT, request.userAgent), "user agent")
+        try check(
+            kubesnap_curl_set_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)), "HTTP version")
+        try check(kubesnap_curl_set_long(easy, CURLOPT_NOSIGNAL, 1), "nosignal")
+        try check(kubesnap_curl_set_long(easy, CURLOPT_TCP_KEEPALIVE, 1), "keepalive")
+        try check(kubesnap_curl_set_long(easy, CURLOPT_FOLLOWLOCATION, 0), "redirects")
+        try check(kubesnap_curl_set_long(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1), "proxy headers")
+        try check(
+            kubesnap_curl_set_long(
+                easy, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout)), "connect timeout"
+        )
+        if let timeout = request.requestTimeout {
+            try check(kubesnap_curl_set_long(easy, CURLOPT_TIMEOUT_MS, Self.milliseconds(timeout)), "timeout")
+        }
+        for header in request.headers {
+            headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
+        }
+        // No "Expect: 100-continue" round trip for bodies.
+        headerList = curl_slist_append(headerList, "Expect:")
+        try check(kubesnap_curl_set_slist(easy, CURLOPT_HTTPHEADER, headerList), "headers")
+        if let body = request.body {
+            let code = body.withUnsafeBytes { kubesnap_curl_set_body(easy, $0.baseAddress, $0.count) }
+            try check(code, "body")
+        }
+
+        let security = request.security
+        if security.insecureSkipTLSVerify {
+            try check(kubesnap_curl_set_long(easy, CURLOPT_SSL_VERIFYPEER, 0), "verify peer")
+            try check(kubesnap_curl_set_long(easy, CURLOPT_SSL_VERIFYHOST, 0), "verify host")
+        } else {
+            try check(kubesnap_curl_set_long(easy, CURLOPT_SSL_VERIFYPEER, 1), "verify peer")
+            try check(kubesnap_curl_set_long(easy, CURLOPT_SSL_VERIFYHOST, 2), "verify host")
+            if let ca = security.certificateAuthorityPEM {
+                // Only the configured CA is trusted, as kubectl does: no system CA directory.
+                try check(kubesnap_curl_set_pointer(easy, CURLOPT_CAPATH, nil), "CA path")
+                try Self.setBlob(easy, CURLOPT_CAINFO_BLOB, ca, "certificate authority")
+            }
+        }
+        if let certificate = security.clientCertificatePEM, let key = security.clientKeyPEM {
+            try Self.setBlob(easy, CURLOPT_SSLCERT_BLOB, certificate, "client certificate")
+            try check(kubesnap_curl_set_string(easy, CURLOPT_SSLCERTTYPE, "PEM"), "client certificate type")
+            try Self.setBlob(easy, CURLOPT_SSLKEY_BLOB, key, "client key")
+            try check(kubesnap_curl_set_string(easy, CURLOPT_SSLKEYTYPE, "PEM"), "client key type")
+        }
+        if let proxy = security.proxyURL, !proxy.isEmpty {
+            try check(kubesnap_curl_set_string(easy, CURLOPT_PROXY, proxy), "proxy")
+        }
+
+        let userdata = Unmanaged.passUnretained(self).toOpaque()
+        try check(
+            kubesnap_curl_set_callback(easy, CURLOPT_WRITEFUNCTION, curlWriteCallback), "write callback")
+        try check(kubesnap_curl_set_pointer(easy, CURLOPT_WRITEDATA, userdata), "write data")
+        try check(
+            kubesnap_curl_set_callback(easy, CURLOPT_HEADERFUNCTION, curlHeaderCallback), "header callback")
+        try check(kubesnap_curl_set_pointer(easy, CURLOPT_HEADERDATA, userdata), "header data")
+    }
+
+    private static func setBlob(
+        _ easy: UnsafeMutableRawPointer, _ option: CURLoption, _ bytes: [UInt8], _ what: String
+    ) throws(TransferFailure) {
+        let code = bytes.withUnsafeBytes { kubesnap_curl_set_blob(easy, option, $0.baseAddress, $0.count) }
+        guard code == CURLE_OK else {
+            throw TransferFailure(
+                code: Int32(bitPattern: code.rawValue),
+                message: "cannot use the \(what): \(String(cString: curl_easy_strerror(code)))")
+        }
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+    }
+
+    /// Host (without IPv6 brackets kept as written) and port of an `https://host:port/...` URL.
+    static func hostAndPort(of url: String) -> (String, Int)? {
+        guard let schemeEnd = url.range(of: "://") else { return nil }
+        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        let rest = url[schemeEnd.upperBound...]
+        let authority = rest.prefix { $0 != "/" && $0 != "?" }
+        let hostPort = authority.split(separator: "@").last.map(String.init) ?? String(authority)
+        var host = hostPort
+        var port = scheme == "http" ? 80 : 443
+        if hostPort.hasPrefix("[") {
+            guard let close = hostPort.firstIndex(of: "]") else { return nil }
+            host = String(hostPort[...close])
+            let after = hostPort[hostPort.index(after: close)...]
+            if after.hasPrefix(":"), let p = Int(after.dropFirst()) { port = p }
+        } else if let colon = hostPort.lastIndex(of: ":") {
+            host = String(hostPort[..<colon])
+            guard let p = Int(hostPort[hostPort.index(after: colon)...]) else { return nil }
+            port = p
+        }
+        return (host, port)
+    }
+
+    static func replacingHost(in url: String, host: String, with newHost: String) -> String {
+        guard let schemeEnd = url.range(of: "://"),
+            let hostRange = url.range(of: host, range: schemeEnd.upperBound..<url.endIndex)
+        else { return url }
+        return url.replacingCharacters(in: hostRange, with: newHost)
+    }
+
+    // MARK: Callbacks (loop thread)
+
+    fileprivate func receiveHeaderLine(_ bytes: UnsafeRawBufferPointer) {
+        let line = String(decoding: bytes, as: UTF8.self)
+        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        if line.hasPrefix("HTTP/") {
+            let parts = trimmed.split(separator: " ", maxSplits: 2)
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+            headers = []
+        } else if trimmed.isEmpty {
+            if status >= 200 { sendHead() }
+        } else if let colon = trimmed.firstIndex(of: ":") {
+            headers.append(
+                HTTPHeader(
+                    name: String(trimmed[..<colon]).lowercased(),
+                    value: trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+        }
+    }
+
+    fileprivate func receiveBody(_ bytes: UnsafeRawBufferPointer) {
+        sendHead()
+        continuation.yield(.body(Array(bytes)))
+    }
+
+    private func sendHead() {
+        guard !headSent else { return }
+        headSent = true
+        if status == 0 {
+            var code = 0
+            _ = kubesnap_curl_get_long(easy, CURLINFO_RESPONSE_CODE, &code)
+            status = code
+        }
+        continuation.yield(.head(status: status, headers: headers))
+    }
+
+    func finish(_ failure: TransferFailure?) {
+        guard !finished else { return }
+        finished = true
+        if failure == nil { sendHead() }
+        continuation.yield(.end(failure))
+        continuation.finish()
+    }
+}
+
+private let curlWriteCallback: kubesnap_curl_data_callback = { buffer, size, count, userdata in
+    guard let userdata else { return 0 }
+    let length = size * count
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata).takeUnretainedValue()
+    transfer.receiveBody(UnsafeRawBufferPointer(start: buffer, count: buffer == nil ? 0 : length))
+    return length
+}
+
+private let curlHeaderCallback: kubesnap_curl_data_callback = { buffer, size, count, userdata in
+    guard let userdata else { return 0 }
+    let length = size * count
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata).takeUnretainedValue()
+    transfer.receiveHeaderLine(UnsafeRawBufferPointer(start: buffer, count: buffer == nil ? 0 : length))
+    return length
+}
+
+/// The response of a transfer read to its end.
+struct HTTPResponse: Sendable {
+    var status: Int
+    var headers: [HTTPHeader]
+    var body: [UInt8]
+
+    func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.first { $0.name == lower }?.value
+    }
+}
+
+/// A transfer whose response headers have arrived; the body is read chunk by chunk.
+/// Owned by one task at a time.
+final class OpenTransfer {
+    let status: Int
+    let headers: [HTTPHeader]
+    private var iterator: AsyncStream<TransferEvent>.AsyncIterator
+    private var ended = false
+
+    fileprivate init(status: Int, headers: [HTTPHeader], iterator: AsyncStream<TransferEvent>.AsyncIterator) {
+        self.status = status
+        self.headers = headers
+        self.iterator = iterator
+    }
+
+    func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.first { $0.name == lower }?.value
+    }
+
+    /// The next body chunk; nil at the end of the body. Throws the failure that cut it short,
+    /// or `CancellationError` when the task was cancelled.
+    func nextChunk() async throws -> [UInt8]? {
+        while !ended {
+            guard let event = await iterator.next() else {
+                ended = true
+                if Task.isCancelled { throw CancellationError() }
+                return nil
+            }
+            switch event {
+            case .head: continue
+            case .body(let bytes): return bytes
+            case .end(let failure):
+                ended = true
+                if let failure { throw failure }
+                return nil
+            }
+        }
+        return nil
+    }
+
+    /// The rest of the body.
+    func readAll() async throws -> [UInt8] {
+        var body: [UInt8] = []
+        while let chunk = try await nextChunk() { body.append(contentsOf: chunk) }
+        return body
+    }
+}
+
+extension CurlEngine {
+    /// Starts a transfer and waits for its response headers. Cancelling the calling task
+    /// removes the transfer from the loop.
+    func open(_ request: TransferRequest) async throws -> OpenTransfer {
+        var iterator = start(request).makeAsyncIterator()
+        while true {
+            guard let event = await iterator.next() else {
+                throw CancellationError()
+            }
+            switch event {
+            case .head(let status, let headers):
+                return OpenTransfer(status: status, headers: headers, iterator: iterator)
+            case .body: continue
+            case .end(let failure):
+                if let failure {
+                    if failure.code == TransferFailure.cancelledCode, Task.isCancelled {
+                        throw CancellationError()
+                    }
+                    throw failure
+                }
+                throw TransferFailure(code: Int32(CURLE_GOT_NOTHING.rawValue), message: "no response")
+            }
+        }
+    }
+
+    /// Runs a transfer to its end.
+    func perform(_ request: TransferRequest) async throws -> HTTPResponse {
+        let transfer = try await open(request)
+        let body = try await transfer.readAll()
+        return HTTPResponse(status: transfer.status, headers: transfer.headers, body: body)
+    }
+}

@@ -1,0 +1,246 @@
+import KubeClient
+import KubeJSON
+import Logging
+import NIOConcurrencyHelpers
+
+/// How a controller runs.
+public struct ControllerOptions: Sendable {
+    /// Concurrent reconciles (`--workers N`); one key never runs on two workers.
+    public var workers: Int
+    public var rateLimiter: ControllerRateLimiter
+    /// Which events of the primary kind enqueue a reconcile; status-only and
+    /// resourceVersion-only updates are skipped by default.
+    public var filter: EventFilter
+
+    public init(
+        workers: Int = 1, rateLimiter: ControllerRateLimiter = .init(),
+        filter: EventFilter = .specOrMetadataChanged
+    ) {
+        self.workers = max(1, workers)
+        self.rateLimiter = rateLimiter
+        self.filter = filter
+    }
+}
+
+/// Ties a primary informer, secondary watches, a work queue and workers to a `Reconciler`
+/// (controller-runtime's controller):
+///
+/// - events of the primary kind enqueue the object's key (after `options.filter`);
+/// - `watches(_:filter:map:)` maps events of other kinds to primary keys (a Repository's change
+///   to its Snapshots through an index, a Snapshot's change to its BackupSession through a label);
+/// - reconciles start only after every informer involved has synced;
+/// - `.done` forgets the key's backoff, `.requeue(after:)` sets a timer, a thrown error
+///   requeues with backoff, a `TerminalError` is not retried and is recorded as a Warning Event.
+///
+/// Configure (`watches`, `owns`) before `run`.
+public final class Controller: Sendable {
+    public let name: String
+    public let primary: Informer
+    public let queue: WorkQueue
+    public let options: ControllerOptions
+    private let reconciler: any Reconciler
+    private let recorder: EventRecorder?
+    private let metrics: ControllerMetrics?
+    private let logger: Logger
+
+    private struct Watch: Sendable {
+        var informer: Informer
+        var filter: EventFilter
+        var map: @Sendable (JSONValue) -> [ObjectKey]
+    }
+
+    private let secondary = NIOLockedValueBox<[Watch]>([])
+
+    public init(
+        name: String, for primary: Informer, reconciler: some Reconciler,
+        options: ControllerOptions = .init(),
+        recorder: EventRecorder? = nil, metrics: MetricsRegistry? = nil,
+        logger: Logger = Logger(label: "kubesnap.controller")
+    ) {
+        self.name = name
+        self.primary = primary
+        self.reconciler = reconciler
+        self.options = options
+        self.recorder = recorder
+        self.queue = WorkQueue(name: name, rateLimiter: options.rateLimiter, metrics: metrics)
+        self.metrics = metrics.map { ControllerMetrics(registry: $0, controller: name) }
+        var logger = logger
+        logger[metadataKey: "controller"] = "\(name)"
+        self.logger = logger
+    }
+
+    /// Enqueues the primary keys `map` returns for each event of `informer` that passes `filter`
+    /// (for a deletion, `map` gets the last known state).
+    @discardableResult
+    public func watches(
+        _ informer: Informer, filter: EventFilter = .contentChanged,
+        map: @escaping @Sendable (JSONValue) -> [ObjectKey]
+    ) -> Controller {
+        secondary.withLockedValue { $0.append(Watch(informer: informer, filter: filter, map: map)) }
+        return self
+    }
+
+    /// Enqueues the controlling owner (an ownerReference with `controller: true` of the primary
+    /// kind) of each object of `informer`.
+    @discardableResult
+    public func owns(_ informer: Informer, filter: EventFilter = .contentChanged) -> Controller {
+        let kind = primary.resource.kind
+        let apiVersion = primary.resource.apiVersion
+        return watches(informer, filter: filter) { object in
+            let references = object["metadata"]["ownerReferences"].arrayValue ?? []
+            return references.compactMap { reference in
+                guard reference["kind"].stringValue == kind,
+                    reference["apiVersion"].stringValue == apiVersion,
+                    reference["controller"].boolValue == true, let name = reference["name"].stringValue
+                else { return nil }
+                return ObjectKey(namespace: object.namespace, name: name)
+            }
+        }
+    }
+
+    /// Every informer this controller reads.
+    public var informers: [Informer] { [primary] + secondary.withLockedValue { $0.map(\.informer) } }
+
+    /// Runs until `stop` opens (graceful: workers take no new key and return after their
+    /// current reconcile) or the task is cancelled (reconciles in flight are cancelled).
+    public func run(until stop: Latch = Latch()) async {
+        let filter = options.filter
+        let queue = self.queue
+        var subscriptions: [(Informer, UInt64)] = []
+        subscriptions.append(
+            (
+                primary,
+                primary.subscribe { event in
+                    guard filter.accepts(event), let key = ObjectKey(event.object) else { return }
+                    queue.add(key)
+                }
+            ))
+        for watch in secondary.withLockedValue({ $0 }) {
+            subscriptions.append(
+                (
+                    watch.informer,
+                    watch.informer.subscribe { event in
+                        guard watch.filter.accepts(event) else { return }
+                        for key in watch.map(event.object) { queue.add(key) }
+                    }
+                ))
+        }
+        defer { for (informer, id) in subscriptions { informer.unsubscribe(id) } }
+
+        // Reconcile only once every cache is complete.
+        let informers = self.informers
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for informer in informers { await informer.waitForSync() }
+            }
+            group.addTask { await stop.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+        guard !Task.isCancelled, !stop.isOpen, informers.allSatisfy(\.hasSynced) else { return }
+        logger.info("starting workers", metadata: ["workers": "\(options.workers)"])
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await queue.run() }
+            group.addTask {
+                await stop.wait()
+                if stop.isOpen { queue.shutDown() }
+            }
+            await withTaskGroup(of: Void.self) { workers in
+                for _ in 0..<options.workers {
+                    workers.addTask { await self.work() }
+                }
+            }
+            group.cancelAll()
+        }
+        logger.info("workers stopped")
+    }
+
+    private func work() async {
+        while let key = await queue.get() {
+            await process(key)
+            queue.done(key)
+        }
+    }
+
+    private func process(_ key: ObjectKey) async {
+        var logger = self.logger
+        logger[metadataKey: "object"] = "\(key)"
+        let started = ContinuousClock.now
+        defer { metrics?.observe(seconds: (ContinuousClock.now - started).seconds) }
+        do {
+            let result = try await reconciler.reconcile(key)
+            queue.forget(key)
+            switch result {
+            case .done:
+                metrics?.count("success")
+                logger.debug("reconciled")
+            case .requeue(let after):
+                metrics?.count("requeue_after")
+                logger.debug("reconciled; requeue", metadata: ["after": "\(after)"])
+                queue.addAfter(key, after)
+            }
+        } catch let terminal as TerminalError {
+            queue.forget(key)
+            metrics?.count("error")
+            metrics?.terminalError()
+            logger.error(
+                "reconcile failed; not retrying",
+                metadata: ["reason": "\(terminal.reason)", "error": "\(terminal.message)"])
+            if let object = primary.store.get(key) {
+                recorder?.warning(object, reason: terminal.reason, message: terminal.message)
+            }
+        } catch {
+            if Task.isCancelled {
+                // Stopped mid-reconcile (shutdown or lost leadership): run it again when work resumes.
+                logger.info("reconcile cancelled")
+                queue.add(key)
+                return
+            }
+            metrics?.count("error")
+            logger.warning(
+                "reconcile failed; retrying with backoff",
+                metadata: ["error": "\(error)", "retries": "\(queue.retries(key) + 1)"])
+            queue.addRateLimited(key)
+        }
+    }
+}
+
+/// controller-runtime's controller metrics, for one controller.
+struct ControllerMetrics: Sendable {
+    let controller: String
+    let total: MetricFamily
+    let errors: MetricFamily
+    let terminalErrors: MetricFamily
+    let time: MetricFamily
+
+    init(registry: MetricsRegistry, controller: String) {
+        self.controller = controller
+        total = registry.counter(
+            "controller_runtime_reconcile_total", help: "Total number of reconciliations per controller",
+            labels: ["controller", "result"])
+        errors = registry.counter(
+            "controller_runtime_reconcile_errors_total",
+            help: "Total number of reconciliation errors per controller",
+            labels: ["controller"])
+        terminalErrors = registry.counter(
+            "controller_runtime_terminal_reconcile_errors_total",
+            help: "Total number of terminal reconciliation errors per controller", labels: ["controller"])
+        time = registry.histogram(
+            "controller_runtime_reconcile_time_seconds",
+            help: "Length of time per reconciliation per controller",
+            labels: ["controller"], buckets: MetricFamily.longBuckets)
+        for result in ["success", "error", "requeue_after"] { total.touch(controller, result) }
+        errors.touch(controller)
+        terminalErrors.touch(controller)
+    }
+
+    func count(_ result: String) {
+        total.increment(controller, result)
+        if result == "error" { errors.increment(controller) }
+    }
+
+    func terminalError() { terminalErrors.increment(controller) }
+
+    func observe(seconds: Double) { time.observe(seconds, controller) }
+}

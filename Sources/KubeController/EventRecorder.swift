@@ -1,0 +1,265 @@
+import Foundation
+import KubeClient
+import KubeJSON
+import Logging
+import NIOConcurrencyHelpers
+
+/// Normal or Warning (core/v1 Event `type`).
+public enum EventType: String, Sendable {
+    case normal = "Normal"
+    case warning = "Warning"
+}
+
+/// Records core/v1 Events about objects, as `kubectl describe` shows them.
+///
+/// - `record` never blocks a reconcile: events go to a bounded buffer written by `run()`; when
+///   the buffer is full the event is dropped and counted (`droppedCount`, metric
+///   `controller_runtime_events_dropped_total`).
+/// - The same (object, type, reason, message) within `aggregationWindow` bumps `count` and
+///   `lastTimestamp` of the existing Event with a merge PATCH instead of creating a new one
+///   (client-go's EventCorrelator, simplified).
+/// - Messages are stored verbatim: callers must never put secrets (tokens, keys, passwords,
+///   Secret data) in a reason or message.
+public final class EventRecorder: Sendable {
+    public struct Options: Sendable {
+        /// `source.component` and `reportingComponent`.
+        public var component = "kubesnap"
+        /// `reportingInstance` and `source.host`.
+        public var instance = Hostname.current
+        public var bufferSize = 1000
+        public var aggregationWindow: Duration = .seconds(600)
+        /// How many distinct events are remembered for aggregation.
+        public var aggregationCacheSize = 4096
+
+        public init() {}
+    }
+
+    private struct Pending: Sendable {
+        var involvedObject: JSONValue
+        var namespace: String
+        var type: EventType
+        var reason: String
+        var message: String
+        var time: Date
+    }
+
+    private struct AggregationKey: Hashable {
+        var object: String
+        var type: EventType
+        var reason: String
+        var message: String
+    }
+
+    private struct Aggregate {
+        var eventName: String
+        var namespace: String
+        var count: Int64
+        var lastSeen: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var buffer: [Pending] = []
+        var waiter: CheckedContinuation<Void, Never>?
+        var wakePending = false
+        var closed = false
+        var dropped = 0
+        var written = 0
+        var aggregates: [AggregationKey: Aggregate] = [:]
+    }
+
+    public let options: Options
+    private let client: KubeClient
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+    private let droppedMetric: MetricFamily?
+
+    public init(
+        client: KubeClient, options: Options = .init(), metrics: MetricsRegistry? = nil,
+        logger: Logger = Logger(label: "kubesnap.events")
+    ) {
+        self.client = client
+        self.options = options
+        self.logger = logger
+        self.droppedMetric = metrics?.counter(
+            "controller_runtime_events_dropped_total",
+            help: "Events dropped because the recorder's buffer was full")
+        droppedMetric?.touch()
+    }
+
+    /// Queues an Event about `object` (a full object with apiVersion, kind and metadata).
+    public func record(_ object: JSONValue, type: EventType, reason: String, message: String) {
+        let metadata = object["metadata"]
+        let namespace = metadata["namespace"].stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        var involved: JSONValue = [
+            "apiVersion": object["apiVersion"], "kind": object["kind"], "name": metadata["name"],
+            "namespace": metadata["namespace"], "uid": metadata["uid"],
+            "resourceVersion": metadata["resourceVersion"],
+        ]
+        if case .object(let fields) = involved { involved = .object(fields.filter { !$0.value.isNull }) }
+        let pending = Pending(
+            involvedObject: involved, namespace: namespace, type: type, reason: reason,
+            message: Self.truncate(message), time: Date())
+        let (accepted, waiter) = state.withLockedValue { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !state.closed, state.buffer.count < options.bufferSize else {
+                state.dropped += 1
+                return (false, nil)
+            }
+            state.buffer.append(pending)
+            let waiter = state.waiter
+            state.waiter = nil
+            if waiter == nil { state.wakePending = true }
+            return (true, waiter)
+        }
+        if !accepted {
+            droppedMetric?.increment()
+            logger.debug("event dropped: buffer full", metadata: ["reason": "\(reason)"])
+        }
+        waiter?.resume()
+    }
+
+    public func normal(_ object: JSONValue, reason: String, message: String) {
+        record(object, type: .normal, reason: reason, message: message)
+    }
+
+    public func warning(_ object: JSONValue, reason: String, message: String) {
+        record(object, type: .warning, reason: reason, message: message)
+    }
+
+    /// Events dropped because the buffer was full.
+    public var droppedCount: Int { state.withLockedValue { $0.dropped } }
+    /// Events written (created or aggregated) so far.
+    public var writtenCount: Int { state.withLockedValue { $0.written } }
+
+    /// Writes queued events until `close()` was called and the buffer is empty, or the task is
+    /// cancelled.
+    public func run() async {
+        while !Task.isCancelled {
+            let batch = state.withLockedValue { state -> [Pending]? in
+                if state.buffer.isEmpty { return state.closed ? nil : [] }
+                defer { state.buffer = [] }
+                return state.buffer
+            }
+            guard let batch else { return }
+            if batch.isEmpty {
+                await waitForEvents()
+                continue
+            }
+            for event in batch {
+                if Task.isCancelled { return }
+                await write(event)
+            }
+        }
+    }
+
+    /// No more events are accepted; `run()` returns once the buffer is written.
+    public func close() {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            state.closed = true
+            let waiter = state.waiter
+            state.waiter = nil
+            state.wakePending = waiter == nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    private func waitForEvents() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLockedValue { state -> Bool in
+                    if state.wakePending || state.closed || Task.isCancelled {
+                        state.wakePending = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                let waiter = state.waiter
+                state.waiter = nil
+                return waiter
+            }
+            waiter?.resume()
+        }
+    }
+
+    private func write(_ event: Pending) async {
+        let objectID =
+            event.involvedObject["uid"].stringValue
+            ?? "\(event.involvedObject["kind"].stringValue ?? "")/\(event.namespace)/\(event.involvedObject["name"].stringValue ?? "")"
+        let key = AggregationKey(
+            object: objectID, type: event.type, reason: event.reason, message: event.message)
+        let now = ContinuousClock.now
+        let existing = state.withLockedValue { state -> Aggregate? in
+            guard let aggregate = state.aggregates[key], now - aggregate.lastSeen < options.aggregationWindow
+            else {
+                return nil
+            }
+            return aggregate
+        }
+        let timestamp = Timestamps.rfc3339(event.time)
+        if var aggregate = existing {
+            let patch: JSONValue = ["count": .int(aggregate.count + 1), "lastTimestamp": .string(timestamp)]
+            do {
+                _ = try await client.patch(
+                    .events, namespace: aggregate.namespace, name: aggregate.eventName, type: .merge, patch)
+                aggregate.count += 1
+                aggregate.lastSeen = now
+                remember(key, aggregate)
+                return
+            } catch {
+                if !error.isNotFound {
+                    logger.warning(
+                        "cannot update event", metadata: ["reason": "\(event.reason)", "error": "\(error)"])
+                    return
+                }
+                // The Event expired or was deleted: create a new one.
+            }
+        }
+        let name =
+            "\(event.involvedObject["name"].stringValue ?? "object").\(String(UInt64(event.time.timeIntervalSince1970 * 1e9), radix: 16))"
+        let body: JSONValue = [
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": ["name": .string(name), "namespace": .string(event.namespace)],
+            "involvedObject": event.involvedObject,
+            "reason": .string(event.reason), "message": .string(event.message),
+            "type": .string(event.type.rawValue),
+            "source": ["component": .string(options.component), "host": .string(options.instance)],
+            "reportingComponent": .string(options.component), "reportingInstance": .string(options.instance),
+            "firstTimestamp": .string(timestamp), "lastTimestamp": .string(timestamp), "count": 1,
+        ]
+        do {
+            _ = try await client.create(.events, namespace: event.namespace, body)
+            remember(key, Aggregate(eventName: name, namespace: event.namespace, count: 1, lastSeen: now))
+        } catch {
+            logger.warning(
+                "cannot create event", metadata: ["reason": "\(event.reason)", "error": "\(error)"])
+        }
+    }
+
+    private func remember(_ key: AggregationKey, _ aggregate: Aggregate) {
+        state.withLockedValue { state in
+            state.written += 1
+            if state.aggregates[key] == nil, state.aggregates.count >= options.aggregationCacheSize,
+                let oldest = state.aggregates.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key
+            {
+                state.aggregates.removeValue(forKey: oldest)
+            }
+            state.aggregates[key] = aggregate
+        }
+    }
+
+    /// Event messages are limited to 1 KiB by the API for events.k8s.io; keep core/v1 ones as short.
+    private static func truncate(_ message: String) -> String {
+        guard message.utf8.count > 1024 else { return message }
+        var out = ""
+        for character in message {
+            if out.utf8.count + character.utf8.count > 1021 { break }
+            out.append(character)
+        }
+        return out + "..."
+    }
+}

@@ -1,0 +1,349 @@
+import KubeClient
+import KubeJSON
+import Logging
+import NIOConcurrencyHelpers
+
+/// How an informer lists and watches.
+public struct InformerOptions: Sendable {
+    /// nil = all namespaces.
+    public var namespace: String?
+    public var labelSelector: String?
+    public var fieldSelector: String?
+    /// Page size of the initial list and of relists (`limit`/`continue`).
+    public var pageSize: Int = 500
+    /// Re-deliver every cached object as `.resync` this often (no API call); nil = never.
+    public var resyncPeriod: Duration?
+    /// Applied to every object before it is cached or delivered; drops `metadata.managedFields`
+    /// by default to keep the cache small.
+    public var transform: @Sendable (JSONValue) -> JSONValue = Informer.dropManagedFields
+    /// Server-side watch timeout; the watch is then resumed from the last resourceVersion seen.
+    public var watchTimeoutSeconds: Int = 300
+    /// Backoff after a failed list or a broken watch (client-go's reflector: 800 ms up to 30 s).
+    public var initialBackoff: Duration = .milliseconds(800)
+    public var maxBackoff: Duration = .seconds(30)
+
+    public init(
+        namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
+        resyncPeriod: Duration? = nil
+    ) {
+        self.namespace = namespace
+        self.labelSelector = labelSelector
+        self.fieldSelector = fieldSelector
+        self.resyncPeriod = resyncPeriod
+    }
+}
+
+/// Lists then watches one resource into a `Store` and tells subscribers what changed — kube-rs'
+/// watcher as an explicit state machine:
+///
+///     list (paged) --ok--> watching(rv) --stream ends--> watching(last rv seen)
+///          ^                   |  \--broken stream--> backoff --> watching(last rv seen)
+///          |                   \--410 Gone--> list (relist; the cache is replaced, and the
+///          \--list fails--> backoff           differences are delivered as events)
+///
+/// Watches ask for bookmarks so the resourceVersion to resume from stays fresh on quiet kinds.
+/// Only one `run()` at a time.
+public final class Informer: Sendable {
+    /// The phase of the list/watch state machine.
+    public enum Phase: Sendable, Equatable {
+        case initialList
+        case watching(resourceVersion: String)
+        case relisting
+        case stopped
+    }
+
+    public let resource: APIResource
+    public let options: InformerOptions
+    /// The cache this informer fills.
+    public let store = Store()
+    private let client: KubeClient
+    private let logger: Logger
+    private let synced = Latch()
+    private let metrics: InformerMetrics?
+
+    private struct State {
+        var handlers: [UInt64: @Sendable (InformerEvent) -> Void] = [:]
+        var nextID: UInt64 = 0
+        var phase: Phase = .initialList
+        var restarts = 0
+        var relists = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    public init(
+        client: KubeClient, resource: APIResource, options: InformerOptions = .init(),
+        metrics: MetricsRegistry? = nil,
+        logger: Logger = Logger(label: "kubesnap.informer")
+    ) {
+        self.client = client
+        self.resource = resource
+        self.options = options
+        self.metrics = metrics.map { InformerMetrics(registry: $0) }
+        var logger = logger
+        logger[metadataKey: "resource"] = "\(resource)"
+        self.logger = logger
+    }
+
+    /// The default transform: drops `metadata.managedFields`.
+    public static let dropManagedFields: @Sendable (JSONValue) -> JSONValue = { object in
+        guard object["metadata"]["managedFields"] != .null else { return object }
+        var copy = object
+        var metadata = copy["metadata"]
+        metadata.removeValue(forKey: "managedFields")
+        copy["metadata"] = metadata
+        return copy
+    }
+
+    /// True once the first list is in the cache.
+    public var hasSynced: Bool { synced.isOpen }
+
+    /// Waits until the first list is in the cache (or the task is cancelled); returns `hasSynced`.
+    @discardableResult
+    public func waitForSync() async -> Bool {
+        await synced.wait()
+        return synced.isOpen
+    }
+
+    public var phase: Phase { state.withLockedValue { $0.phase } }
+
+    /// How many times the watch was re-established (any cause) and how many relists happened.
+    public var restartCount: Int { state.withLockedValue { $0.restarts } }
+    public var relistCount: Int { state.withLockedValue { $0.relists } }
+
+    /// Declares an index on the cache (see `Store.addIndex`).
+    public func addIndex(_ name: String, _ function: @escaping IndexFunction) {
+        store.addIndex(name, function)
+    }
+
+    /// Delivers every event to `handler`, starting with an `.added` for each object already
+    /// cached. Handlers run on the informer's task: they must be quick (enqueue a key).
+    /// Returns an id for `unsubscribe`.
+    @discardableResult
+    public func subscribe(_ handler: @escaping @Sendable (InformerEvent) -> Void) -> UInt64 {
+        let id = state.withLockedValue { state -> UInt64 in
+            state.nextID += 1
+            state.handlers[state.nextID] = handler
+            return state.nextID
+        }
+        for object in store.list() { handler(.added(object)) }
+        return id
+    }
+
+    public func unsubscribe(_ id: UInt64) {
+        _ = state.withLockedValue { $0.handlers.removeValue(forKey: id) }
+    }
+
+    /// Lists and watches until the task is cancelled.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            if let period = options.resyncPeriod {
+                group.addTask { await self.resyncLoop(every: period) }
+            }
+            group.addTask { await self.listWatchLoop() }
+            await group.next()
+            group.cancelAll()
+        }
+        state.withLockedValue { $0.phase = .stopped }
+    }
+
+    // MARK: - the state machine
+
+    private func listWatchLoop() async {
+        var backoff = Backoff(initial: options.initialBackoff, max: options.maxBackoff)
+        var resourceVersion: String?  // nil: a list is needed
+        while !Task.isCancelled {
+            guard let rv = resourceVersion else {
+                do {
+                    resourceVersion = try await listAll()
+                    backoff.reset()
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.warning("list failed, retrying", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: backoff.next())
+                }
+                continue
+            }
+            setPhase(.watching(resourceVersion: rv))
+            let outcome = await watch(from: rv)
+            if Task.isCancelled { return }
+            switch outcome {
+            case .ended(let last, let delivered, let quick):
+                resourceVersion = last
+                recordRestart("closed")
+                if delivered { backoff.reset() }
+                if quick && !delivered { try? await Task.sleep(for: backoff.next()) }
+            case .gone:
+                logger.info("watch resourceVersion expired (410 Gone), relisting")
+                resourceVersion = nil
+                recordRestart("gone")
+                state.withLockedValue { $0.relists += 1 }
+                setPhase(.relisting)
+            case .failed(let last, let error):
+                resourceVersion = last
+                recordRestart("error")
+                logger.info(
+                    "watch broken, resuming", metadata: ["error": "\(error)", "resourceVersion": "\(last)"])
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    private enum WatchOutcome {
+        /// The server ended the stream (timeout); resume from `last`.
+        case ended(last: String, delivered: Bool, quick: Bool)
+        case gone
+        case failed(last: String, KubeError)
+    }
+
+    private func watch(from resourceVersion: String) async -> WatchOutcome {
+        var last = resourceVersion
+        var delivered = false
+        let started = ContinuousClock.now
+        // client-go spreads watch timeouts (timeout .. 2*timeout) so watches don't all end at once.
+        let timeout = options.watchTimeoutSeconds + Int.random(in: 0...max(0, options.watchTimeoutSeconds))
+        let stream = client.watch(
+            resource, namespace: options.namespace,
+            options: WatchOptions(
+                labelSelector: options.labelSelector, fieldSelector: options.fieldSelector,
+                resourceVersion: resourceVersion, allowWatchBookmarks: true, timeoutSeconds: timeout))
+        do {
+            for try await event in stream {
+                switch event {
+                case .added(let object), .modified(let object):
+                    let object = ingest(object)
+                    if let rv = object.resourceVersion { last = rv }
+                    let old = store.upsert(object)
+                    if let old {
+                        if old != object { dispatch(.updated(old: old, new: object)) }
+                    } else {
+                        dispatch(.added(object))
+                    }
+                    delivered = true
+                case .deleted(let object):
+                    let object = ingest(object)
+                    if let rv = object.resourceVersion { last = rv }
+                    if let key = ObjectKey(object) {
+                        let old = store.delete(key)
+                        dispatch(.deleted(old.map { Self.merge(deleted: object, cached: $0) } ?? object))
+                    }
+                    delivered = true
+                case .bookmark(let rv):
+                    last = rv
+                case .error(let status):
+                    if status.code == 410 || status.reason == "Expired" || status.reason == "Gone" {
+                        return .gone
+                    }
+                    return .failed(last: last, .api(status))
+                }
+            }
+        } catch {
+            if error.isGone { return .gone }
+            return .failed(last: last, error)
+        }
+        return .ended(last: last, delivered: delivered, quick: ContinuousClock.now - started < .seconds(1))
+    }
+
+    /// The transform plus `apiVersion`/`kind`, which list items of built-in kinds may lack;
+    /// reconcilers and Events need them.
+    private func ingest(_ object: JSONValue) -> JSONValue {
+        var object = options.transform(object)
+        if object["kind"].isNull {
+            object["kind"] = .string(resource.kind)
+            object["apiVersion"] = .string(resource.apiVersion)
+        }
+        return object
+    }
+
+    /// The deleted object as the watch reported it (final state), which is what handlers want.
+    private static func merge(deleted: JSONValue, cached: JSONValue) -> JSONValue {
+        deleted["metadata"].objectValue == nil ? cached : deleted
+    }
+
+    /// A paged list; replaces the cache and delivers the differences. Returns the list's RV.
+    private func listAll() async throws(KubeError) -> String {
+        var items: [JSONValue] = []
+        var continueToken: String?
+        var resourceVersion = ""
+        repeat {
+            let page = try await client.list(
+                resource, namespace: options.namespace,
+                options: ListOptions(
+                    labelSelector: options.labelSelector, fieldSelector: options.fieldSelector,
+                    limit: options.pageSize, continueToken: continueToken))
+            items.reserveCapacity(items.count + page.items.count)
+            for item in page.items { items.append(ingest(item)) }
+            continueToken = page.continueToken.flatMap { $0.isEmpty ? nil : $0 }
+            if resourceVersion.isEmpty || continueToken == nil { resourceVersion = page.resourceVersion }
+        } while continueToken != nil
+        let events = store.replace(with: items)
+        for event in events { dispatch(event) }
+        metrics?.listed.increment(resource.description)
+        if !synced.isOpen {
+            logger.info(
+                "cache synced",
+                metadata: ["objects": "\(items.count)", "resourceVersion": "\(resourceVersion)"])
+            synced.open()
+        }
+        return resourceVersion
+    }
+
+    private func resyncLoop(every period: Duration) async {
+        await synced.wait()
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: period) } catch { return }
+            for object in store.list() { dispatch(.resync(object)) }
+        }
+    }
+
+    private func dispatch(_ event: InformerEvent) {
+        let handlers = state.withLockedValue { Array($0.handlers.values) }
+        for handler in handlers { handler(event) }
+    }
+
+    private func setPhase(_ phase: Phase) {
+        state.withLockedValue { $0.phase = phase }
+    }
+
+    private func recordRestart(_ reason: String) {
+        state.withLockedValue { $0.restarts += 1 }
+        metrics?.restarts.increment(resource.description, reason)
+    }
+}
+
+/// Exponential backoff with jitter for the informer's retries.
+struct Backoff: Sendable {
+    let initial: Duration
+    let max: Duration
+    private var current: Duration
+
+    init(initial: Duration, max: Duration) {
+        self.initial = initial
+        self.max = max
+        self.current = initial
+    }
+
+    mutating func next() -> Duration {
+        let value = current
+        current = Swift.min(current * 2, max)
+        // up to 10% jitter so restarting informers do not move in lockstep
+        return value + .seconds(double: value.seconds * Double.random(in: 0...0.1))
+    }
+
+    mutating func reset() { current = initial }
+}
+
+struct InformerMetrics: Sendable {
+    let restarts: MetricFamily
+    let listed: MetricFamily
+
+    init(registry: MetricsRegistry) {
+        restarts = registry.counter(
+            "informer_watch_restarts_total",
+            help: "Watches re-established by informers, by resource and reason",
+            labels: ["resource", "reason"])
+        listed = registry.counter(
+            "informer_lists_total", help: "Full (paged) lists made by informers, initial and relists",
+            labels: ["resource"])
+    }
+}

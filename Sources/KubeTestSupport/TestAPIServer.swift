@@ -1,0 +1,75 @@
+// TestAPIServer: an in-process kubesnap API server for tests.
+//
+//     let server = try await TestAPIServer.start()          // fresh temp dir, port 0, faults on
+//     defer { Task { await server.stop() } }                 // or `await server.stop()` at the end
+//     server.kubeconfigPath   // for kubectl --kubeconfig / ClientConfiguration.load(kubeconfig:)
+//     server.token            // bearer token the server also accepts
+//     server.server           // the APIServer (faults, apply, port)
+//
+// `stop()` shuts the server down and removes its directory. `restart()` stops it and starts a new
+// server on the same data directory (objects persist; the port may change).
+import Foundation
+import KubeAPIServer
+
+/// A running in-process API server with its own temporary data directory.
+public final class TestAPIServer: Sendable {
+    public let directory: TemporaryDirectory
+    private let current: LockedServer
+
+    public var server: APIServer { current.value }
+    public var kubeconfigPath: String { server.kubeconfigPath }
+    public var port: Int { server.port }
+    public var baseURL: String { "https://127.0.0.1:\(server.port)" }
+    /// The bearer token in `<dataDirectory>/token`.
+    public var token: String {
+        ((try? String(contentsOfFile: directory.appending("data/token"), encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private init(directory: TemporaryDirectory, server: APIServer) {
+        self.directory = directory
+        current = LockedServer(server)
+    }
+
+    /// Starts a server in a fresh temporary directory on a free port (fault injection enabled).
+    public static func start(configure: (inout APIServerConfiguration) -> Void = { _ in }) async throws -> TestAPIServer {
+        let directory = try TemporaryDirectory(prefix: "kubesnap-apiserver")
+        var configuration = APIServerConfiguration(dataDirectory: directory.appending("data"))
+        configuration.port = 0
+        configuration.enableFaultInjection = true
+        configure(&configuration)
+        let server = APIServer(configuration: configuration)
+        do {
+            try await server.start()
+        } catch {
+            directory.remove()
+            throw error
+        }
+        return TestAPIServer(directory: directory, server: server)
+    }
+
+    /// Stops the server and starts a new one on the same data directory.
+    public func restart() async throws {
+        let configuration = server.configuration
+        await server.shutdown()
+        let next = APIServer(configuration: configuration)
+        try await next.start()
+        current.value = next
+    }
+
+    /// Shuts the server down and removes its directory.
+    public func stop() async {
+        await server.shutdown()
+        directory.remove()
+    }
+}
+
+private final class LockedServer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var server: APIServer
+    init(_ server: APIServer) { self.server = server }
+    var value: APIServer {
+        get { lock.lock(); defer { lock.unlock() }; return server }
+        set { lock.lock(); server = newValue; lock.unlock() }
+    }
+}

@@ -1,0 +1,316 @@
+import Foundation
+import KubeController
+import Restic
+
+/// A value behind a lock (the module's only lock type; no NIO dependency here).
+final class LockedValue<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// Shared/exclusive access to one restic repository by this process's operations, so that a
+/// backup never meets a prune's exclusive restic lock (restic 0.14 does not wait for locks) and
+/// stale restic locks are cleared only when no operation of ours holds the repository.
+///
+/// Backups and verifications take it shared; forget/prune, `restic check`, unlock and wipe take
+/// it exclusive. Waiters are served in arrival order (a waiting exclusive blocks later shared
+/// ones, so a prune is not starved).
+actor RepositoryGate {
+    private struct Entry {
+        var shared = 0
+        var exclusive = false
+        var waiters: [(exclusive: Bool, continuation: CheckedContinuation<Void, Never>)] = []
+        var isIdle: Bool { shared == 0 && !exclusive && waiters.isEmpty }
+    }
+
+    private var entries: [String: Entry] = [:]
+
+    /// Whether any operation of this process holds or waits for `location`.
+    func isBusy(_ location: String) -> Bool {
+        !(entries[location]?.isIdle ?? true)
+    }
+
+    /// Runs `body` holding `location` shared (or exclusive).
+    func withAccess<T: Sendable>(
+        _ location: String, exclusive: Bool, _ body: @Sendable () async throws -> T
+    ) async throws -> T {
+        await acquire(location, exclusive: exclusive)
+        do {
+            let value = try await body()
+            release(location, exclusive: exclusive)
+            return value
+        } catch {
+            release(location, exclusive: exclusive)
+            throw error
+        }
+    }
+
+    /// Waits until granted (not cancellable: a cancelled caller's body then fails at once).
+    private func acquire(_ location: String, exclusive: Bool) async {
+        var entry = entries[location] ?? Entry()
+        if entry.waiters.isEmpty, Self.grantable(entry, exclusive: exclusive) {
+            Self.grant(&entry, exclusive: exclusive)
+            entries[location] = entry
+            return
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            var entry = entries[location] ?? Entry()
+            entry.waiters.append((exclusive, continuation))
+            entries[location] = entry
+        }
+    }
+
+    private func release(_ location: String, exclusive: Bool) {
+        guard var entry = entries[location] else { return }
+        if exclusive { entry.exclusive = false } else { entry.shared = max(0, entry.shared - 1) }
+        var woken: [CheckedContinuation<Void, Never>] = []
+        while let first = entry.waiters.first, Self.grantable(entry, exclusive: first.exclusive) {
+            entry.waiters.removeFirst()
+            Self.grant(&entry, exclusive: first.exclusive)
+            woken.append(first.continuation)
+        }
+        entries[location] = entry.isIdle ? nil : entry
+        for continuation in woken { continuation.resume() }
+    }
+
+    private static func grantable(_ entry: Entry, exclusive: Bool) -> Bool {
+        exclusive ? (entry.shared == 0 && !entry.exclusive) : !entry.exclusive
+    }
+
+    private static func grant(_ entry: inout Entry, exclusive: Bool) {
+        if exclusive { entry.exclusive = true } else { entry.shared += 1 }
+    }
+}
+
+/// Batches the data removal of deleted Snapshots per repository: every deletion that arrives
+/// within `window` of the first shares one `restic forget --prune` of all their ids.
+actor PruneBatcher {
+    private struct Batch {
+        var ids: [String] = []
+        var waiters: [CheckedContinuation<Void, any Error>] = []
+    }
+
+    private let window: Duration
+    private let gate: RepositoryGate
+    private var batches: [String: Batch] = [:]
+    /// forget calls made (each with a prune), for tests and metrics.
+    private(set) var forgetCalls = 0
+
+    init(window: Duration, gate: RepositoryGate) {
+        self.window = window
+        self.gate = gate
+    }
+
+    /// Forgets `id` in `repository` and reclaims its space; returns once that is done.
+    func forget(_ id: String, in repository: ResticRepository) async throws {
+        let location = repository.location
+        if batches[location] != nil {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                batches[location, default: Batch()].ids.append(id)
+                batches[location, default: Batch()].waiters.append(continuation)
+            }
+            return
+        }
+        batches[location] = Batch(ids: [id])
+        try? await Task.sleep(for: window)  // the batching window: collect more deletions
+        let batch = batches.removeValue(forKey: location) ?? Batch(ids: [id])
+        forgetCalls += 1
+        let ids = batch.ids
+        let result: Result<Void, any Error>
+        do {
+            _ = try await gate.withAccess(location, exclusive: true) {
+                try await repository.forget(ids: ids, prune: true)
+            }
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        for waiter in batch.waiters { waiter.resume(with: result) }
+        try result.get()
+    }
+}
+
+/// Runs the long data operations (backups, verifications) of Snapshots outside the reconcile
+/// loop, as children of the operator's task, so that a reconcile never blocks on restic and a
+/// deletion can cancel a running capture.
+///
+/// - At most one operation per Snapshot UID; at most one per source key (repository location
+///   plus source path): a second Snapshot of the same source waits (`submit` says `.busy`) and
+///   is re-enqueued when the source is free.
+/// - A finished operation's outcome is kept until the reconciler has written it to status
+///   (`clearFinished`), and the Snapshot's key is reported on `completions`.
+/// - Cancelling (`cancel(uid:)`) cancels the Swift task running restic; ResticRepository then
+///   stops restic.
+final class DataMover: Sendable {
+    enum Kind: String, Sendable {
+        case backup
+        case verify
+    }
+
+    enum Outcome: Sendable {
+        case backedUp(BackupResult)
+        case verified(SnapshotVerification)
+        /// A failure with an API.md reason; `transient` failures are retried.
+        case failed(reason: String, message: String, transient: Bool)
+        case cancelled
+    }
+
+    struct Finished: Sendable {
+        var kind: Kind
+        var outcome: Outcome
+        /// What the job was started for (the verify-requested value, say).
+        var context: String
+    }
+
+    enum Status: Sendable {
+        case running(Kind)
+        case finished(Finished)
+    }
+
+    enum SubmitResult: Sendable, Equatable {
+        case started
+        /// Another Snapshot's operation holds the source.
+        case busy(holder: ObjectKey)
+        /// An operation of this Snapshot runs already.
+        case alreadyRunning
+    }
+
+    private struct Job: Sendable {
+        var key: ObjectKey
+        var uid: String
+        var kind: Kind
+        var context: String
+        var sourceKey: String?
+        var cancel: Latch
+        var body: @Sendable () async -> Outcome
+    }
+
+    private struct Running {
+        var key: ObjectKey
+        var kind: Kind
+        var cancel: Latch
+    }
+
+    private struct State {
+        var running: [String: Running] = [:]
+        var finished: [String: Finished] = [:]
+        var sources: [String: (uid: String, key: ObjectKey)] = [:]
+        var sourceWaiters: [String: Set<ObjectKey>] = [:]
+    }
+
+    private let state = LockedValue(State())
+    private let jobs: AsyncStream<Job>
+    private let jobsContinuation: AsyncStream<Job>.Continuation
+    /// Keys of Snapshots to reconcile again (an operation finished, a source became free).
+    let completions: AsyncStream<ObjectKey>
+    private let completionsContinuation: AsyncStream<ObjectKey>.Continuation
+
+    init() {
+        (jobs, jobsContinuation) = AsyncStream.makeStream(of: Job.self)
+        (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
+    }
+
+    /// What this process does or did for `uid`.
+    func status(uid: String) -> Status? {
+        state.withLock { state in
+            if let running = state.running[uid] { return .running(running.kind) }
+            if let finished = state.finished[uid] { return .finished(finished) }
+            return nil
+        }
+    }
+
+    /// Whether any operation runs for the Snapshot `uid` in this process.
+    func isRunning(uid: String) -> Bool { state.withLock { $0.running[uid] != nil } }
+
+    /// Forgets a finished outcome once it is recorded in status.
+    func clearFinished(uid: String) {
+        _ = state.withLock { $0.finished.removeValue(forKey: uid) }
+    }
+
+    /// Starts `body` for the Snapshot `key`/`uid` unless it or its source is busy.
+    func submit(
+        key: ObjectKey, uid: String, kind: Kind, context: String = "", sourceKey: String? = nil,
+        body: @escaping @Sendable () async -> Outcome
+    ) -> SubmitResult {
+        let cancel = Latch()
+        let result = state.withLock { state -> SubmitResult in
+            if state.running[uid] != nil { return .alreadyRunning }
+            if let sourceKey {
+                if let holder = state.sources[sourceKey], holder.uid != uid {
+                    state.sourceWaiters[sourceKey, default: []].insert(key)
+                    return .busy(holder: holder.key)
+                }
+                state.sources[sourceKey] = (uid, key)
+            }
+            state.finished[uid] = nil
+            state.running[uid] = Running(key: key, kind: kind, cancel: cancel)
+            return .started
+        }
+        if result == .started {
+            jobsContinuation.yield(
+                Job(key: key, uid: uid, kind: kind, context: context, sourceKey: sourceKey, cancel: cancel, body: body))
+        }
+        return result
+    }
+
+    /// Cancels the operation of `uid`; returns whether one was running.
+    @discardableResult
+    func cancel(uid: String) -> Bool {
+        guard let latch = state.withLock({ $0.running[uid]?.cancel }) else { return false }
+        latch.open()
+        return true
+    }
+
+    /// The Snapshot holding `sourceKey`, if any.
+    func holder(of sourceKey: String) -> ObjectKey? { state.withLock { $0.sources[sourceKey]?.key } }
+
+    /// Runs submitted operations until the task is cancelled (which cancels them all).
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            for await job in jobs {
+                group.addTask { await self.execute(job) }
+            }
+        }
+    }
+
+    private func execute(_ job: Job) async {
+        let outcome: Outcome = await withTaskGroup(of: Outcome?.self) { group in
+            group.addTask { await job.body() }
+            group.addTask {
+                await job.cancel.wait()
+                return nil
+            }
+            var outcome: Outcome?
+            if let first = await group.next() {
+                if let first {
+                    outcome = first
+                    group.cancelAll()
+                } else {
+                    // Cancel requested (or the mover stops): stop restic and keep what it did.
+                    group.cancelAll()
+                    while let next = await group.next() { if let next { outcome = next } }
+                }
+            }
+            return outcome ?? .cancelled
+        }
+        let wake = state.withLock { state -> [ObjectKey] in
+            state.running[job.uid] = nil
+            state.finished[job.uid] = Finished(kind: job.kind, outcome: outcome, context: job.context)
+            var keys = [job.key]
+            if let sourceKey = job.sourceKey, state.sources[sourceKey]?.uid == job.uid {
+                state.sources[sourceKey] = nil
+                keys += state.sourceWaiters.removeValue(forKey: sourceKey) ?? []
+            }
+            return keys
+        }
+        for key in wake { completionsContinuation.yield(key) }
+    }
+}

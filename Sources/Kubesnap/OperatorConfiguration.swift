@@ -1,0 +1,79 @@
+import Foundation
+import KubeClient
+import KubeController
+
+/// Everything `kubesnap operator` (and `kubesnap dev`) decides before the operator starts.
+public struct OperatorConfiguration: Sendable {
+    /// How to reach the API server (from `ClientConfiguration.load(kubeconfig:)`).
+    public var client: ClientConfiguration
+    /// The one namespace to watch; nil watches all namespaces.
+    public var namespace: String?
+    /// Concurrent reconciles per controller (`--workers`).
+    public var workers: Int = 2
+    /// `--leader-elect`: only the replica holding the Lease reconciles.
+    public var leaderElect = false
+    public var leaseNamespace = "kubesnap-system"
+    public var leaseName = "kubesnap-operator"
+    /// `host:port` (or `:port`) of `/metrics`; "0" or nil disables it. When it equals
+    /// `healthProbeBindAddress`, one server answers both.
+    public var metricsBindAddress: String? = ":8080"
+    /// `host:port` of `/healthz` and `/readyz` (and `/metrics`); "0" or nil disables it.
+    public var healthProbeBindAddress: String? = ":8081"
+    /// Snapshot sources must resolve inside this directory (`--source-root`).
+    public var sourceRoot: String
+    /// Local repositories must resolve inside this directory (`--repository-root`).
+    public var repositoryRoot: String
+    /// restic's cache.
+    public var cacheDirectory: String
+    /// "restic" (looked up in PATH) or a path.
+    public var resticExecutable = "restic"
+    /// This replica's name (Lease holder, Event source).
+    public var identity: String = LeaderElectionConfiguration.defaultIdentity()
+    /// SIGTERM/SIGINT request a graceful shutdown (the CLI sets this; tests cancel instead).
+    public var handleSignals = false
+    /// After a shutdown request, reconciles in flight get this long before they are cancelled.
+    public var gracePeriod: Duration = .seconds(30)
+
+    // Tunables (defaults suit a cluster; tests shorten them).
+
+    /// Cached objects are handed to the reconcilers again this often (no API call; a finished
+    /// Snapshot costs nothing on it).
+    public var resyncPeriod: Duration? = .seconds(600)
+    /// A Ready Repository's size and snapshot count are re-read at most this often.
+    public var repositoryRefreshInterval: Duration = .seconds(300)
+    /// `restic check` of a Ready Repository at most this often.
+    public var repositoryCheckInterval: Duration = .seconds(86_400)
+    /// A Snapshot whose Repository stays missing this long (since its creation) ends Failed.
+    public var missingRepositoryTimeout: Duration = .seconds(60)
+    /// Snapshot deletions of one repository within this window share one forget and one prune.
+    public var pruneBatchWindow: Duration = .seconds(2)
+    /// Longest wait between retries of a failed reconcile (backend unreachable and the like).
+    public var maxRetryDelay: Duration = .seconds(300)
+
+    public init(client: ClientConfiguration, sourceRoot: String, repositoryRoot: String, cacheDirectory: String) {
+        self.client = client
+        self.sourceRoot = sourceRoot
+        self.repositoryRoot = repositoryRoot
+        self.cacheDirectory = cacheDirectory
+    }
+
+    /// Parses a bind address: `host:port`, `:port` (all interfaces) or `port`; "0", "" and nil
+    /// mean disabled. Throws for anything else.
+    static func parseBindAddress(_ text: String?, flag: String) throws(KubesnapError) -> (host: String, port: Int)? {
+        guard let text, !text.isEmpty, text != "0" else { return nil }
+        let host: String
+        let portText: Substring
+        if let colon = text.lastIndex(of: ":") {
+            let rawHost = text[..<colon]
+            host = rawHost.isEmpty ? "0.0.0.0" : String(rawHost.trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
+            portText = text[text.index(after: colon)...]
+        } else {
+            host = "0.0.0.0"
+            portText = Substring(text)
+        }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw .configuration("\(flag) \"\(text)\" must be host:port, :port or 0 (disabled)")
+        }
+        return (host, port)
+    }
+}

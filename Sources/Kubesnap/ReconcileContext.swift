@@ -1,0 +1,140 @@
+import Foundation
+import KubeClient
+import KubeController
+import KubeJSON
+import KubesnapAPI
+import Logging
+import Restic
+
+/// What the three reconcilers share: the API client, the informer caches, the Event recorder
+/// and this process's data-operation machinery.
+struct ReconcileContext: Sendable {
+    let client: KubeClient
+    let configuration: OperatorConfiguration
+    let repositories: Store
+    let snapshots: Store
+    let backupSessions: Store
+    let secrets: Store
+    /// nil when namespaces cannot be watched (then no namespace is taken for terminating).
+    let namespaces: Store?
+    let events: EventRecorder
+    let access: RepositoryAccess
+    let sourceRoot: PathConfinement
+    let mover: DataMover
+    let gate: RepositoryGate
+    let batcher: PruneBatcher
+    let registry: ResticProcessRegistry
+    /// Asks the Repository controller to re-read a Repository's backend (size, count, locks).
+    let refreshRepository: @Sendable (ObjectKey) -> Void
+    let logger: Logger
+
+    /// Whether the namespaces cache is complete.
+    let namespacesSynced: @Sendable () -> Bool
+
+    /// Whether `namespace` is being deleted (then every policy is Retain). Throws while the
+    /// namespaces cache is not complete yet: when in doubt, keep data.
+    func namespaceIsTerminating(_ namespace: String) throws -> Bool {
+        guard let namespaces else { return false }
+        guard namespacesSynced() else {
+            throw KubesnapError.deletionBlocked(reason: "CacheNotSynced", message: "namespaces are not known yet")
+        }
+        guard let object = namespaces.get(ObjectKey(namespace: nil, name: namespace)) else {
+            return false
+        }
+        return !object["metadata"]["deletionTimestamp"].isNull || object["status"]["phase"].stringValue == "Terminating"
+    }
+
+    static func now() -> String { Conditions.timestamp(Date()) }
+}
+
+/// A kubesnap status type (every member optional; `init()` is the empty status).
+protocol KubesnapStatus: Codable, Sendable, Equatable {
+    init()
+}
+
+extension SnapshotStatus: KubesnapStatus {}
+extension RepositoryStatus: KubesnapStatus {}
+extension BackupSessionStatus: KubesnapStatus {}
+
+/// Typed status updates through `StatusWriter` (written only when they change something).
+struct TypedStatusWriter<Status: KubesnapStatus>: Sendable {
+    let writer: StatusWriter
+
+    init(client: KubeClient, resource: APIResource) {
+        writer = StatusWriter(client: client, resource: resource)
+    }
+
+    /// Applies `mutate` to the object's status and writes the difference; returns the updated
+    /// object (nil if nothing changed or the object is gone).
+    @discardableResult
+    func update(_ object: JSONValue, _ mutate: (inout Status) -> Void) async throws -> JSONValue? {
+        try await writer.update(object) { value in
+            var status = (try? value.decode(Status.self)) ?? Status()
+            let before = status
+            mutate(&status)
+            guard status != before else { return }
+            value = try JSONValue(encoding: status)
+        }
+    }
+}
+
+extension Array where Element == Condition {
+    /// Sets a condition (lastTransitionTime moves only when its status changes).
+    mutating func set(_ type: String, _ status: Bool?, reason: String, message: String, generation: Int64?) {
+        let text = status.map { $0 ? "True" : "False" } ?? "Unknown"
+        Conditions.set(
+            &self,
+            Condition(
+                type: type, status: text, observedGeneration: generation, lastTransitionTime: ReconcileContext.now(),
+                reason: reason, message: message))
+    }
+}
+
+extension Optional where Wrapped == [Condition] {
+    mutating func set(_ type: String, _ status: Bool?, reason: String, message: String, generation: Int64?) {
+        var conditions = self ?? []
+        conditions.set(type, status, reason: reason, message: message, generation: generation)
+        self = conditions
+    }
+}
+
+/// How a restic failure shows on a resource: an API.md reason, a message, and whether a retry
+/// may fix it by itself.
+struct FailureSummary: Sendable, Equatable {
+    var reason: String
+    var message: String
+    var transient: Bool
+
+    init(reason: String, message: String, transient: Bool) {
+        self.reason = reason
+        self.message = message
+        self.transient = transient
+    }
+
+    /// Reads any error of a data operation. `defaultReason` names what failed (`BackupFailed`).
+    init(_ error: any Error, defaultReason: String) {
+        if let error = error as? ResticError {
+            let text = error.description
+            switch error {
+            case .commandFailed(let failure):
+                switch failure.kind {
+                case .backendUnreachable: self.init(reason: Kubesnap.Reason.backendUnreachable, message: text, transient: true)
+                case .wrongPassword: self.init(reason: Kubesnap.Reason.authenticationFailed, message: text, transient: false)
+                case .accessDenied: self.init(reason: Kubesnap.Reason.authenticationFailed, message: text, transient: false)
+                case .locked: self.init(reason: "RepositoryLocked", message: text, transient: true)
+                case .repositoryNotFound: self.init(reason: Kubesnap.Reason.backendUnreachable, message: text, transient: true)
+                case .sourceNotFound: self.init(reason: Kubesnap.Reason.sourceNotFound, message: text, transient: false)
+                case .snapshotNotFound: self.init(reason: Kubesnap.Reason.snapshotNotFound, message: text, transient: false)
+                default: self.init(reason: defaultReason, message: text, transient: false)
+                }
+            case .executableNotFound: self.init(reason: "ResticNotFound", message: text, transient: true)
+            case .invalidArgument: self.init(reason: Kubesnap.Reason.invalidSpec, message: text, transient: false)
+            default: self.init(reason: defaultReason, message: text, transient: false)
+            }
+        } else if let failure = error as? AccessFailure {
+            self.init(reason: failure.reason, message: failure.message, transient: failure.transient)
+        } else {
+            self.init(reason: defaultReason, message: "\(error)", transient: true)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import KubeController
+import KubeJSON
+import KubesnapAPI
+import Logging
+import Restic
+
+/// Why a Repository cannot be opened: a reason from API.md and a message a person can act on
+/// (never Secret data).
+struct AccessFailure: Error, Sendable, Equatable {
+    var reason: String
+    var message: String
+    /// A retry may fix it by itself (the backend comes back); otherwise it waits for a change.
+    var transient = false
+}
+
+/// Turns a Repository object (plus its Secrets, from the informer cache) into a
+/// `ResticRepository`, confining local paths to the repository root.
+struct RepositoryAccess: Sendable {
+    let secrets: Store
+    let repositoryRoot: PathConfinement
+    let cacheDirectory: String
+    let resticExecutable: String
+    let registry: ResticProcessRegistry
+    let logger: Logger
+
+    /// The backend of `repository` (no Secret needed): its location or why it is invalid.
+    func backend(of repository: Repository, credentials: S3Credentials? = nil) throws(AccessFailure) -> ResticBackend {
+        let backend = repository.spec.backend
+        switch (backend.local, backend.s3) {
+        case (let local?, nil):
+            let confined: ConfinedPath
+            do {
+                confined = try repositoryRoot.confine(local.path, field: "spec.backend.local.path")
+            } catch {
+                throw AccessFailure(reason: Kubesnap.Reason.invalidSpec, message: error.message)
+            }
+            return .local(path: confined.resolvedPath)
+        case (nil, let s3?):
+            return .s3(
+                endpoint: s3.endpoint, bucket: s3.bucket, prefix: s3.prefix, region: s3.region,
+                credentials: credentials ?? S3Credentials(accessKeyID: "", secretAccessKey: ""))
+        case (nil, nil):
+            throw AccessFailure(
+                reason: Kubesnap.Reason.invalidSpec, message: "spec.backend must set exactly one of local and s3; none is set")
+        case (.some, .some):
+            throw AccessFailure(
+                reason: Kubesnap.Reason.invalidSpec, message: "spec.backend must set exactly one of local and s3; both are set")
+        }
+    }
+
+    /// The backend location (`status.backendURL`) of `repository`, or nil if its spec is invalid.
+    func location(of repository: Repository) -> String? {
+        guard let backend = try? backend(of: repository) else { return nil }
+        return try? backend.location()
+    }
+
+    /// Opens `repository`: Secrets read from the cache, paths confined, restic handle made.
+    func open(_ repository: Repository) throws(AccessFailure) -> ResticRepository {
+        let namespace = repository.metadata.namespace ?? ""
+        let secretRef = repository.spec.encryptionSecret
+        let password = try secretValue(
+            namespace: namespace, name: secretRef.name, key: secretRef.effectiveKey, field: "spec.encryptionSecret")
+        var credentials: S3Credentials?
+        if let s3 = repository.spec.backend.s3 {
+            let id = try secretValue(
+                namespace: namespace, name: s3.credentialsSecret, key: "AWS_ACCESS_KEY_ID",
+                field: "spec.backend.s3.credentialsSecret")
+            let key = try secretValue(
+                namespace: namespace, name: s3.credentialsSecret, key: "AWS_SECRET_ACCESS_KEY",
+                field: "spec.backend.s3.credentialsSecret")
+            credentials = S3Credentials(accessKeyID: id, secretAccessKey: key)
+        }
+        let backend = try backend(of: repository, credentials: credentials)
+        do {
+            return try ResticRepository(
+                backend: backend, password: password, cacheDirectory: cacheDirectory, executable: resticExecutable,
+                registry: registry, logger: logger)
+        } catch {
+            switch error {
+            case .executableNotFound(let message):
+                throw AccessFailure(reason: "ResticNotFound", message: message, transient: true)
+            default:
+                throw AccessFailure(reason: Kubesnap.Reason.invalidSpec, message: error.description)
+            }
+        }
+    }
+
+    /// The resourceVersions of the Secrets `repository` uses (to notice a change).
+    func secretVersions(of repository: Repository) -> String {
+        let namespace = repository.metadata.namespace ?? ""
+        var names = [repository.spec.encryptionSecret.name]
+        if let s3 = repository.spec.backend.s3 { names.append(s3.credentialsSecret) }
+        return names.map { name in
+            secrets.get(ObjectKey(namespace: namespace, name: name))?.resourceVersion ?? "-"
+        }.joined(separator: ",")
+    }
+
+    private func secretValue(namespace: String, name: String, key: String, field: String) throws(AccessFailure) -> String {
+        guard let secret = secrets.get(ObjectKey(namespace: namespace, name: name)) else {
+            throw AccessFailure(
+                reason: Kubesnap.Reason.secretNotFound,
+                message: "Secret \"\(name)\" (\(field)) was not found in namespace \"\(namespace)\"")
+        }
+        if let encoded = secret["data"][key].stringValue, let data = Data(base64Encoded: encoded),
+            let value = String(data: data, encoding: .utf8), !value.isEmpty
+        {
+            return value
+        }
+        if let value = secret["stringData"][key].stringValue, !value.isEmpty { return value }
+        throw AccessFailure(
+            reason: Kubesnap.Reason.secretNotFound,
+            message: "Secret \"\(name)\" (\(field)) has no non-empty key \"\(key)\"")
+    }
+}
+
+/// Bytes for people, the way `kubectl` users expect: "2.8 MiB".
+enum ByteCount {
+    static func human(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+        var value = Double(max(0, bytes))
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        if unit == 0 { return "\(Int64(value)) B" }
+        return String(format: "%.1f", value) + " " + units[unit]
+    }
+}

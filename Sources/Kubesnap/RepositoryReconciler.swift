@@ -1,0 +1,405 @@
+import Foundation
+import KubeClient
+import KubeController
+import KubeJSON
+import KubesnapAPI
+import Logging
+import Restic
+
+/// Brings a Repository to Ready (backend reachable, password opens it, restic repository
+/// created on first use), keeps its size, snapshot count and integrity check in status, clears
+/// stale restic locks when none of this process's operations holds the repository, and applies
+/// its deletion policy through the finalizer.
+///
+/// The backend is read when something changed (spec, Secret, a Snapshot finished or was deleted)
+/// or at most every `repositoryRefreshInterval`; `restic check` runs at most every
+/// `repositoryCheckInterval`.
+public struct RepositoryReconciler: Reconciler {
+    let context: ReconcileContext
+    let finalizer: Finalizer
+    let status: TypedStatusWriter<RepositoryStatus>
+
+    /// What this process last read from a Repository's backend, by UID.
+    struct Observation: Sendable {
+        var generation: Int64
+        var secretVersions: String
+        var refreshed: ContinuousClock.Instant
+        var checked: ContinuousClock.Instant?
+    }
+
+    let observations = LockedValue<[String: Observation]>([:])
+    /// Repository UIDs (or keys) whose backend should be read at the next reconcile.
+    let refreshRequests = LockedValue<Set<ObjectKey>>([])
+
+    init(context: ReconcileContext) {
+        self.context = context
+        finalizer = Finalizer(name: Kubesnap.finalizer, resource: KubesnapResources.repositories, client: context.client)
+        status = TypedStatusWriter(client: context.client, resource: KubesnapResources.repositories)
+    }
+
+    /// Marks a Repository for a backend read at its next reconcile.
+    func requestRefresh(_ key: ObjectKey) {
+        _ = refreshRequests.withLock { $0.insert(key) }
+    }
+
+    public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
+        guard let object = context.repositories.get(key) else {
+            _ = refreshRequests.withLock { $0.remove(key) }
+            return .done
+        }
+        return try await finalizer.reconcile(object) { event in
+            switch event {
+            case .apply(let object): return try await apply(object, key: key)
+            case .cleanup(let object): return try await cleanup(object, key: key)
+            }
+        }
+    }
+
+    // MARK: - apply
+
+    private func apply(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
+        let repository: Repository
+        do {
+            repository = try object.decode(Repository.self)
+        } catch {
+            try await fail(object, reason: Kubesnap.Reason.invalidSpec, message: "the Repository cannot be read: \(error)")
+            return .done
+        }
+        let uid = repository.metadata.uid ?? ""
+        let generation = repository.metadata.generation ?? 1
+        let current = repository.status ?? RepositoryStatus()
+        let secretVersions = context.access.secretVersions(of: repository)
+        let refreshInterval = context.configuration.repositoryRefreshInterval
+        let now = ContinuousClock.now
+        let requested = refreshRequests.withLock { $0.remove(key) != nil }
+        let observation = observations.withLock { $0[uid] }
+        if let observation, !requested, current.phase == .ready, observation.generation == generation,
+            current.observedGeneration == generation, observation.secretVersions == secretVersions,
+            now - observation.refreshed < refreshInterval
+        {
+            return .requeue(after: refreshInterval - (now - observation.refreshed))
+        }
+
+        if case .unknown(let value) = repository.spec.effectiveDeletionPolicy, current.observedGeneration != generation {
+            context.events.warning(
+                object, reason: "UnknownDeletionPolicy",
+                message: "deletionPolicy \"\(value)\" is not Delete or Retain: it is treated as Retain")
+        }
+
+        // The backend, confined and unique.
+        let backend: ResticBackend
+        let location: String
+        do {
+            backend = try context.access.backend(of: repository)
+            location = try backend.location()
+        } catch let failure as AccessFailure {
+            try await fail(object, reason: failure.reason, message: failure.message)
+            return .done
+        } catch {
+            try await fail(object, reason: Kubesnap.Reason.invalidSpec, message: "\(error)")
+            return .done
+        }
+        if let holder = Self.locationHolder(location, among: context.repositories), holder.uid != uid {
+            try await fail(
+                object, reason: Kubesnap.Reason.backendInUse,
+                message: "backend \(location) is already used by Repository \"\(holder.name ?? "")\" in namespace \"\(holder.namespace ?? "")\"; one backend location has one Repository")
+            return .done
+        }
+
+        // Open it.
+        let restic: ResticRepository
+        do {
+            restic = try context.access.open(repository)
+        } catch {
+            try await fail(object, reason: error.reason, message: error.message)
+            if error.transient { throw KubesnapError.backendUnreachable(error.message) }
+            return .done
+        }
+        var initialized = false
+        do {
+            switch try await restic.probe() {
+            case .ready:
+                break
+            case .notInitialized:
+                if case .local(let path) = backend {
+                    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                }
+                do {
+                    try await context.gate.withAccess(location, exclusive: true) { try await restic.initialize() }
+                    initialized = true
+                } catch let error as ResticError where error.kind == .alreadyInitialized {
+                    break
+                }
+            case .wrongPassword:
+                try await fail(
+                    object, reason: Kubesnap.Reason.authenticationFailed,
+                    message: "the password in Secret \"\(repository.spec.encryptionSecret.name)\" (key \"\(repository.spec.encryptionSecret.effectiveKey)\") does not open the repository at \(location)")
+                return .done
+            case .accessDenied(let detail):
+                try await fail(
+                    object, reason: Kubesnap.Reason.authenticationFailed,
+                    message: "the backend \(location) refused access: \(Self.firstLine(detail))")
+                return .done
+            case .unreachable(let detail):
+                let message = "cannot reach \(location): \(Self.firstLine(detail)); retrying"
+                try await fail(object, reason: Kubesnap.Reason.backendUnreachable, message: message)
+                throw KubesnapError.backendUnreachable(message)
+            }
+        } catch let error as KubesnapError {
+            throw error
+        } catch {
+            if Task.isCancelled { throw error }
+            let summary: FailureSummary
+            if case .locationNotEmpty = error as? ResticError {
+                summary = FailureSummary(
+                    reason: Kubesnap.Reason.invalidSpec,
+                    message: "spec.backend.local.path: \(error)", transient: false)
+            } else {
+                summary = FailureSummary(error, defaultReason: Kubesnap.Reason.backendUnreachable)
+            }
+            try await fail(object, reason: summary.reason, message: summary.message)
+            if summary.transient { throw KubesnapError.backendUnreachable(summary.message) }
+            return .done
+        }
+        if initialized {
+            context.events.normal(object, reason: "Initialized", message: "created a restic repository at \(location)")
+        }
+
+        do {
+            // Stale locks: cleared only when no operation of this process holds the repository.
+            let staleLock = try await handleStaleLocks(restic, location: location, object: object)
+            let stats = try await restic.stats()
+            var checkResult: CheckResult?
+            let lastCheck = observation?.checked
+            let checkDue =
+                lastCheck == nil || now - (lastCheck ?? now) >= context.configuration.repositoryCheckInterval
+                || current.verificationStatus == nil
+            if checkDue {
+                checkResult = try await context.gate.withAccess(location, exclusive: true) {
+                    try await restic.check(readData: false)
+                }
+            }
+            let wasReady = current.phase == .ready
+            try await status.update(object) { status in
+                status.phase = .ready
+                status.storage = StorageType(rawValue: backend.storageType)
+                status.backendURL = location
+                status.sizeBytes = stats.totalSizeBytes
+                status.size = ByteCount.human(stats.totalSizeBytes)
+                status.snapshotCount = Int64(stats.snapshotCount)
+                status.observedGeneration = generation
+                if let checkResult {
+                    switch checkResult {
+                    case .ok: status.verificationStatus = "OK"
+                    case .errors(let text): status.verificationStatus = text
+                    }
+                    status.lastVerifiedTime = ReconcileContext.now()
+                    status.conditions.set(
+                        Kubesnap.ConditionType.verified, checkResult == .ok,
+                        reason: checkResult == .ok ? "CheckPassed" : "CheckFailed",
+                        message: checkResult == .ok ? "restic check found no errors" : status.verificationStatus ?? "",
+                        generation: generation)
+                }
+                status.conditions.set(
+                    Kubesnap.ConditionType.ready, true, reason: "RepositoryReady",
+                    message: "restic repository at \(location) is open", generation: generation)
+                if let staleLock {
+                    status.conditions.set(
+                        Kubesnap.ConditionType.staleLock, staleLock.present, reason: staleLock.reason,
+                        message: staleLock.message, generation: generation)
+                }
+            }
+            if !wasReady {
+                context.events.normal(object, reason: "RepositoryReady", message: "restic repository at \(location) is ready")
+            }
+            if case .errors(let text)? = checkResult {
+                context.events.warning(object, reason: "CheckFailed", message: text)
+            }
+            observations.withLock {
+                $0[uid] = Observation(
+                    generation: generation, secretVersions: secretVersions, refreshed: ContinuousClock.now,
+                    checked: checkResult != nil ? ContinuousClock.now : lastCheck)
+            }
+            if staleLock?.retry == true { return .requeue(after: .seconds(10)) }
+            return .requeue(after: refreshInterval)
+        } catch {
+            if Task.isCancelled { throw error }
+            let summary = FailureSummary(error, defaultReason: Kubesnap.Reason.backendUnreachable)
+            try await fail(object, reason: summary.reason, message: summary.message)
+            if summary.transient { throw KubesnapError.backendUnreachable(summary.message) }
+            return .done
+        }
+    }
+
+    struct StaleLockState {
+        var present: Bool
+        var reason: String
+        var message: String
+        var retry: Bool
+    }
+
+    /// Looks for stale restic locks; removes them when this process holds nothing there.
+    private func handleStaleLocks(_ restic: ResticRepository, location: String, object: JSONValue) async throws
+        -> StaleLockState?
+    {
+        let locks = try await restic.locks()
+        let ours = context.registry.runningPIDs
+        let stale = locks.filter { restic.isStale($0) && !ours.contains($0.pid) }
+        let hadCondition = Conditions.get(object["status"], type: Kubesnap.ConditionType.staleLock)?.status == "True"
+        if stale.isEmpty {
+            return hadCondition
+                ? StaleLockState(present: false, reason: "NoStaleLock", message: "no stale restic lock", retry: false) : nil
+        }
+        let description = stale.map { "\($0.id.prefix(8)) (pid \($0.pid) on \($0.hostname))" }.joined(separator: ", ")
+        if await context.gate.isBusy(location) {
+            return StaleLockState(
+                present: true, reason: "StaleLockFound",
+                message: "stale restic lock \(description); it is cleared once kubesnap's operations on this repository end",
+                retry: true)
+        }
+        let removal = try await context.gate.withAccess(location, exclusive: true) {
+            try await restic.removeStaleLocks(excludingPIDs: context.registry.runningPIDs)
+        }
+        switch removal {
+        case .noLocks, .removed:
+            context.events.normal(object, reason: "StaleLockRemoved", message: "removed stale restic lock \(description)")
+            return StaleLockState(
+                present: false, reason: "StaleLockRemoved", message: "removed stale restic lock \(description)", retry: false)
+        case .kept(let live, _):
+            return StaleLockState(
+                present: true, reason: "StaleLockFound",
+                message: "stale restic lock \(description) is kept while \(live.count) live lock(s) are held", retry: true)
+        }
+    }
+
+    /// The Repository that owns a backend location: the oldest one using it.
+    static func locationHolder(_ location: String, among repositories: Store) -> JSONValue? {
+        repositories.byIndex(KubesnapIndex.repositoriesByLocation, location)
+            .filter { $0["metadata"]["deletionTimestamp"].isNull || true }
+            .min { a, b in
+                let ta = a["metadata"]["creationTimestamp"].stringValue ?? ""
+                let tb = b["metadata"]["creationTimestamp"].stringValue ?? ""
+                if ta != tb { return ta < tb }
+                return (a.namespace ?? "", a.name ?? "") < (b.namespace ?? "", b.name ?? "")
+            }
+    }
+
+    static func firstLine(_ text: String) -> String {
+        text.split(separator: "\n").first.map(String.init) ?? text
+    }
+
+    // MARK: - cleanup
+
+    private func cleanup(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
+        let repository: Repository
+        do {
+            repository = try object.decode(Repository.self)
+        } catch {
+            context.events.warning(object, reason: "Retained", message: "the Repository cannot be read (\(error)); its data is kept")
+            return .done
+        }
+        defer { _ = observations.withLock { $0.removeValue(forKey: repository.metadata.uid ?? "") } }
+        if repository.metadata.annotations?[Kubesnap.Annotation.skipDataDeletion] == "true" {
+            context.events.warning(
+                object, reason: "DataDeletionSkipped",
+                message: "\(Kubesnap.Annotation.skipDataDeletion) is \"true\": released without touching backend data")
+            return .done
+        }
+        if try context.namespaceIsTerminating(key.namespace) {
+            context.events.normal(
+                object, reason: "Retained",
+                message: "namespace \(key.namespace) is being deleted: the repository's data is kept whatever the deletion policy")
+            return .done
+        }
+        let generation = repository.metadata.generation
+        try await status.update(object) { $0.phase = .deleting }
+
+        // Its Snapshot objects go first (their data is the Repository's policy's business).
+        let snapshots = context.snapshots.byIndex(KubesnapIndex.snapshotsByRepository, "\(key.namespace)/\(key.name)")
+        if !snapshots.isEmpty {
+            for snapshot in snapshots where snapshot["metadata"]["deletionTimestamp"].isNull {
+                guard let name = snapshot.name else { continue }
+                do {
+                    _ = try await context.client.delete(KubesnapResources.snapshots, namespace: key.namespace, name: name)
+                } catch {
+                    if !error.isNotFound { throw KubesnapError.api(operation: "delete Snapshot \(key.namespace)/\(name)", underlying: error) }
+                }
+            }
+            return .requeue(after: .seconds(1))
+        }
+
+        switch repository.spec.effectiveDeletionPolicy {
+        case .retain:
+            context.events.normal(object, reason: "Retained", message: "deletionPolicy Retain: the backend data stays")
+            return .done
+        case .unknown(let value):
+            context.events.warning(
+                object, reason: "UnknownDeletionPolicy",
+                message: "deletionPolicy \"\(value)\" is not Delete or Retain: treated as Retain, the backend data stays")
+            return .done
+        case .delete:
+            break
+        }
+        let backend: ResticBackend
+        let location: String
+        do {
+            backend = try context.access.backend(of: repository)
+            location = try backend.location()
+        } catch {
+            // An invalid spec never had data kubesnap could have written.
+            context.events.warning(object, reason: "Retained", message: "the backend is invalid (\(error)); nothing was removed")
+            return .done
+        }
+        if let holder = Self.locationHolder(location, among: context.repositories), holder.uid != repository.metadata.uid {
+            context.events.warning(
+                object, reason: "Retained",
+                message: "backend \(location) belongs to Repository \"\(holder.name ?? "")\": nothing was removed")
+            return .done
+        }
+        guard case .local(let path) = backend else {
+            let message =
+                "deletionPolicy Delete: wiping a \(backend.storageType) backend (\(location)) is not supported yet; the data stays and the finalizer is kept. Set deletionPolicy Retain or \(Kubesnap.Annotation.skipDataDeletion)=true to release it"
+            try await status.update(object) { status in
+                status.phase = .deleting
+                status.conditions.set(Kubesnap.ConditionType.ready, false, reason: "WipeUnsupported", message: message, generation: generation)
+            }
+            context.events.warning(object, reason: "WipeUnsupported", message: message)
+            throw KubesnapError.deletionBlocked(reason: "WipeUnsupported", message: message)
+        }
+        // Wiping a local directory needs no password.
+        do {
+            let restic = try ResticRepository(
+                backend: backend, password: "unused-for-wipe", cacheDirectory: context.configuration.cacheDirectory,
+                executable: context.configuration.resticExecutable, registry: context.registry, logger: context.logger)
+            let removed = try await context.gate.withAccess(location, exclusive: true) { try restic.wipe() }
+            context.events.normal(
+                object, reason: removed ? "RepositoryWiped" : "RepositoryAbsent",
+                message: removed ? "deletionPolicy Delete: removed \(path)" : "\(path) did not exist")
+            return .done
+        } catch let error as ResticError {
+            if case .notARepository = error {
+                context.events.warning(object, reason: "Retained", message: "\(error); nothing was removed")
+                return .done
+            }
+            let message = "cannot wipe \(location): \(error)"
+            try await status.update(object) { status in
+                status.phase = .deleting
+                status.conditions.set(Kubesnap.ConditionType.ready, false, reason: "WipeFailed", message: message, generation: generation)
+            }
+            context.events.warning(object, reason: "WipeFailed", message: message)
+            throw KubesnapError.deletionBlocked(reason: "WipeFailed", message: message)
+        }
+    }
+
+    // MARK: - status helpers
+
+    private func fail(_ object: JSONValue, reason: String, message: String) async throws {
+        let generation = object["metadata"]["generation"].intValue ?? 1
+        let updated = try await status.update(object) { status in
+            status.phase = .failed
+            status.observedGeneration = generation
+            status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
+        }
+        if updated != nil { context.events.warning(object, reason: reason, message: message) }
+    }
+}

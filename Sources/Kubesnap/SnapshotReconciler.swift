@@ -1,0 +1,626 @@
+import Foundation
+import KubeClient
+import KubeController
+import KubeJSON
+import KubesnapAPI
+import Logging
+import Restic
+
+/// Drives a Snapshot through Pending → Running → Ready (or Failed), verifies it, and applies its
+/// deletion policy through the `kubesnap.io/finalizer` finalizer.
+///
+/// - The restic snapshot of a dynamic Snapshot is tagged `kubesnap-uid=<uid>`. Before any backup
+///   the repository is searched for that tag, so a restarted operator adopts a copy it already
+///   made instead of making a second one.
+/// - A Snapshot found Running with no backup in progress in this process (the operator was
+///   restarted mid-backup) adopts the tagged restic snapshot if there is one, and otherwise ends
+///   Failed with reason `Interrupted`: a point-in-time copy taken later than asked would be a
+///   different snapshot than the one requested, so kubesnap does not silently retake it (make a
+///   new Snapshot, or let the next BackupSession do it).
+/// - A finished Snapshot (Ready or Failed, generation observed, verification request handled)
+///   costs no restic run and no API write on reconcile.
+public struct SnapshotReconciler: Reconciler {
+    let context: ReconcileContext
+    let finalizer: Finalizer
+    let status: TypedStatusWriter<SnapshotStatus>
+    /// Restic snapshot ids claimed by an adoption in this process (`location#id` → Snapshot uid),
+    /// so two Snapshots adopting the same id at once cannot both win.
+    let claims = LockedValue<[String: String]>([:])
+
+    init(context: ReconcileContext) {
+        self.context = context
+        finalizer = Finalizer(name: Kubesnap.finalizer, resource: KubesnapResources.snapshots, client: context.client)
+        status = TypedStatusWriter(client: context.client, resource: KubesnapResources.snapshots)
+    }
+
+    /// The restic tag that marks the data of the Snapshot with this UID.
+    public static func uidTag(_ uid: String) -> String { "kubesnap-uid=\(uid)" }
+
+    public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
+        guard let object = context.snapshots.get(key) else {
+            return .done
+        }
+        return try await finalizer.reconcile(object) { event in
+            switch event {
+            case .apply(let object): return try await apply(object, key: key)
+            case .cleanup(let object): return try await cleanup(object, key: key)
+            }
+        }
+    }
+
+    // MARK: - apply
+
+    private func apply(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
+        var object = object
+        let uid = object.uid ?? ""
+        // 1. What this process's data mover did or does for this Snapshot.
+        let cancelRequested = !object["metadata"]["annotations"][BackupSessionReconciler.cancelRequestedAnnotation].isNull
+        switch context.mover.status(uid: uid) {
+        case .running(let kind):
+            if cancelRequested && kind == .backup { context.mover.cancel(uid: uid) }
+            return .done  // its completion enqueues the key again
+        case .finished(let finished):
+            object = try await record(finished, on: object, key: key) ?? object
+            context.mover.clearFinished(uid: uid)
+        case nil:
+            break
+        }
+        let snapshot: Snapshot
+        do {
+            snapshot = try object.decode(Snapshot.self)
+        } catch {
+            try await fail(object, reason: Kubesnap.Reason.invalidSpec, message: "the Snapshot cannot be read: \(error)")
+            return .done
+        }
+        let generation = snapshot.metadata.generation ?? 1
+        let current = snapshot.status ?? SnapshotStatus()
+        let phase = current.phase ?? .pending
+
+        // 2. Finished Snapshots: nothing to read from the backend unless verification is asked for.
+        if phase == .ready {
+            if let request = verifyRequest(snapshot, current) {
+                return try await startVerification(object, snapshot, request: request)
+            }
+            if current.observedGeneration != generation {
+                reportUnknownPolicy(object, snapshot)
+                try await status.update(object) { $0.observedGeneration = generation }
+            }
+            return .done
+        }
+        if phase == .failed {
+            if current.observedGeneration != generation {
+                try await status.update(object) { $0.observedGeneration = generation }
+            }
+            return .done
+        }
+        if cancelRequested {
+            try await fail(object, reason: Kubesnap.Reason.cancelled, message: "cancelled: its BackupSession was deleted before it finished")
+            return .done
+        }
+        reportUnknownPolicy(object, snapshot)
+
+        // 3. The spec.
+        let hasSource = snapshot.spec.source != nil
+        let hasID = !(snapshot.spec.snapshotID ?? "").isEmpty
+        guard hasSource != hasID else {
+            try await fail(
+                object, reason: Kubesnap.Reason.invalidSpec,
+                message: hasSource
+                    ? "exactly one of spec.source and spec.snapshotID must be set; both are set"
+                    : "exactly one of spec.source and spec.snapshotID must be set; neither is set")
+            return .done
+        }
+        var sourcePath: String?
+        if let source = snapshot.spec.source {
+            let confined: ConfinedPath
+            do {
+                confined = try context.sourceRoot.confine(source.path, field: "spec.source.path")
+            } catch {
+                try await fail(object, reason: Kubesnap.Reason.invalidSpec, message: error.message)
+                return .done
+            }
+            guard confined.exists else {
+                try await fail(
+                    object, reason: Kubesnap.Reason.sourceNotFound,
+                    message: "spec.source.path \"\(source.path)\" does not exist (resolved to \(confined.resolvedPath))")
+                return .done
+            }
+            sourcePath = confined.resolvedPath
+        }
+
+        // 4. The Repository.
+        let namespace = key.namespace
+        let repositoryKey = ObjectKey(namespace: namespace, name: snapshot.spec.repository)
+        guard let repositoryObject = context.repositories.get(repositoryKey) else {
+            let age = Self.age(of: snapshot)
+            let timeout = context.configuration.missingRepositoryTimeout
+            if age >= timeout {
+                try await fail(
+                    object, reason: Kubesnap.Reason.repositoryNotFound,
+                    message: "Repository \"\(snapshot.spec.repository)\" (spec.repository) does not exist in namespace \"\(namespace)\"")
+                return .done
+            }
+            try await pending(
+                object, reason: Kubesnap.Reason.repositoryNotFound,
+                message: "waiting for Repository \"\(snapshot.spec.repository)\" (spec.repository) to exist in namespace \"\(namespace)\"")
+            return .requeue(after: timeout - age + .milliseconds(100))
+        }
+        let repository: Repository
+        do {
+            repository = try repositoryObject.decode(Repository.self)
+        } catch {
+            try await pending(
+                object, reason: "RepositoryNotReady",
+                message: "waiting for Repository \"\(snapshot.spec.repository)\": it cannot be read (\(error))")
+            return .done
+        }
+        if repository.metadata.deletionTimestamp != nil {
+            try await pending(
+                object, reason: "RepositoryNotReady",
+                message: "Repository \"\(snapshot.spec.repository)\" is being deleted")
+            return .done
+        }
+        guard repository.status?.phase == .ready else {
+            let ready = repository.status?.conditions?.first { $0.type == Kubesnap.ConditionType.ready }
+            let detail = ready.map { " (\($0.reason): \($0.message))" } ?? ""
+            try await pending(
+                object, reason: "RepositoryNotReady",
+                message: "waiting for Repository \"\(snapshot.spec.repository)\" to be Ready; it is \(repository.status?.phase?.rawValue ?? "Pending")\(detail)")
+            return .done
+        }
+        let restic: ResticRepository
+        do {
+            restic = try context.access.open(repository)
+        } catch {
+            try await pending(object, reason: error.reason, message: error.message)
+            if error.transient { throw KubesnapError.backendUnreachable(error.message) }
+            return .done
+        }
+
+        // 5. Static: adopt.
+        if let id = snapshot.spec.snapshotID, !id.isEmpty {
+            return try await adopt(object, snapshot, id: id, restic: restic)
+        }
+        guard let sourcePath else { return .done }
+
+        // 6. Dynamic: look for a copy made before (by tag) before making one.
+        let tag = Self.uidTag(uid)
+        let found: [SnapshotInfo]
+        do {
+            found = try await restic.snapshots(tags: [tag])
+        } catch {
+            return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.backupFailed, pendingWhileTransient: true)
+        }
+        if let existing = found.last {
+            context.logger.info(
+                "found the restic snapshot of a Snapshot by its tag; adopting it",
+                metadata: ["snapshot": "\(key)", "id": "\(existing.shortID)"])
+            let updated = try await status.update(object) { status in
+                status.phase = .ready
+                status.snapshotID = existing.id
+                status.snapshotTime = Conditions.timestamp(existing.time)
+                status.backendRepository = restic.location
+                status.observedGeneration = generation
+                status.conditions.set(
+                    Kubesnap.ConditionType.ready, true, reason: "SnapshotFound",
+                    message: "restic snapshot \(existing.shortID) (tagged \(tag)) is in the repository", generation: generation)
+            }
+            context.events.normal(object, reason: "SnapshotFound", message: "found restic snapshot \(existing.shortID) made earlier for this Snapshot")
+            context.refreshRepository(repositoryKey)
+            return try await verifyAfterCapture(updated ?? object)
+        }
+        if phase == .running {
+            try await fail(
+                object, reason: Kubesnap.Reason.interrupted,
+                message: "the backup was interrupted (the operator restarted while it ran) and left no snapshot; create a new Snapshot to take one")
+            return .done
+        }
+
+        // 7. Start the backup (one data operation per source at a time).
+        let sourceKey = "\(restic.location)|\(sourcePath)"
+        let gate = context.gate
+        let location = restic.location
+        let tags = [tag, "kubesnap-snapshot=\(namespace)/\(key.name)"]
+        let submitted = context.mover.submit(key: key, uid: uid, kind: .backup, sourceKey: sourceKey) {
+            do {
+                let result = try await gate.withAccess(location, exclusive: false) {
+                    try await restic.backup(path: sourcePath, tags: tags)
+                }
+                return .backedUp(result)
+            } catch is CancellationError {
+                return .cancelled
+            } catch {
+                if Task.isCancelled { return .cancelled }
+                let summary = FailureSummary(error, defaultReason: Kubesnap.Reason.backupFailed)
+                return .failed(reason: summary.reason, message: summary.message, transient: summary.transient)
+            }
+        }
+        switch submitted {
+        case .alreadyRunning:
+            return .done
+        case .busy(let holder):
+            try await pending(
+                object, reason: "SourceBusy",
+                message: "waiting for Snapshot \"\(holder.name)\" to finish its data operation on the same source and repository")
+            return .done
+        case .started:
+            try await status.update(object) { status in
+                status.phase = .running
+                status.backendRepository = location
+                status.observedGeneration = generation
+                status.conditions.set(
+                    Kubesnap.ConditionType.ready, false, reason: "BackupRunning",
+                    message: "restic is copying \(sourcePath) into \(location)", generation: generation)
+            }
+            context.events.normal(object, reason: "BackupStarted", message: "backing up \(sourcePath) into \(location)")
+            return .done
+        }
+    }
+
+    /// Adopts an existing restic snapshot (`spec.snapshotID`).
+    private func adopt(_ object: JSONValue, _ snapshot: Snapshot, id: String, restic: ResticRepository) async throws
+        -> ReconcileResult
+    {
+        let generation = snapshot.metadata.generation ?? 1
+        let uid = snapshot.metadata.uid ?? ""
+        let info: SnapshotInfo?
+        do {
+            info = try await restic.snapshot(id: id)
+        } catch {
+            return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.snapshotNotFound, pendingWhileTransient: true)
+        }
+        guard let info else {
+            try await fail(
+                object, reason: Kubesnap.Reason.snapshotNotFound,
+                message: "spec.snapshotID \"\(id)\": Repository \"\(snapshot.spec.repository)\" (\(restic.location)) holds no such snapshot")
+            return .done
+        }
+        let claimKey = KubesnapIndex.resticIDValue(location: restic.location, id: info.id)
+        let holders = context.snapshots.byIndex(KubesnapIndex.snapshotsByResticID, claimKey).filter { $0.uid != uid }
+        let claimedBy = claims.withLock { claims -> String? in
+            if let owner = claims[claimKey], owner != uid,
+                context.snapshots.list().contains(where: { $0.uid == owner && $0["metadata"]["deletionTimestamp"].isNull })
+            {
+                return owner
+            }
+            claims[claimKey] = uid
+            return nil
+        }
+        if let holder = holders.first {
+            try await fail(
+                object, reason: Kubesnap.Reason.alreadyAdopted,
+                message: "restic snapshot \(info.shortID) is already held by Snapshot \"\(holder.name ?? "")\" in namespace \"\(holder.namespace ?? "")\"")
+            return .done
+        }
+        if let claimedBy {
+            let holder = context.snapshots.list().first { $0.uid == claimedBy }
+            try await fail(
+                object, reason: Kubesnap.Reason.alreadyAdopted,
+                message: "restic snapshot \(info.shortID) is already held by Snapshot \"\(holder?.name ?? claimedBy)\"")
+            return .done
+        }
+        let updated = try await status.update(object) { status in
+            status.phase = .ready
+            status.snapshotID = info.id
+            status.snapshotTime = Conditions.timestamp(info.time)
+            status.backendRepository = restic.location
+            status.observedGeneration = generation
+            status.conditions.set(
+                Kubesnap.ConditionType.ready, true, reason: "Adopted",
+                message: "adopted restic snapshot \(info.shortID) from \(restic.location)", generation: generation)
+        }
+        context.events.normal(object, reason: "Adopted", message: "adopted restic snapshot \(info.shortID)")
+        return try await verifyAfterCapture(updated ?? object)
+    }
+
+    /// Writes a finished data operation into status. Returns the updated object.
+    private func record(_ finished: DataMover.Finished, on object: JSONValue, key: ObjectKey) async throws -> JSONValue? {
+        let generation = object["metadata"]["generation"].intValue ?? 1
+        let deleting = !object["metadata"]["deletionTimestamp"].isNull
+        let repositoryKey = ObjectKey(namespace: key.namespace, name: object["spec"]["repository"].stringValue ?? "")
+        switch (finished.kind, finished.outcome) {
+        case (.backup, .backedUp(let result)):
+            context.refreshRepository(repositoryKey)
+            let updated = try await status.update(object) { status in
+                if !deleting { status.phase = .ready }
+                status.snapshotID = result.snapshotID
+                status.snapshotTime = Conditions.timestamp(result.snapshot.time)
+                status.sizeBytes = result.totalBytesProcessed
+                status.fileCount = result.fileCount
+                status.observedGeneration = generation
+                let message =
+                    result.isComplete
+                    ? "restic snapshot \(result.snapshot.shortID) holds \(result.fileCount) files"
+                    : "restic snapshot \(result.snapshot.shortID) is incomplete: \(result.warnings.count) files could not be read"
+                status.conditions.set(
+                    Kubesnap.ConditionType.ready, true, reason: result.isComplete ? "BackupCompleted" : "BackupIncomplete",
+                    message: message, generation: generation)
+            }
+            if result.isComplete {
+                context.events.normal(
+                    object, reason: "BackupCompleted",
+                    message: "restic snapshot \(result.snapshot.shortID): \(result.fileCount) files, \(ByteCount.human(result.totalBytesProcessed))")
+            } else {
+                context.events.warning(
+                    object, reason: "BackupIncomplete",
+                    message: "restic snapshot \(result.snapshot.shortID) misses files: \(result.warnings.prefix(3).joined(separator: "; "))")
+            }
+            return updated
+        case (.backup, .cancelled):
+            if deleting { return nil }
+            return try await failed(object, reason: Kubesnap.Reason.cancelled, message: "the backup was cancelled")
+        case (.backup, .failed(let reason, let message, let transient)):
+            if deleting { return nil }
+            if transient {
+                if reason == "RepositoryLocked" { context.refreshRepository(repositoryKey) }
+                try await pending(object, reason: reason, message: "the backup failed and will be retried: \(message)")
+                throw KubesnapError.backendUnreachable(message)
+            }
+            return try await failed(object, reason: reason, message: message)
+        case (.verify, .verified(let verification)):
+            let text = verification.error ?? "OK"
+            let updated = try await status.update(object) { status in
+                status.verificationStatus = text
+                status.lastVerifiedTime = ReconcileContext.now()
+                status.lastVerifyRequest = finished.context.isEmpty ? status.lastVerifyRequest : finished.context
+                status.conditions.set(
+                    Kubesnap.ConditionType.verified, verification.isOK,
+                    reason: verification.isOK ? "VerificationSucceeded" : "VerificationFailed",
+                    message: verification.isOK
+                        ? "read back \(ByteCount.human(verification.bytesRead)) from the repository; every byte checked"
+                        : text,
+                    generation: generation)
+            }
+            if verification.isOK {
+                context.events.normal(object, reason: "VerificationSucceeded", message: "every byte of the snapshot was read back and checked")
+            } else {
+                context.events.warning(object, reason: "VerificationFailed", message: text)
+            }
+            return updated
+        case (.verify, .failed(let reason, let message, let transient)):
+            let updated = try await status.update(object) { status in
+                if !transient {
+                    status.verificationStatus = message
+                    status.lastVerifiedTime = ReconcileContext.now()
+                    status.lastVerifyRequest = finished.context.isEmpty ? status.lastVerifyRequest : finished.context
+                }
+                status.conditions.set(
+                    Kubesnap.ConditionType.verified, transient ? nil : false, reason: reason, message: message,
+                    generation: generation)
+            }
+            context.events.warning(object, reason: "VerificationFailed", message: message)
+            if transient { throw KubesnapError.backendUnreachable(message) }
+            return updated
+        default:
+            return nil
+        }
+    }
+
+    /// The verify-requested value to act on, if verification is due.
+    private func verifyRequest(_ snapshot: Snapshot, _ status: SnapshotStatus) -> String? {
+        let requested = snapshot.metadata.annotations?[Kubesnap.Annotation.verifyRequested] ?? ""
+        if (status.verificationStatus ?? "").isEmpty { return requested }
+        if !requested.isEmpty, requested != status.lastVerifyRequest { return requested }
+        return nil
+    }
+
+    private func verifyAfterCapture(_ object: JSONValue) async throws -> ReconcileResult {
+        guard let snapshot = try? object.decode(Snapshot.self) else { return .done }
+        let request = snapshot.metadata.annotations?[Kubesnap.Annotation.verifyRequested] ?? ""
+        return try await startVerification(object, snapshot, request: request)
+    }
+
+    /// Starts reading back the snapshot (a data operation of the mover).
+    private func startVerification(_ object: JSONValue, _ snapshot: Snapshot, request: String) async throws
+        -> ReconcileResult
+    {
+        guard let id = snapshot.status?.snapshotID, let key = ObjectKey(object) else { return .done }
+        let repositoryKey = ObjectKey(namespace: key.namespace, name: snapshot.spec.repository)
+        guard let repositoryObject = context.repositories.get(repositoryKey),
+            let repository = try? repositoryObject.decode(Repository.self), repository.status?.phase == .ready,
+            repository.metadata.deletionTimestamp == nil
+        else {
+            return .done  // the Repository's return to Ready enqueues this Snapshot again
+        }
+        let restic: ResticRepository
+        do {
+            restic = try context.access.open(repository)
+        } catch {
+            return .done
+        }
+        let gate = context.gate
+        _ = context.mover.submit(key: key, uid: snapshot.metadata.uid ?? "", kind: .verify, context: request) {
+            do {
+                let verification = try await gate.withAccess(restic.location, exclusive: false) {
+                    try await restic.verify(snapshotID: id)
+                }
+                return .verified(verification)
+            } catch is CancellationError {
+                return .cancelled
+            } catch {
+                if Task.isCancelled { return .cancelled }
+                let summary = FailureSummary(error, defaultReason: "VerificationFailed")
+                return .failed(reason: summary.reason, message: summary.message, transient: summary.transient)
+            }
+        }
+        return .done
+    }
+
+    // MARK: - cleanup
+
+    private func cleanup(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
+        let uid = object.uid ?? ""
+        if context.mover.isRunning(uid: uid) {
+            // A running capture (or verification) is cancelled first; its end enqueues the key.
+            context.mover.cancel(uid: uid)
+            try await status.update(object) { $0.phase = .deleting }
+            return .requeue(after: .seconds(5))
+        }
+        var capturedID: String?
+        if case .finished(let finished) = context.mover.status(uid: uid), case .backedUp(let result) = finished.outcome {
+            capturedID = result.snapshotID
+        }
+        context.mover.clearFinished(uid: uid)
+        let snapshot: Snapshot
+        do {
+            snapshot = try object.decode(Snapshot.self)
+        } catch {
+            context.events.warning(
+                object, reason: "Retained", message: "the Snapshot cannot be read (\(error)); its data is kept")
+            return .done
+        }
+        if snapshot.metadata.annotations?[Kubesnap.Annotation.skipDataDeletion] == "true" {
+            context.events.warning(
+                object, reason: "DataDeletionSkipped",
+                message: "\(Kubesnap.Annotation.skipDataDeletion) is \"true\": released without touching backend data")
+            return .done
+        }
+        if try context.namespaceIsTerminating(key.namespace) {
+            context.events.normal(
+                object, reason: "Retained",
+                message: "namespace \(key.namespace) is being deleted: the snapshot's data is kept whatever the deletion policy")
+            return .done
+        }
+        let policy = snapshot.spec.effectiveDeletionPolicy
+        switch policy {
+        case .retain:
+            context.events.normal(object, reason: "Retained", message: "deletionPolicy Retain: the snapshot's data stays in the repository")
+            return .done
+        case .unknown(let value):
+            context.events.warning(
+                object, reason: "UnknownDeletionPolicy",
+                message: "deletionPolicy \"\(value)\" is not Delete or Retain: treated as Retain, the data stays")
+            return .done
+        case .delete:
+            break
+        }
+        let current = snapshot.status ?? SnapshotStatus()
+        let knownID = capturedID ?? current.snapshotID
+        let mayHaveData =
+            knownID != nil || current.phase == .running || current.phase == .deleting
+            || (snapshot.spec.source != nil && current.phase == .ready)
+        guard mayHaveData else { return .done }  // nothing was ever captured
+        if snapshot.spec.source == nil && knownID == nil { return .done }
+
+        let repositoryKey = ObjectKey(namespace: key.namespace, name: snapshot.spec.repository)
+        guard let repositoryObject = context.repositories.get(repositoryKey),
+            let repository = try? repositoryObject.decode(Repository.self)
+        else {
+            return try await blocked(
+                object, reason: Kubesnap.Reason.repositoryNotFound,
+                message: "cannot delete the snapshot's data: Repository \"\(snapshot.spec.repository)\" does not exist; set \(Kubesnap.Annotation.skipDataDeletion)=true to release it without deleting data")
+        }
+        if repository.metadata.deletionTimestamp != nil {
+            // The Repository's own deletion decides about the whole backend.
+            context.events.normal(
+                object, reason: "Retained",
+                message: "Repository \"\(snapshot.spec.repository)\" is being deleted: its deletion policy decides about the data")
+            return .done
+        }
+        let restic: ResticRepository
+        do {
+            restic = try context.access.open(repository)
+        } catch {
+            return try await blocked(object, reason: error.reason, message: "cannot delete the snapshot's data: \(error.message)")
+        }
+        try await status.update(object) { $0.phase = .deleting }
+        do {
+            var ids: [String] = knownID.map { [$0] } ?? []
+            if snapshot.spec.source != nil {
+                for info in try await restic.snapshots(tags: [Self.uidTag(uid)]) where !ids.contains(info.id) {
+                    ids.append(info.id)
+                }
+            }
+            // Never take data another Snapshot object holds.
+            ids = ids.filter { id in
+                context.snapshots.byIndex(
+                    KubesnapIndex.snapshotsByResticID, KubesnapIndex.resticIDValue(location: restic.location, id: id)
+                ).allSatisfy { $0.uid == uid }
+            }
+            for id in ids { try await context.batcher.forget(id, in: restic) }
+            if !ids.isEmpty {
+                context.events.normal(
+                    object, reason: "DataDeleted",
+                    message: "deletionPolicy Delete: forgot restic snapshot \(ids.map { String($0.prefix(8)) }.joined(separator: ", ")) and pruned")
+            }
+        } catch {
+            if Task.isCancelled { throw error }
+            let summary = FailureSummary(error, defaultReason: "DeletionFailed")
+            return try await blocked(object, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
+        }
+        context.refreshRepository(repositoryKey)
+        return .done
+    }
+
+    /// Keeps the finalizer: phase Deleting, a condition and a Warning Event, retried with backoff.
+    private func blocked(_ object: JSONValue, reason: String, message: String) async throws -> ReconcileResult {
+        let generation = object["metadata"]["generation"].intValue
+        try await status.update(object) { status in
+            status.phase = .deleting
+            status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
+        }
+        context.events.warning(object, reason: reason, message: message)
+        throw KubesnapError.deletionBlocked(reason: reason, message: message)
+    }
+
+    // MARK: - status helpers
+
+    private func reportUnknownPolicy(_ object: JSONValue, _ snapshot: Snapshot) {
+        if case .unknown(let value) = snapshot.spec.effectiveDeletionPolicy,
+            snapshot.status?.observedGeneration != snapshot.metadata.generation
+        {
+            context.events.warning(
+                object, reason: "UnknownDeletionPolicy",
+                message: "deletionPolicy \"\(value)\" is not Delete or Retain: it is treated as Retain")
+        }
+    }
+
+    private func pending(_ object: JSONValue, reason: String, message: String) async throws {
+        let generation = object["metadata"]["generation"].intValue ?? 1
+        let changed = try await status.update(object) { status in
+            status.phase = .pending
+            status.observedGeneration = generation
+            status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
+        }
+        if changed != nil, reason != "SourceBusy", reason != "RepositoryNotReady" {
+            context.events.normal(object, reason: reason, message: message)
+        }
+    }
+
+    private func fail(_ object: JSONValue, reason: String, message: String) async throws {
+        _ = try await failed(object, reason: reason, message: message)
+    }
+
+    private func failed(_ object: JSONValue, reason: String, message: String) async throws -> JSONValue? {
+        let generation = object["metadata"]["generation"].intValue ?? 1
+        let updated = try await status.update(object) { status in
+            status.phase = .failed
+            status.observedGeneration = generation
+            status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
+        }
+        if updated != nil { context.events.warning(object, reason: reason, message: message) }
+        return updated
+    }
+
+    /// A failed restic call outside the mover: transient ones keep the Snapshot Pending and are
+    /// retried with backoff; others fail it.
+    private func transientOrFail(
+        _ object: JSONValue, _ error: any Error, defaultReason: String, pendingWhileTransient: Bool
+    ) async throws -> ReconcileResult {
+        if Task.isCancelled || error is CancellationError { throw error }
+        let summary = FailureSummary(error, defaultReason: defaultReason)
+        if summary.transient {
+            try await pending(object, reason: summary.reason, message: summary.message)
+            throw KubesnapError.backendUnreachable(summary.message)
+        }
+        try await fail(object, reason: summary.reason, message: summary.message)
+        return .done
+    }
+
+    /// How long ago the Snapshot was created.
+    static func age(of snapshot: Snapshot) -> Duration {
+        guard let text = snapshot.metadata.creationTimestamp, let created = ISO8601DateFormatter().date(from: text)
+        else { return .zero }
+        return .seconds(max(0, Date().timeIntervalSince(created)))
+    }
+}

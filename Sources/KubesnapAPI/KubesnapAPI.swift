@@ -1,0 +1,94 @@
+import KubeJSON
+
+/// Names fixed by API.md: group, version, finalizer, labels, annotations, condition types and
+/// reasons.
+public enum Kubesnap {
+    public static let group = "kubesnap.io"
+    public static let version = "v1alpha1"
+    /// `kubesnap.io/v1alpha1`.
+    public static let apiVersion = "\(group)/\(version)"
+    /// The category every kind is in (`kubectl get kubesnap -A`).
+    public static let category = "kubesnap"
+    /// The finalizer kubesnap puts on each kind that needs one.
+    public static let finalizer = "kubesnap.io/finalizer"
+
+    /// Labels the operator sets on the Snapshots it creates.
+    public enum Label {
+        public static let repository = "kubesnap.io/repository"
+        public static let invokerKind = "kubesnap.io/invoker-kind"
+        public static let invokerName = "kubesnap.io/invoker-name"
+    }
+
+    /// Annotations users set.
+    public enum Annotation {
+        /// Any new value asks for the Snapshot to be verified again.
+        public static let verifyRequested = "kubesnap.io/verify-requested"
+        /// `"true"` releases the finalizer without touching backend data (the documented way out
+        /// of a stuck Terminating object when the backend is gone for good).
+        public static let skipDataDeletion = "kubesnap.io/skip-data-deletion"
+    }
+
+    /// `status.conditions[].type` values.
+    public enum ConditionType {
+        public static let ready = "Ready"
+        public static let verified = "Verified"
+        /// A stale restic lock was found on the repository.
+        public static let staleLock = "StaleLock"
+    }
+
+    /// `status.conditions[].reason` values named in API.md.
+    public enum Reason {
+        public static let invalidSpec = "InvalidSpec"
+        public static let secretNotFound = "SecretNotFound"
+        public static let authenticationFailed = "AuthenticationFailed"
+        public static let backendUnreachable = "BackendUnreachable"
+        public static let backendInUse = "BackendInUse"
+        public static let repositoryNotFound = "RepositoryNotFound"
+        public static let sourceNotFound = "SourceNotFound"
+        public static let snapshotNotFound = "SnapshotNotFound"
+        public static let alreadyAdopted = "AlreadyAdopted"
+        public static let cancelled = "Cancelled"
+        public static let backupFailed = "BackupFailed"
+        public static let interrupted = "Interrupted"
+    }
+}
+
+/// What every kubesnap kind says about itself (the CRD's names).
+public protocol KubesnapResource: Codable, Sendable {
+    static var kind: String { get }
+    static var plural: String { get }
+    static var singular: String { get }
+    static var shortNames: [String] { get }
+    var metadata: ObjectMeta { get set }
+}
+
+extension KubesnapResource {
+    public static var group: String { Kubesnap.group }
+    public static var version: String { Kubesnap.version }
+    public static var apiVersion: String { Kubesnap.apiVersion }
+    public static var categories: [String] { [Kubesnap.category] }
+    /// `repositories.kubesnap.io`, the CRD's name.
+    public static var crdName: String { "\(plural).\(Kubesnap.group)" }
+}
+
+/// A reference to one key of a Secret in the same namespace.
+public struct SecretKeySelector: Codable, Sendable, Hashable {
+    public var name: String
+    /// Defaults to "password" (CRD default); read `effectiveKey`.
+    public var key: String?
+
+    public init(name: String, key: String? = nil) {
+        self.name = name
+        self.key = key
+    }
+
+    public var effectiveKey: String { (key?.isEmpty ?? true) ? "password" : key ?? "password" }
+}
+
+/// What to snapshot. Only a directory today; database and volume sources come later.
+public struct SnapshotSource: Codable, Sendable, Hashable {
+    /// A directory the data mover can read; relative paths are taken against the source root.
+    public var path: String
+
+    public init(path: String) { self.path = path }
+}

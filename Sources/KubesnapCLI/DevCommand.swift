@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import KubeAPIServer
+import KubeClient
+import KubeJSON
+import Kubesnap
+import KubesnapAPI
+import Logging
+
+/// `kubesnap dev`: the built-in API server with kubesnap's CRDs, plus the operator.
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev",
+        abstract: "Run the built-in API server with kubesnap's CRDs and the operator, on this machine.",
+        discussion: """
+            Local repository paths resolve against DATA_DIR/repositories and Snapshot sources \
+            against the directory kubesnap dev was started in. Ctrl-C stops it; a restart finds \
+            every object and repository as it was.
+            """
+    )
+
+    @OptionGroup var server: ServerOptions
+    @OptionGroup var options: OperatorOptions
+
+    @Option(help: "Address for /healthz, /readyz and /metrics of the embedded operator; \"0\" disables it.")
+    var healthProbeBindAddress: String = "0"
+
+    func run() async throws {
+        LoggingSystem.bootstrapOnce(level: options.logLevel)
+        let dataDir = server.absoluteDataDir
+        let apiServer = try await server.start()
+        do {
+            try await Self.installCRDs(apiServer)
+        } catch {
+            await apiServer.shutdown()
+            throw CLIError("cannot install kubesnap's CRDs: \(error)")
+        }
+        let client: ClientConfiguration
+        do {
+            client = try ClientConfiguration.load(kubeconfig: apiServer.kubeconfigPath)
+        } catch {
+            await apiServer.shutdown()
+            throw CLIError("cannot read the kubeconfig the API server wrote: \(error)")
+        }
+        let here = FileManager.default.currentDirectoryPath
+        var configuration = OperatorConfiguration(
+            client: client,
+            sourceRoot: options.sourceRoot ?? here,
+            repositoryRoot: options.repositoryRoot ?? dataDir + "/repositories",
+            cacheDirectory: options.cacheDir ?? dataDir + "/cache")
+        options.apply(to: &configuration)
+        configuration.metricsBindAddress = healthProbeBindAddress
+        configuration.healthProbeBindAddress = healthProbeBindAddress
+
+        // Written unbuffered, so a script that starts kubesnap dev sees it at once.
+        FileHandle.standardOutput.write(
+            Data(
+                """
+            kubesnap dev is running: API server https://\(server.host):\(apiServer.port), data in \(dataDir)
+            Point kubectl at it:
+
+                export KUBECONFIG=\(apiServer.kubeconfigPath)
+                kubectl apply -f deploy/examples/00-namespace.yaml -f deploy/examples/01-secret.yaml \\
+                  -f deploy/examples/02-repository.yaml -f deploy/examples/03-snapshot.yaml
+                kubectl get snap -n demo
+
+            (the README's walk-through goes on from there)
+
+            Ctrl-C stops it.
+
+            """.utf8))
+        let outcome: Result<Void, any Error>
+        let operatorConfiguration = configuration
+        do {
+            try await TerminationSignal.runUntilSignalled {
+                try await KubesnapOperator(configuration: operatorConfiguration).run()
+            }
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        await apiServer.shutdown()
+        if case .failure(let error) = outcome, !(error is CancellationError) {
+            throw CLIError("kubesnap dev: \(error)")
+        }
+    }
+
+    /// Creates or updates the CRDs of crds/ (embedded in the binary) and waits until they serve.
+    static func installCRDs(_ apiServer: APIServer) async throws {
+        for file in EmbeddedCRDs.files {
+            for document in try YAML.parseAll(file.yaml) {
+                try await apiServer.apply(document)
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Kubesnap
+import Logging
+
+/// The operator's flags, shared by `operator` and `dev`.
+struct OperatorOptions: ParsableArguments {
+    @Option(help: "Number of concurrent reconciles per controller.")
+    var workers: Int = 4
+
+    @Option(help: "Directory that Snapshot sources must resolve inside (spec.source.path).")
+    var sourceRoot: String?
+
+    @Option(help: "Directory that local Repository paths must resolve inside (spec.backend.local.path).")
+    var repositoryRoot: String?
+
+    @Option(help: "Directory for restic's cache and kubesnap's scratch files.")
+    var cacheDir: String?
+
+    @Option(help: "The restic binary to run.")
+    var restic: String = "restic"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard workers >= 1 && workers <= 256 else {
+            throw ValidationError("--workers must be between 1 and 256, got \(workers)")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("--log-level must be one of \(levels), got \(logLevel)")
+        }
+    }
+
+    /// Copies the flags common to `operator` and `dev` into `configuration`.
+    func apply(to configuration: inout OperatorConfiguration) {
+        configuration.workers = workers
+        configuration.resticExecutable = restic
+    }
+
+    static var defaultCacheDirectory: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let cache = environment["XDG_CACHE_HOME"], !cache.isEmpty { return cache + "/kubesnap" }
+        return (environment["HOME"] ?? NSTemporaryDirectory()) + "/.cache/kubesnap"
+    }
+}
+
+extension LoggingSystem {
+    /// Logs to standard error at `level` (validated by the options).
+    static func bootstrapOnce(level: String) {
+        let level = Logger.Level(rawValue: level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}

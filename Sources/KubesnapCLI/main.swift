@@ -1,1 +1,0 @@
-print("kubesnap: not built yet")

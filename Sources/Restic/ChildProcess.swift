@@ -1,0 +1,184 @@
+import Foundation
+
+/// A value guarded by a lock, shared between a running child and the threads that watch it.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    @discardableResult
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// How a running restic child is stopped when the Swift task that waits for it is cancelled.
+public struct CancellationPolicy: Sendable, Hashable {
+    /// The first signal. restic 0.14 handles SIGINT by removing its lock and exiting; SIGTERM and
+    /// SIGKILL end it without cleanup, so its lock stays behind (then stale, see
+    /// `ResticRepository.removeStaleLocks`).
+    public var signal: Int32
+    /// How long restic may take to exit after `signal` before it gets SIGKILL.
+    public var gracePeriod: Duration
+
+    public init(signal: Int32 = SIGINT, gracePeriod: Duration = .seconds(10)) {
+        self.signal = signal
+        self.gracePeriod = gracePeriod
+    }
+}
+
+/// The pids of the restic processes this program is running right now. Share one registry
+/// between every `ResticRepository` of a process so that stale-lock removal never touches a lock
+/// that one of our own operations holds.
+public final class ResticProcessRegistry: Sendable {
+    private let pids = Locked<[Int32: Int]>([:])
+
+    public init() {}
+
+    /// The pids of the restic children that are running.
+    public var runningPIDs: Set<Int32> { pids.withLock { Set($0.keys) } }
+
+    func register(_ pid: Int32) { pids.withLock { $0[pid, default: 0] += 1 } }
+
+    func unregister(_ pid: Int32) {
+        pids.withLock { table in
+            if let count = table[pid], count > 1 { table[pid] = count - 1 } else { table[pid] = nil }
+        }
+    }
+}
+
+/// What a finished child printed and how it exited.
+struct ChildResult: Sendable {
+    var exitCode: Int32
+    /// Whether the child ended by a signal rather than `exit`.
+    var wasSignalled: Bool
+    var stdout: Data
+    var stderr: String
+    /// restic's failure kind, read from the stderr before it was redacted (a redacted short
+    /// password could otherwise hide a word the classifier looks for).
+    var classification: ResticFailureKind = .other
+}
+
+/// Where a child's standard output goes.
+enum StdoutDestination: Sendable {
+    /// Collected in memory and returned.
+    case capture
+    /// Each chunk is handed to the closure (e.g. a counting sink); nothing is kept.
+    case stream(@Sendable (Data) -> Void)
+}
+
+/// Runs one child process to completion without blocking Swift's cooperative pool: pipes are
+/// drained by blocking reads on dispatch threads, and exit is reported by Foundation's
+/// termination handler. Cancelling the calling task sends `policy.signal`, then SIGKILL after
+/// the grace period, waits for the child to be gone, and throws `CancellationError`.
+enum ChildProcessRunner {
+    private struct RunState {
+        var exited = false
+        var signalSent = false
+    }
+
+    static func run(
+        executable: String,
+        arguments: [String],
+        environment: [String: String],
+        stdout destination: StdoutDestination,
+        policy: CancellationPolicy,
+        registry: ResticProcessRegistry?
+    ) async throws -> ChildResult {
+        try Task.checkCancellation()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        let stdoutPipe = Pipe()
+        let stderrPipe = Pipe()
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+
+        let state = Locked(RunState())
+        let collected = Locked((stdout: Data(), stderr: Data()))
+        let group = DispatchGroup()
+        group.enter()  // termination
+        process.terminationHandler = { _ in
+            state.withLock { $0.exited = true }
+            group.leave()
+        }
+        do {
+            try process.run()
+        } catch {
+            throw ResticError.executableNotFound("cannot start \(executable): \(error)")
+        }
+        let pid = process.processIdentifier
+        registry?.register(pid)
+        defer { registry?.unregister(pid) }
+
+        drain(stdoutPipe.fileHandleForReading, group: group) { chunk in
+            switch destination {
+            case .capture: collected.withLock { $0.stdout.append(chunk) }
+            case .stream(let sink): sink(chunk)
+            }
+        }
+        drain(stderrPipe.fileHandleForReading, group: group) { chunk in
+            collected.withLock { $0.stderr.append(chunk) }
+        }
+
+        /// Sends `signal` unless the child has already been reaped (its pid could be reused).
+        @Sendable func send(_ signal: Int32) {
+            state.withLock { s in
+                guard !s.exited else { return }
+                s.signalSent = true
+                kill(pid, signal)
+            }
+        }
+
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                group.notify(queue: .global()) { continuation.resume() }
+            }
+        } onCancel: {
+            send(policy.signal)
+            let grace = policy.gracePeriod.components
+            let nanoseconds = grace.seconds * 1_000_000_000 + grace.attoseconds / 1_000_000_000
+            DispatchQueue.global().asyncAfter(
+                deadline: .now() + .nanoseconds(Int(clamping: nanoseconds))
+            ) { send(SIGKILL) }
+        }
+
+        let signalled = state.withLock { $0.signalSent }
+        if signalled { throw CancellationError() }
+        let output = collected.withLock { $0 }
+        return ChildResult(
+            exitCode: process.terminationStatus,
+            wasSignalled: process.terminationReason == .uncaughtSignal,
+            stdout: output.stdout,
+            stderr: String(decoding: output.stderr, as: UTF8.self))
+    }
+
+    /// Reads `handle` to end of file on a dispatch thread (a blocking read must not run on the
+    /// cooperative pool), handing each chunk to `consume`.
+    private static func drain(
+        _ handle: FileHandle, group: DispatchGroup, consume: @escaping @Sendable (Data) -> Void
+    ) {
+        group.enter()
+        let fd = handle.fileDescriptor
+        DispatchQueue.global().async {
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    consume(Data(buffer[0..<count]))
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            try? handle.close()
+            group.leave()
+        }
+    }
+}

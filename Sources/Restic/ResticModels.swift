@@ -1,0 +1,170 @@
+import Foundation
+
+/// The outcome of opening a repository.
+public enum RepositoryProbe: Sendable, Hashable {
+    /// The backend answered, the repository exists and the password opens it.
+    case ready
+    /// The backend answered but there is no restic repository at the location.
+    case notInitialized
+    /// A repository is there but the password does not open it.
+    case wrongPassword(String)
+    /// The backend could not be reached (connection refused, no such host, timeout).
+    case unreachable(String)
+    /// The backend refused the credentials (or the filesystem refused access).
+    case accessDenied(String)
+}
+
+/// A snapshot as `restic snapshots --json` lists it.
+public struct SnapshotInfo: Sendable, Hashable {
+    /// The full 64-hex-digit id.
+    public var id: String
+    public var shortID: String
+    /// When the data was captured.
+    public var time: Date
+    /// `time` as restic printed it (RFC 3339 with nanoseconds).
+    public var timeText: String
+    public var tags: [String]
+    /// The paths given to `backup`, as restic stored them (absolute).
+    public var paths: [String]
+    public var hostname: String
+    public var tree: String
+    public var parent: String?
+}
+
+/// What `backup` made.
+public struct BackupResult: Sendable, Hashable {
+    /// The full snapshot id (restic's JSON summary prints only the short one; it is resolved).
+    public var snapshotID: String
+    public var snapshot: SnapshotInfo
+    /// New data written to the repository (after deduplication, before compression).
+    public var bytesAdded: Int64
+    /// Bytes of the source that were read.
+    public var totalBytesProcessed: Int64
+    public var fileCount: Int64
+    public var durationSeconds: Double
+    /// restic exit code 3: the snapshot was made but some files could not be read; these are
+    /// restic's messages about them. Empty for a complete snapshot.
+    public var warnings: [String]
+    public var isComplete: Bool { warnings.isEmpty }
+}
+
+/// What `forget` did.
+public struct ForgetResult: Sendable, Hashable {
+    /// Full ids removed (confirmed gone after restic exited).
+    public var removed: [String]
+    /// Ids (as given) that matched no snapshot: nothing to remove. restic itself exits 0 for them.
+    public var notFound: [String]
+    /// Whether a prune ran in the same call.
+    public var pruned: Bool
+}
+
+/// The result of reading back one snapshot.
+public struct SnapshotVerification: Sendable, Hashable {
+    public var snapshotID: String
+    /// Bytes of the tar stream restic produced from the snapshot (file contents plus headers).
+    public var bytesRead: Int64
+    /// nil when every byte was read and checked; else restic's error about the data.
+    public var error: String?
+    public var isOK: Bool { error == nil }
+}
+
+/// The result of `restic check`.
+public enum CheckResult: Sendable, Hashable {
+    case ok
+    /// restic's report of what is wrong.
+    case errors(String)
+}
+
+/// Repository-wide figures.
+public struct RepositoryStats: Sendable, Hashable {
+    /// Bytes of stored blobs (`restic stats --mode raw-data`).
+    public var totalSizeBytes: Int64
+    public var snapshotCount: Int
+}
+
+/// A restic lock file (`restic cat lock ID`).
+public struct ResticLock: Sendable, Hashable {
+    public var id: String
+    public var pid: Int32
+    public var hostname: String
+    public var username: String?
+    public var time: Date
+    public var exclusive: Bool
+}
+
+/// What `removeStaleLocks` did.
+public enum StaleLockRemoval: Sendable, Hashable {
+    /// The repository holds no lock.
+    case noLocks
+    /// Every lock was stale and `restic unlock` removed them.
+    case removed([ResticLock])
+    /// Some lock is live (or held by one of our own running operations, or made on another
+    /// host): nothing was removed.
+    case kept(live: [ResticLock], stale: [ResticLock])
+}
+
+/// restic's JSON shapes (internal).
+struct SnapshotJSON: Decodable {
+    var time: String
+    var tree: String
+    var paths: [String]?
+    var hostname: String?
+    var tags: [String]?
+    var id: String
+    var short_id: String?
+    var parent: String?
+
+    func info() throws(ResticError) -> SnapshotInfo {
+        guard let date = ResticTime.parse(time) else {
+            throw .unexpectedOutput(command: "snapshots", detail: "snapshot \(id) has an unreadable time \"\(time)\"")
+        }
+        return SnapshotInfo(
+            id: id, shortID: short_id ?? String(id.prefix(8)), time: date, timeText: time, tags: tags ?? [],
+            paths: paths ?? [], hostname: hostname ?? "", tree: tree, parent: parent)
+    }
+}
+
+struct BackupSummaryJSON: Decodable {
+    var message_type: String
+    var files_new: Int64?
+    var files_changed: Int64?
+    var files_unmodified: Int64?
+    var data_added: Int64?
+    var total_files_processed: Int64?
+    var total_bytes_processed: Int64?
+    var total_duration: Double?
+    var snapshot_id: String?
+}
+
+struct StatsJSON: Decodable {
+    var total_size: Int64
+    var snapshots_count: Int?
+}
+
+struct LockJSON: Decodable {
+    var time: String
+    var exclusive: Bool
+    var hostname: String
+    var username: String?
+    var pid: Int32
+}
+
+/// restic prints times as RFC 3339 with up to nine fractional digits and a zone offset;
+/// ISO8601DateFormatter takes at most milliseconds, so the fraction is parsed here.
+enum ResticTime {
+    static func parse(_ text: String) -> Date? {
+        var base = text
+        var fraction = 0.0
+        if let dot = text.firstIndex(of: ".") {
+            let afterDot = text.index(after: dot)
+            let zoneStart = text[afterDot...].firstIndex { !$0.isNumber } ?? text.endIndex
+            let digits = text[afterDot..<zoneStart]
+            fraction = Double("0." + digits) ?? 0
+            base = String(text[..<dot]) + String(text[zoneStart...])
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        guard let date = formatter.date(from: base) else { return nil }
+        return date.addingTimeInterval(fraction)
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import KubeJSON
+import Testing
+
+@testable import KubeController
+
+@Suite struct CacheMemoryTests {
+    /// Resident set size of this process, from /proc/self/statm (Linux); nil elsewhere.
+    static func residentBytes() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// A Snapshot as the API server returns it, managedFields included (about 1.3 KiB of JSON).
+    static func snapshot(_ i: Int) -> JSONValue {
+        [
+            "apiVersion": "kubesnap.io/v1alpha1", "kind": "Snapshot",
+            "metadata": [
+                "name": .string("snapshot-\(i)"), "namespace": .string("ns-\(i % 50)"),
+                "uid": .string(UUID().uuidString.lowercased()), "resourceVersion": .string("\(100_000 + i)"),
+                "generation": 1, "creationTimestamp": "2026-11-22T10:00:00Z",
+                "labels": [
+                    "kubesnap.io/repository": .string("repo-\(i % 20)"),
+                    "kubesnap.io/invoker-kind": "BackupSession",
+                ],
+                "finalizers": ["kubesnap.io/finalizer"],
+                "managedFields": [
+                    [
+                        "manager": "kubectl-client-side-apply", "operation": "Update",
+                        "apiVersion": "kubesnap.io/v1alpha1",
+                        "time": "2026-11-22T10:00:00Z", "fieldsType": "FieldsV1",
+                        "fieldsV1": [
+                            "f:spec": [
+                                "f:repository": [:], "f:source": ["f:path": [:]], "f:deletionPolicy": [:],
+                            ]
+                        ],
+                    ]
+                ],
+            ],
+            "spec": [
+                "repository": .string("repo-\(i % 20)"), "source": ["path": "/data/app"],
+                "deletionPolicy": "Delete",
+            ],
+            "status": [
+                "phase": "Ready", "snapshotID": .string(String(repeating: "a1b2c3d4", count: 8)),
+                "backendRepository": "local:/var/lib/kubesnap/repositories/demo/app", "sizeBytes": 1_482_752,
+                "fileCount": 42,
+                "verificationStatus": "OK", "observedGeneration": 1,
+                "conditions": [
+                    [
+                        "type": "Ready", "status": "True", "reason": "Completed",
+                        "message": "snapshot stored",
+                        "lastTransitionTime": "2026-11-22T10:00:05Z", "observedGeneration": 1,
+                    ]
+                ],
+            ],
+        ]
+    }
+
+    @Test func tenThousandCachedObjectsStayWellUnder100MiB() throws {
+        let objects = (0..<10_000).map { Informer.dropManagedFields(Self.snapshot($0)) }
+        let store = Store()
+        store.addIndex("repository") { [$0["spec"]["repository"].stringValue ?? ""] }
+        guard let before = Self.residentBytes() else { return }  // not Linux: nothing to measure
+        for object in objects { store.upsert(object) }
+        // The store holds the same values as `objects` (copy-on-write shares storage), so
+        // measure what the store adds on its own: index entries, keys, hash tables...
+        let afterStore = Self.residentBytes() ?? before
+        // ...and the objects themselves, by building a second, independent set.
+        let fresh = (0..<10_000).map { Informer.dropManagedFields(Self.snapshot($0)) }
+        let afterObjects = Self.residentBytes() ?? before
+        let storeMiB = Double(afterStore - before) / 1_048_576
+        let objectsMiB = Double(afterObjects - afterStore) / 1_048_576
+        print("cache of 10,000 Snapshots: store structures \(storeMiB) MiB + objects \(objectsMiB) MiB")
+        #expect(store.count == 10_000)
+        #expect(store.keys(index: "repository", value: "repo-3").count == 500)
+        #expect(storeMiB + objectsMiB < 100)
+        #expect(fresh.count == 10_000)
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import KubeClient
+import KubeJSON
+import KubeTestSupport
+import Testing
+
+@testable import KubeController
+
+/// Pure helpers: no server.
+@Suite struct HelperTests {
+    @Test func conditionsMoveLastTransitionTimeOnlyWhenStatusChanges() {
+        var status: JSONValue = .null
+        let t0 = Date(timeIntervalSince1970: 1_700_000_000)
+        let t1 = t0.addingTimeInterval(60)
+        #expect(
+            Conditions.set(
+                &status, type: "Ready", status: "False", reason: "Pending", message: "waiting",
+                observedGeneration: 1, now: t0))
+        #expect(
+            !Conditions.set(
+                &status, type: "Ready", status: "False", reason: "Pending", message: "waiting",
+                observedGeneration: 1, now: t1))
+        #expect(
+            Conditions.set(
+                &status, type: "Ready", status: "False", reason: "Pending", message: "still waiting",
+                observedGeneration: 2, now: t1))
+        #expect(Conditions.get(status, type: "Ready")?.lastTransitionTime == "2023-11-14T22:13:20Z")
+        #expect(Conditions.get(status, type: "Ready")?.observedGeneration == 2)
+        #expect(
+            Conditions.set(&status, type: "Ready", status: "True", reason: "Done", message: "ok", now: t1))
+        #expect(Conditions.get(status, type: "Ready")?.lastTransitionTime == "2023-11-14T22:14:20Z")
+        Conditions.set(&status, type: "Verified", status: "Unknown", reason: "NotYet", message: "", now: t1)
+        #expect(status["conditions"].arrayValue?.count == 2)
+        #expect(Conditions.remove(&status, type: "Verified"))
+        #expect(status["conditions"].arrayValue?.count == 1)
+
+        var typed: [Condition] = []
+        #expect(
+            Conditions.set(
+                &typed,
+                Condition(type: "Ready", status: "True", lastTransitionTime: "a", reason: "R", message: "m")))
+        #expect(
+            !Conditions.set(
+                &typed,
+                Condition(type: "Ready", status: "True", lastTransitionTime: "b", reason: "R", message: "m")))
+        #expect(typed[0].lastTransitionTime == "a")
+    }
+
+    @Test func finalizerPatchesCarryATestOp() {
+        let absent: JSONValue = ["metadata": ["name": "x", "resourceVersion": "7"]]
+        let empty: JSONValue = ["metadata": ["name": "x", "resourceVersion": "7", "finalizers": []]]
+        let other: JSONValue = ["metadata": ["name": "x", "resourceVersion": "7", "finalizers": ["a/b"]]]
+        let ours: JSONValue = [
+            "metadata": ["name": "x", "resourceVersion": "7", "finalizers": ["a/b", "k/f"]]
+        ]
+        for object in [absent, empty] {
+            #expect(
+                Finalizer.addPatch(object, "k/f") == [
+                    ["op": "test", "path": "/metadata/resourceVersion", "value": "7"],
+                    ["op": "add", "path": "/metadata/finalizers", "value": ["k/f"]],
+                ])
+            #expect(Finalizer.removePatch(object, "k/f") == nil)
+        }
+        #expect(
+            Finalizer.addPatch(other, "k/f") == [
+                ["op": "test", "path": "/metadata/finalizers", "value": ["a/b"]],
+                ["op": "add", "path": "/metadata/finalizers/-", "value": "k/f"],
+            ])
+        #expect(Finalizer.addPatch(ours, "k/f") == nil)
+        #expect(
+            Finalizer.removePatch(ours, "k/f") == [
+                ["op": "test", "path": "/metadata/finalizers", "value": ["a/b", "k/f"]],
+                ["op": "replace", "path": "/metadata/finalizers", "value": ["a/b"]],
+            ])
+    }
+
+    @Test func mergePatchHoldsOnlyTheDifference() {
+        let old: JSONValue = ["phase": "Pending", "size": 1, "nested": ["a": 1, "b": 2], "gone": "x"]
+        let new: JSONValue = ["phase": "Ready", "size": 1, "nested": ["a": 1, "b": 3], "added": true]
+        #expect(
+            StatusWriter.mergePatch(from: old, to: new) == [
+                "phase": "Ready", "nested": ["b": 3], "gone": nil, "added": true,
+            ])
+        #expect(StatusWriter.mergePatch(from: .null, to: ["phase": "Ready"]) == ["phase": "Ready"])
+    }
+
+    @Test func timestampsAreKubernetesFormatted() {
+        let date = Date(timeIntervalSince1970: 1_700_000_000.123456)
+        #expect(Timestamps.rfc3339(date) == "2023-11-14T22:13:20Z")
+        #expect(Timestamps.micro(date).hasPrefix("2023-11-14T22:13:20.123"))
+        #expect(Timestamps.micro(date).count == "2023-11-14T22:13:20.123456Z".count)
+        #expect(Timestamps.parse("2023-11-14T22:13:20Z") == Date(timeIntervalSince1970: 1_700_000_000))
+    }
+}
+
+/// Events, status conflicts and secondary watches against the API server.
+@Suite struct RuntimeHelperServerTests {
+    @Test func repeatedEventsAreAggregatedIntoOneObject() async throws {
+        try await withCluster { cluster in
+            let recorder = EventRecorder(client: cluster.client)
+            let object = try await cluster.client.create(
+                .configMaps, namespace: "default", configMap("default", "subject"))
+            try await whileRunning({ await recorder.run() }) {
+                recorder.warning(
+                    object, reason: "BackendUnreachable", message: "dial tcp 10.0.0.1:9000: refused")
+                recorder.warning(
+                    object, reason: "BackendUnreachable", message: "dial tcp 10.0.0.1:9000: refused")
+                recorder.warning(
+                    object, reason: "BackendUnreachable", message: "dial tcp 10.0.0.1:9000: refused")
+                recorder.normal(object, reason: "Ready", message: "repository ready")
+                try await waitUntil("four events written") {
+                    (recorder.writtenCount == 4, "\(recorder.writtenCount)")
+                }
+                let events = try await cluster.client.list(.events, namespace: "default").items
+                    .filter { $0["involvedObject"]["name"] == "subject" }
+                #expect(events.count == 2)
+                let warning = events.first { $0["reason"] == "BackendUnreachable" }
+                #expect(warning?["count"] == 3)
+                #expect(warning?["type"] == "Warning")
+                #expect(warning?["involvedObject"]["uid"] == object["metadata"]["uid"])
+                #expect(warning?["reportingComponent"] == "kubesnap")
+                #expect(events.first { $0["reason"] == "Ready" }?["count"] == 1)
+                #expect(try await cluster.serverRequests(verb: "create", resource: "events") == 2)
+                #expect(try await cluster.serverRequests(verb: "patch", resource: "events") == 2)
+            }
+        }
+    }
+
+    @Test func recordingNeverBlocksAndDropsWhenTheBufferIsFull() async throws {
+        try await withCluster { cluster in
+            var options = EventRecorder.Options()
+            options.bufferSize = 3
+            let metrics = MetricsRegistry()
+            let recorder = EventRecorder(client: cluster.client, options: options, metrics: metrics)
+            let object = configMap("default", "x")
+            // Nobody writes (run() not started): the fourth and fifth events are dropped, at once.
+            for i in 0..<5 { recorder.normal(object, reason: "R\(i)", message: "m") }
+            #expect(recorder.droppedCount == 2)
+            #expect(metrics.value("controller_runtime_events_dropped_total") == 2)
+        }
+    }
+
+    @Test func statusWriterRetriesOnFreshStateAfterAConflict() async throws {
+        try await withCluster { cluster in
+            try await cluster.installWidgetCRD()
+            let writer = StatusWriter(client: cluster.client, resource: Cluster.widgets)
+            let stale = try await cluster.client.create(
+                Cluster.widgets, namespace: "default", widget("default", "w"))
+            // Another writer sets a status field after our read.
+            _ = try await cluster.client.patch(
+                Cluster.widgets, namespace: "default", name: "w", type: .merge, ["status": ["other": "kept"]],
+                subresource: "status")
+            let seen = Box<[JSONValue]>([])
+            let updated = try await writer.update(stale) { status in
+                seen.update { $0.append(status) }
+                status["phase"] = "Ready"
+            }
+            #expect(updated?["status"]["phase"] == "Ready")
+            #expect(updated?["status"]["other"] == "kept")
+            #expect(seen.value.count == 2, "the status was recomputed on the fresh object: \(seen.value)")
+            // Unchanged: no write at all.
+            let fresh = try await cluster.client.get(Cluster.widgets, namespace: "default", name: "w")
+            let before = try await cluster.serverRequests(
+                verb: "patch", resource: "widgets", subresource: "status")
+            #expect(try await writer.update(fresh) { $0["phase"] = "Ready" } == nil)
+            #expect(
+                try await cluster.serverRequests(verb: "patch", resource: "widgets", subresource: "status")
+                    == before)
+        }
+    }
+
+    /// A change of a "repository" (ConfigMap) enqueues the widgets that reference it, through an index.
+    @Test func secondaryWatchesMapEventsToPrimaryKeysThroughAnIndex() async throws {
+        try await withCluster { cluster in
+            try await cluster.installWidgetCRD()
+            let manager = Manager(
+                client: cluster.client, options: testManagerOptions(), metrics: cluster.metrics)
+            let widgets = manager.informer(for: Cluster.widgets)
+            widgets.addIndex("repository") { object in
+                object["spec"]["repository"].stringValue.map { ["\(object.namespace ?? "")/\($0)"] } ?? []
+            }
+            let repositories = manager.informer(for: .configMaps)
+            let reconciled = Box<[String]>([])
+            let controller = manager.controller(
+                "widgets", for: Cluster.widgets,
+                reconciler: ReconcileFunction { key in
+                    reconciled.update { $0.append(key.name) }
+                    return .done
+                })
+            controller.watches(repositories) { repository in
+                widgets.store.keys(
+                    index: "repository", value: "\(repository.namespace ?? "")/\(repository.name ?? "")")
+            }
+            var w1 = widget("default", "w1")
+            w1["spec"]["repository"] = "repo-a"
+            var w2 = widget("default", "w2")
+            w2["spec"]["repository"] = "repo-b"
+            _ = try await cluster.client.create(Cluster.widgets, namespace: "default", w1)
+            _ = try await cluster.client.create(Cluster.widgets, namespace: "default", w2)
+            try await whileRunning({ try? await manager.run() }) {
+                try await waitUntil("both widgets reconciled") {
+                    (Set(reconciled.value) == ["w1", "w2"], "\(reconciled.value)")
+                }
+                reconciled.update { $0 = [] }
+                _ = try await cluster.client.create(
+                    .configMaps, namespace: "default", configMap("default", "repo-a"))
+                try await waitUntil("the repository change to enqueue w1") {
+                    (reconciled.value.contains("w1"), "\(reconciled.value)")
+                }
+                #expect(!reconciled.value.contains("w2"))
+            }
+        }
+    }
+}

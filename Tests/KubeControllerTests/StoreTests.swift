@@ -1,0 +1,147 @@
+import KubeJSON
+import Testing
+
+@testable import KubeController
+
+@Suite struct StoreTests {
+    static func snapshot(_ namespace: String, _ name: String, repository: String, rv: String = "1")
+        -> JSONValue
+    {
+        [
+            "apiVersion": "kubesnap.io/v1alpha1", "kind": "Snapshot",
+            "metadata": [
+                "namespace": .string(namespace), "name": .string(name), "resourceVersion": .string(rv),
+            ],
+            "spec": ["repository": .string(repository)],
+        ]
+    }
+
+    @Test func indexesFollowUpdatesAndDeletes() throws {
+        let store = Store()
+        store.addIndex("repository") { object in
+            object["spec"]["repository"].stringValue.map { ["\(object.namespace ?? "")/\($0)"] } ?? []
+        }
+        store.upsert(Self.snapshot("a", "s1", repository: "r1"))
+        store.upsert(Self.snapshot("a", "s2", repository: "r1"))
+        store.upsert(Self.snapshot("b", "s3", repository: "r1"))
+        #expect(store.keys(index: "repository", value: "a/r1").map(\.description) == ["a/s1", "a/s2"])
+        #expect(store.list(namespace: "b").compactMap(\.name) == ["s3"])
+        #expect(store.count == 3)
+
+        store.upsert(Self.snapshot("a", "s2", repository: "r2", rv: "2"))
+        #expect(store.keys(index: "repository", value: "a/r1").map(\.description) == ["a/s1"])
+        #expect(store.keys(index: "repository", value: "a/r2").map(\.description) == ["a/s2"])
+
+        store.delete(ObjectKey(namespace: "a", name: "s1"))
+        #expect(store.keys(index: "repository", value: "a/r1").isEmpty)
+        #expect(store.get(ObjectKey(namespace: "a", name: "s1")) == nil)
+        #expect(store.get(ObjectKey(namespace: "a", name: "s2"))?["spec"]["repository"] == "r2")
+    }
+
+    @Test func anIndexDeclaredLaterCoversCachedObjects() {
+        let store = Store()
+        store.upsert(Self.snapshot("a", "s1", repository: "r1"))
+        store.addIndex("repository") { [$0["spec"]["repository"].stringValue ?? ""] }
+        #expect(store.byIndex("repository", "r1").compactMap(\.name) == ["s1"])
+    }
+
+    @Test func replaceReportsWhatChanged() {
+        let store = Store()
+        store.upsert(Self.snapshot("a", "kept", repository: "r"))
+        store.upsert(Self.snapshot("a", "changed", repository: "r"))
+        store.upsert(Self.snapshot("a", "gone", repository: "r"))
+        let events = store.replace(with: [
+            Self.snapshot("a", "kept", repository: "r"),
+            Self.snapshot("a", "changed", repository: "r", rv: "5"),
+            Self.snapshot("a", "new", repository: "r"),
+        ])
+        var summary: [String] = []
+        for event in events {
+            switch event {
+            case .added(let o): summary.append("added \(o.name ?? "")")
+            case .updated(_, let o): summary.append("updated \(o.name ?? "")")
+            case .deleted(let o): summary.append("deleted \(o.name ?? "")")
+            case .resync(let o): summary.append("resync \(o.name ?? "")")
+            }
+        }
+        #expect(summary.sorted() == ["added new", "deleted gone", "updated changed"])
+        #expect(store.keys.map(\.name) == ["changed", "kept", "new"])
+    }
+
+    @Test func typedReadsDecodeAndNameTheKeyOnFailure() throws {
+        struct Spec: Decodable { var repository: String }
+        struct Snap: Decodable { var spec: Spec }
+        let store = Store()
+        store.upsert(Self.snapshot("a", "s1", repository: "r1"))
+        let snap = try store.get(ObjectKey(namespace: "a", name: "s1"), as: Snap.self)
+        #expect(snap?.spec.repository == "r1")
+        struct Wrong: Decodable { var spec: Int }
+        #expect(throws: ControllerError.self) {
+            try store.get(ObjectKey(namespace: "a", name: "s1"), as: Wrong.self)
+        }
+    }
+}
+
+@Suite struct EventFilterTests {
+    @Test func statusOnlyAndResourceVersionOnlyUpdatesAreSkipped() {
+        var old = StoreTests.snapshot("a", "s", repository: "r")
+        old["metadata"]["generation"] = 1
+        var statusOnly = old
+        statusOnly["status"] = ["phase": "Ready"]
+        statusOnly["metadata"]["resourceVersion"] = "2"
+        var rvOnly = old
+        rvOnly["metadata"]["resourceVersion"] = "3"
+        var specChange = old
+        specChange["metadata"]["generation"] = 2
+        var finalizer = old
+        finalizer["metadata"]["finalizers"] = ["kubesnap.io/finalizer"]
+        var annotation = old
+        annotation["metadata"]["annotations"] = ["kubesnap.io/verify-requested": "1"]
+        var deleting = old
+        deleting["metadata"]["deletionTimestamp"] = "2026-11-22T00:00:00Z"
+
+        let filter = EventFilter.specOrMetadataChanged
+        #expect(!filter.accepts(.updated(old: old, new: statusOnly)))
+        #expect(!filter.accepts(.updated(old: old, new: rvOnly)))
+        #expect(filter.accepts(.updated(old: old, new: specChange)))
+        #expect(filter.accepts(.updated(old: old, new: finalizer)))
+        #expect(filter.accepts(.updated(old: old, new: annotation)))
+        #expect(filter.accepts(.updated(old: old, new: deleting)))
+        #expect(filter.accepts(.resync(old)))
+        #expect(filter.accepts(.added(old)))
+
+        #expect(EventFilter.contentChanged.accepts(.updated(old: old, new: statusOnly)))
+        #expect(!EventFilter.contentChanged.accepts(.updated(old: old, new: rvOnly)))
+    }
+}
+
+@Suite struct MetricsTests {
+    @Test func expositionIsPrometheusText() {
+        let registry = MetricsRegistry()
+        let total = registry.counter("demo_total", help: "Demo counter.", labels: ["controller", "result"])
+        total.increment("snap", "success")
+        total.increment("snap", "success")
+        total.increment("snap", "error")
+        registry.gauge("demo_depth", help: "Depth.", labels: ["name"]).set(3, "q\"1")
+        let histogram = registry.histogram(
+            "demo_seconds", help: "Time.", labels: ["controller"], buckets: [0.1, 1])
+        histogram.observe(0.05, "snap")
+        histogram.observe(0.5, "snap")
+        histogram.observe(5, "snap")
+        let text = registry.exposition()
+        #expect(text.contains("# TYPE demo_total counter\n"))
+        #expect(text.contains("demo_total{controller=\"snap\",result=\"success\"} 2\n"))
+        #expect(text.contains("demo_total{controller=\"snap\",result=\"error\"} 1\n"))
+        #expect(text.contains("demo_depth{name=\"q\\\"1\"} 3\n"))
+        #expect(text.contains("demo_seconds_bucket{controller=\"snap\",le=\"0.1\"} 1\n"))
+        #expect(text.contains("demo_seconds_bucket{controller=\"snap\",le=\"1\"} 2\n"))
+        #expect(text.contains("demo_seconds_bucket{controller=\"snap\",le=\"+Inf\"} 3\n"))
+        #expect(text.contains("demo_seconds_sum{controller=\"snap\"} 5.55\n"))
+        #expect(text.contains("demo_seconds_count{controller=\"snap\"} 3\n"))
+        #expect(registry.value("demo_total", ["controller": "snap", "result": "success"]) == 2)
+        // Asking again for a family returns the same one.
+        registry.counter("demo_total", help: "again", labels: ["controller", "result"]).increment(
+            "snap", "error")
+        #expect(registry.value("demo_total", ["controller": "snap", "result": "error"]) == 2)
+    }
+}

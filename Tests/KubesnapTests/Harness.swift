@@ -1,0 +1,243 @@
+import Foundation
+import KubeClient
+import KubeController
+import KubeJSON
+import KubeTestSupport
+import Logging
+import Testing
+
+@testable import Kubesnap
+
+/// A running API server with kubesnap's CRDs, a client, an operator running in-process, and
+/// temporary source and repository roots. `withOperator` tears everything down, even on failure.
+struct Harness: Sendable {
+    let api: TestAPIServer
+    let client: KubeClient
+    let root: TemporaryDirectory
+    let configuration: OperatorConfiguration
+
+    var sourceRoot: String { configuration.sourceRoot }
+    var repositoryRoot: String { configuration.repositoryRoot }
+
+    static let repositories = KubesnapResources.repositories
+    static let snapshots = KubesnapResources.snapshots
+    static let sessions = KubesnapResources.backupSessions
+
+    /// Makes a source directory with a few files under the source root; returns its relative name.
+    func makeSource(_ name: String, files: [String: String]) throws -> String {
+        let directory = (sourceRoot as NSString).appendingPathComponent(name)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (file, contents) in files {
+            try contents.write(toFile: (directory as NSString).appendingPathComponent(file), atomically: true, encoding: .utf8)
+        }
+        return name
+    }
+
+    func createSecret(_ namespace: String, _ name: String, password: String) async throws {
+        let secret: JSONValue = [
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": ["name": .string(name), "namespace": .string(namespace)],
+            "data": ["password": .string(Data(password.utf8).base64EncodedString())],
+        ]
+        _ = try await client.create(.secrets, namespace: namespace, secret)
+    }
+
+    @discardableResult
+    func createRepository(
+        _ namespace: String, _ name: String, path: String, secret: String, deletionPolicy: String? = nil
+    ) async throws -> JSONValue {
+        var spec: JSONValue = [
+            "backend": ["local": ["path": .string(path)]],
+            "encryptionSecret": ["name": .string(secret)],
+        ]
+        if let deletionPolicy { spec["deletionPolicy"] = .string(deletionPolicy) }
+        return try await client.create(
+            Self.repositories, namespace: namespace,
+            [
+                "apiVersion": "kubesnap.io/v1alpha1", "kind": "Repository",
+                "metadata": ["name": .string(name), "namespace": .string(namespace)], "spec": spec,
+            ])
+    }
+
+    @discardableResult
+    func createSnapshot(
+        _ namespace: String, _ name: String, repository: String, source: String? = nil, snapshotID: String? = nil,
+        deletionPolicy: String? = nil
+    ) async throws -> JSONValue {
+        var spec: JSONValue = ["repository": .string(repository)]
+        if let source { spec["source"] = ["path": .string(source)] }
+        if let snapshotID { spec["snapshotID"] = .string(snapshotID) }
+        if let deletionPolicy { spec["deletionPolicy"] = .string(deletionPolicy) }
+        return try await client.create(
+            Self.snapshots, namespace: namespace,
+            [
+                "apiVersion": "kubesnap.io/v1alpha1", "kind": "Snapshot",
+                "metadata": ["name": .string(name), "namespace": .string(namespace)], "spec": spec,
+            ])
+    }
+
+    func get(_ resource: APIResource, _ namespace: String, _ name: String) async throws -> JSONValue? {
+        do {
+            return try await client.get(resource, namespace: namespace, name: name)
+        } catch {
+            if error.isNotFound { return nil }
+            throw error
+        }
+    }
+
+    /// A short description of an object's status for wait messages.
+    static func describe(_ object: JSONValue?) -> String {
+        guard let object else { return "object absent" }
+        let status = object["status"]
+        let conditions = (status["conditions"].arrayValue ?? []).map {
+            "\($0["type"].stringValue ?? "")=\($0["status"].stringValue ?? "")(\($0["reason"].stringValue ?? ""): \($0["message"].stringValue ?? ""))"
+        }
+        return
+            "phase=\(status["phase"].stringValue ?? "-") verification=\(status["verificationStatus"].stringValue ?? "-") conditions=\(conditions) finalizers=\(object["metadata"]["finalizers"]) deleting=\(!object["metadata"]["deletionTimestamp"].isNull)"
+    }
+
+    /// Waits until the object's status satisfies `condition`; returns the object.
+    @discardableResult
+    func waitForStatus(
+        _ resource: APIResource, _ namespace: String, _ name: String, _ what: String, timeout: Duration = .seconds(60),
+        _ condition: @escaping (JSONValue) -> Bool
+    ) async throws -> JSONValue {
+        let started = ContinuousClock.now
+        defer { print("[wait] \(resource.resource) \(namespace)/\(name): \(what) took \(ContinuousClock.now - started)") }
+        return try await waitFor("\(resource.resource) \(namespace)/\(name): \(what)", timeout: timeout) {
+            let object = try await get(resource, namespace, name)
+            if let object, condition(object) { return .done(object) }
+            return .notYet(Self.describe(object))
+        }
+    }
+
+    @discardableResult
+    func waitForPhase(
+        _ resource: APIResource, _ namespace: String, _ name: String, _ phase: String, timeout: Duration = .seconds(60)
+    ) async throws -> JSONValue {
+        try await waitForStatus(resource, namespace, name, "phase \(phase)", timeout: timeout) {
+            $0["status"]["phase"].stringValue == phase
+        }
+    }
+
+    /// Waits until the object is gone from the API server.
+    func waitForGone(_ resource: APIResource, _ namespace: String, _ name: String, timeout: Duration = .seconds(60)) async throws {
+        try await waitUntil("\(resource.resource) \(namespace)/\(name) to be gone", timeout: timeout) {
+            let object = try await get(resource, namespace, name)
+            return (object == nil, Self.describe(object))
+        }
+    }
+
+    /// Waits for a condition's reason.
+    @discardableResult
+    func waitForReason(
+        _ resource: APIResource, _ namespace: String, _ name: String, phase: String, reason: String,
+        timeout: Duration = .seconds(60)
+    ) async throws -> JSONValue {
+        try await waitForStatus(resource, namespace, name, "phase \(phase) with Ready reason \(reason)", timeout: timeout) {
+            object in
+            object["status"]["phase"].stringValue == phase
+                && (object["status"]["conditions"].arrayValue ?? []).contains {
+                    $0["type"].stringValue == "Ready" && $0["reason"].stringValue == reason
+                }
+        }
+    }
+
+    /// `restic snapshots --json` of a local repository, run by the real restic CLI.
+    func resticSnapshots(repository path: String, password: String) async throws -> [JSONValue] {
+        let result = try await restic(["-r", path, "--no-lock", "snapshots", "--json"], password: password)
+        guard result.succeeded else { throw TestFailure("restic snapshots: \(result)") }
+        return try JSONValue.parse(Data(result.stdout.utf8)).arrayValue ?? []
+    }
+
+    func restic(_ arguments: [String], password: String) async throws -> CommandResult {
+        try await runCommand(
+            "/usr/bin/restic", ["--cache-dir", root.appending("test-restic-cache")] + arguments,
+            environment: [
+                "RESTIC_PASSWORD": password, "PATH": "/usr/bin:/bin", "HOME": root.path,
+            ])
+    }
+
+    /// Event reasons recorded about an object.
+    func eventReasons(_ namespace: String, about name: String) async throws -> [String] {
+        let events = try await client.list(.events, namespace: namespace)
+        return events.items.filter { $0["involvedObject"]["name"].stringValue == name }.compactMap { $0["reason"].stringValue }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The repository's root directory (for crds/).
+let packageRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+/// Starts an API server with the CRDs, runs the operator in-process while `body` runs, and
+/// tears everything down (operator, server, temporary directories) even when `body` throws.
+func withOperator(
+    configure: (inout OperatorConfiguration) -> Void = { _ in }, _ body: @Sendable (Harness) async throws -> Void
+) async throws {
+    let api = try await TestAPIServer.start()
+    let root: TemporaryDirectory
+    do {
+        root = try TemporaryDirectory(prefix: "kubesnap-e2e")
+    } catch {
+        await api.stop()
+        throw error
+    }
+    do {
+        let clientConfiguration = try ClientConfiguration.load(kubeconfig: api.kubeconfigPath, environment: [:])
+        let client = try KubeClient(configuration: clientConfiguration)
+        for file in ["repositories.yaml", "snapshots.yaml", "backupsessions.yaml"] {
+            let text = try String(contentsOfFile: "\(packageRoot)/crds/\(file)", encoding: .utf8)
+            for document in try YAML.parseAll(text) { try await api.server.apply(document) }
+        }
+        for resource in [Harness.repositories, Harness.snapshots, Harness.sessions] {
+            try await waitUntil("\(resource.resource) to be served") {
+                do {
+                    _ = try await client.list(resource, namespace: "default")
+                    return (true, "")
+                } catch {
+                    return (false, "\(error)")
+                }
+            }
+        }
+        let sources = root.appending("sources")
+        let repositories = root.appending("repositories")
+        try FileManager.default.createDirectory(atPath: sources, withIntermediateDirectories: true)
+        var configuration = OperatorConfiguration(
+            client: clientConfiguration, sourceRoot: sources, repositoryRoot: repositories,
+            cacheDirectory: root.appending("cache"))
+        configuration.healthProbeBindAddress = "127.0.0.1:0"
+        configuration.metricsBindAddress = nil
+        configuration.workers = 4
+        configuration.missingRepositoryTimeout = .seconds(3)
+        configuration.pruneBatchWindow = .milliseconds(500)
+        configuration.maxRetryDelay = .seconds(2)
+        configuration.gracePeriod = .seconds(5)
+        configure(&configuration)
+        let harness = Harness(api: api, client: client, root: root, configuration: configuration)
+        let operatorUnderTest = KubesnapOperator(configuration: configuration, logger: Logger(label: "kubesnap.test"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await operatorUnderTest.run() }
+            do {
+                try await body(harness)
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            group.cancelAll()
+        }
+    } catch {
+        await api.stop()
+        root.remove()
+        throw error
+    }
+    await api.stop()
+    root.remove()
+}

@@ -1,0 +1,115 @@
+import Foundation
+import KubeTestSupport
+import Testing
+
+@testable import Restic
+
+@Suite struct CancellationAndLockTests {
+    /// Random data first (restic writes packs of it, which shows the backup is under way), then a
+    /// sparse file: gigabytes for restic to read and hash, no disk used.
+    private func slowSource(_ fixture: LocalFixture) throws -> String {
+        let root = fixture.directory.appending("huge")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try randomData(24 << 20).write(to: URL(fileURLWithPath: root + "/a-random.bin"))
+        let file = root + "/sparse.img"
+        _ = FileManager.default.createFile(atPath: file, contents: nil)
+        let handle = try #require(FileHandle(forWritingAtPath: file))
+        try handle.truncate(atOffset: 64 << 30)
+        try handle.close()
+        return root
+    }
+
+    /// Runs a backup of `source`, waits until restic holds its lock, runs `whileLocked`, then
+    /// cancels the backup and returns how it ended.
+    private func cancelRunningBackup(
+        _ repository: ResticRepository, source: String, fixture: LocalFixture,
+        whileLocked: () async throws -> Void = {}
+    ) async throws -> Result<BackupResult, any Error> {
+        try await withThrowingTaskGroup(of: Result<BackupResult, any Error>.self) { group in
+            group.addTask {
+                do { return .success(try await repository.backup(path: source)) } catch { return .failure(error) }
+            }
+            // Once data packs appear, restic is past taking (and registering) its lock: a signal
+            // that lands while restic is still creating its lock file can leak the lock.
+            try await waitUntil("restic backup to hold its lock and write data", timeout: .seconds(60)) {
+                (!fixture.lockFiles().isEmpty && !fixture.packFiles().isEmpty,
+                 "locks: \(fixture.lockFiles()), packs: \(fixture.packFiles().count)")
+            }
+            try await whileLocked()
+            group.cancelAll()
+            return try await group.next() ?? .failure(TestFailure("no result"))
+        }
+    }
+
+    @Test func cancellingABackupStopsResticWhichRemovesItsLock() async throws {
+        let fixture = try LocalFixture(prefix: "restic-cancel")
+        defer { fixture.remove() }
+        let registry = ResticProcessRegistry()
+        let repository = try fixture.repository(registry: registry)
+        try await repository.initialize()
+        let source = try slowSource(fixture)
+
+        let outcome = try await cancelRunningBackup(repository, source: source, fixture: fixture) {
+            #expect(registry.runningPIDs.count == 1, "the running backup is registered")
+        }
+        guard case .failure(let error) = outcome, error is CancellationError else {
+            Issue.record("expected CancellationError, got \(outcome)")
+            return
+        }
+        // The call returns only after restic is gone, and SIGINT let restic remove its own lock.
+        #expect(processes(mentioning: fixture.repositoryPath).isEmpty)
+        #expect(registry.runningPIDs.isEmpty)
+        #expect(try await repository.locks().isEmpty)
+        #expect(try await repository.removeStaleLocks() == .noLocks)
+        #expect(try await repository.snapshots().isEmpty)
+    }
+
+    @Test func aKilledResticLeavesAStaleLockThatIsDetectedAndRemoved() async throws {
+        let fixture = try LocalFixture(prefix: "restic-stale")
+        defer { fixture.remove() }
+        // SIGTERM ends restic 0.14 without its cleanup, like a crash: the lock stays.
+        let repository = try fixture.repository(
+            cancellation: CancellationPolicy(signal: SIGTERM, gracePeriod: .seconds(5)))
+        try await repository.initialize()
+        let source = try slowSource(fixture)
+
+        let outcome = try await cancelRunningBackup(repository, source: source, fixture: fixture) {
+            // While the backup runs, its lock is live and is kept.
+            let locks = try await repository.locks()
+            #expect(locks.count == 1)
+            #expect(locks.allSatisfy { !repository.isStale($0) })
+            guard case .kept(let live, let stale) = try await repository.removeStaleLocks() else {
+                Issue.record("a live lock must be kept")
+                return
+            }
+            #expect(live.count == 1 && stale.isEmpty)
+        }
+        guard case .failure(let error) = outcome, error is CancellationError else {
+            Issue.record("expected CancellationError, got \(outcome)")
+            return
+        }
+        #expect(processes(mentioning: fixture.repositoryPath).isEmpty)
+
+        let locks = try await repository.locks()
+        #expect(locks.count == 1)
+        let lock = try #require(locks.first)
+        #expect(repository.isStale(lock))
+        #expect(!lock.exclusive)
+        #expect(lock.hostname == ResticRepository.localHostname)
+
+        // The stale lock blocks an exclusive operation until it is removed.
+        await #expect {
+            try await repository.prune()
+        } throws: { error in
+            (error as? ResticError)?.kind == .locked
+        }
+        // A pid we say is ours keeps the lock.
+        guard case .kept = try await repository.removeStaleLocks(excludingPIDs: [lock.pid]) else {
+            Issue.record("an excluded pid must keep its lock")
+            return
+        }
+        #expect(try await repository.removeStaleLocks() == .removed([lock]))
+        #expect(try await repository.locks().isEmpty)
+        try await repository.prune()
+    }
+}

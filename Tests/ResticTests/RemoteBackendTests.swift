@@ -1,0 +1,103 @@
+import Foundation
+import KubeTestSupport
+import Testing
+
+@testable import Restic
+
+@Suite struct RemoteBackendTests {
+    private let credentials = S3Credentials(accessKeyID: "kubesnap-test", secretAccessKey: "kubesnap-test-secret")
+
+    @Test func s3BackendOnMoto() async throws {
+        let fixture = try LocalFixture(prefix: "restic-s3")
+        defer { fixture.remove() }
+        let moto = try await startServer(
+            try toolPath("moto_server"), ["-H", "127.0.0.1", "-p", "0"], logPath: fixture.directory.appending("moto.log"))
+        defer { moto.child.kill9() }
+        let endpoint = "http://127.0.0.1:\(moto.port)"
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["AWS_ACCESS_KEY_ID"] = credentials.accessKeyID
+        environment["AWS_SECRET_ACCESS_KEY"] = credentials.secretAccessKey.revealed
+        environment["AWS_DEFAULT_REGION"] = "us-east-1"
+        let bucket = try await runCommand(
+            try toolPath("aws"), ["--endpoint-url", endpoint, "s3api", "create-bucket", "--bucket", "backups"],
+            environment: environment)
+        #expect(bucket.succeeded, "\(bucket)")
+
+        let repository = try ResticRepository(
+            backend: .s3(endpoint: endpoint, bucket: "backups", prefix: "demo/app", region: "us-east-1", credentials: credentials),
+            password: fixture.password, cacheDirectory: fixture.cachePath, executable: try toolPath("restic"))
+        #expect(repository.location == "s3:\(endpoint)/backups/demo/app")
+        #expect(try await repository.probe() == .notInitialized)
+        #expect(try await repository.initializeIfNeeded())
+        #expect(try await repository.probe() == .ready)
+
+        let result = try await repository.backup(path: try fixture.source("app"), tags: ["kubesnap"])
+        #expect(result.snapshotID.count == 64)
+        #expect(try await repository.snapshots(tags: ["kubesnap"]).map(\.id) == [result.snapshotID])
+        let verification = try await repository.verify(snapshotID: result.snapshotID)
+        #expect(verification.isOK, "\(verification)")
+        #expect(try await repository.stats().snapshotCount == 1)
+
+        // The repository is a plain restic repository: the CLI reads it without kubesnap.
+        let listed = try await resticCLI(
+            ["snapshots", "--json"], repository: repository.location, password: fixture.password,
+            extraEnvironment: ["AWS_ACCESS_KEY_ID": "kubesnap-test", "AWS_SECRET_ACCESS_KEY": "kubesnap-test-secret"])
+        #expect(listed.succeeded && listed.stdout.contains(result.snapshotID), "\(listed)")
+
+        let wrong = try ResticRepository(
+            backend: .s3(endpoint: endpoint, bucket: "backups", prefix: "demo/app", region: nil, credentials: credentials),
+            password: "wrong", cacheDirectory: fixture.cachePath, executable: try toolPath("restic"))
+        guard case .wrongPassword = try await wrong.probe() else {
+            Issue.record("wrong password on S3 not classified")
+            return
+        }
+        #expect(throws: ResticError.self) { try repository.wipe() }
+    }
+
+    @Test func restBackendOnRclone() async throws {
+        let fixture = try LocalFixture(prefix: "restic-rest")
+        defer { fixture.remove() }
+        let served = fixture.directory.appending("served")
+        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        let rclone = try await startServer(
+            try toolPath("rclone"), ["serve", "restic", "--addr", "127.0.0.1:0", served],
+            logPath: fixture.directory.appending("rclone.log"))
+        defer { rclone.child.kill9() }
+
+        let repository = try ResticRepository(
+            backend: .rest(url: "http://127.0.0.1:\(rclone.port)/"), password: fixture.password,
+            cacheDirectory: fixture.cachePath, executable: try toolPath("restic"))
+        #expect(try await repository.probe() == .notInitialized)
+        try await repository.initialize()
+        #expect(FileManager.default.fileExists(atPath: served + "/config"))
+        let result = try await repository.backup(path: try fixture.source("app"))
+        #expect(try await repository.snapshot(id: result.snapshot.shortID)?.id == result.snapshotID)
+        #expect(try await repository.verify(snapshotID: result.snapshotID).isOK)
+    }
+
+    @Test func unreachableBackendsAreClassified() async throws {
+        let fixture = try LocalFixture(prefix: "restic-unreachable")
+        defer { fixture.remove() }
+        let port = try closedLoopbackPort()
+        let backends: [ResticBackend] = [
+            .rest(url: "http://127.0.0.1:\(port)/"),
+            .s3(endpoint: "http://127.0.0.1:\(port)", bucket: "backups", prefix: nil, region: nil, credentials: credentials),
+        ]
+        for backend in backends {
+            let repository = try ResticRepository(
+                backend: backend, password: fixture.password, cacheDirectory: fixture.cachePath,
+                executable: try toolPath("restic"))
+            guard case .unreachable(let message) = try await repository.probe() else {
+                Issue.record("\(backend.storageType) on a closed port not classified as unreachable")
+                continue
+            }
+            #expect(message.contains("connection refused"))
+            await #expect {
+                _ = try await repository.snapshots()
+            } throws: { error in
+                (error as? ResticError)?.kind == .backendUnreachable
+            }
+        }
+    }
+}
