@@ -19,7 +19,8 @@ let package = Package(
     name: "kubesnap",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "kubesnap", targets: ["KubesnapCLI"])
+        .executable(name: "kubesnap", targets: ["KubesnapCLI"]),
+        .executable(name: "kubesnap-bench", targets: ["KubesnapBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -61,7 +62,7 @@ let package = Package(
             name: "KubesnapAPI", dependencies: ["KubeJSON"], swiftSettings: swiftSettings),
         .target(
             name: "Restic",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Kubesnap",
@@ -89,6 +90,13 @@ let package = Package(
                 "Kubesnap", "KubesnapAPI", "KubeAPIServer", "KubeController", "KubeClient", "KubeJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "KubesnapBench",
+            dependencies: [
+                "KubeClient", "KubeJSON", "KubesnapAPI", "KubeTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -123,6 +131,10 @@ let package = Package(
         .testTarget(
             name: "KubesnapTests",
             dependencies: ["Kubesnap", "KubeController", "KubeClient", "KubeAPIServer", "KubeTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KubesnapE2ETests",
+            dependencies: ["KubesnapCLI", "KubeClient", "KubeJSON", "KubesnapAPI", "KubeTestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

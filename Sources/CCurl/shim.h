@@ -57,6 +57,16 @@ static inline CURLMcode kubesnap_curl_multi_set_long(CURLM *multi, CURLMoption o
     return curl_multi_setopt(multi, option, value);
 }
 
+/// What a write callback returns to pause the transfer (CURL_WRITEFUNC_PAUSE, a macro).
+static inline size_t kubesnap_curl_write_pause_value(void) {
+    return CURL_WRITEFUNC_PAUSE;
+}
+
+/// Resumes a transfer paused by its write callback (curl_easy_pause with CURLPAUSE_CONT).
+static inline CURLcode kubesnap_curl_resume(CURL *easy) {
+    return curl_easy_pause(easy, CURLPAUSE_CONT);
+}
+
 /// The result code of a finished transfer's CURLMSG_DONE message.
 static inline CURLcode kubesnap_curl_message_result(CURLMsg *message) {
     return message->data.result;

@@ -165,6 +165,20 @@ public final class APIServer: Sendable {
         }
     }
 
+    /// Starts, serves until the calling task is cancelled, then shuts down (for `kubesnap
+    /// apiserver` and service groups: cancellation is the way to stop it).
+    public func run() async throws {
+        try await start()
+        guard let state = running.current else { return }
+        let channel = state.serverChannel
+        await withTaskCancellationHandler {
+            await state.task.value
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+        await shutdown()
+    }
+
     /// Stops serving, ends every connection and watch, and closes the log.
     public func shutdown() async {
         guard let state = running.withLock({ r -> Running? in

@@ -55,11 +55,8 @@ struct HTTPConnection {
             return diff == 0
         }
         // A client certificate is only present when it verified against the CA (NIOSSL).
-        if let certificate = try? await channel.channel.nioSSL_peerCertificate().get() {
-            _ = certificate
-            return true
-        }
-        return false
+        let certificate = try? await channel.channel.nioSSL_peerCertificate().get()
+        return certificate != nil
     }
 
     private func respond(

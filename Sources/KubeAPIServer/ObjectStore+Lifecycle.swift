@@ -153,8 +153,17 @@ extension ObjectStore {
         removeFinalizer("customresourcecleanup.apiextensions.k8s.io", from: ObjectRef(resourceKey: BuiltinResources.crdKey, namespace: "", name: crdName))
     }
 
-    /// The first start's namespaces.
+    /// The first start's namespaces; and, after a restart, resumes the cleanup of objects that
+    /// were being deleted (terminating namespaces, CRDs, orphan/foreground owners).
     func bootstrap() -> UInt64 {
+        for (key, table) in tables {
+            for (ns, objects) in table {
+                for (name, object) in objects where !object["metadata"]["deletionTimestamp"].isNull {
+                    reactions.append(.markedDeleting(ObjectRef(resourceKey: key, namespace: ns, name: name)))
+                }
+            }
+        }
+        runReactions()
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] where object(BuiltinResources.namespaceKey, namespace: "", name: ns) == nil {
             if let info = registry[BuiltinResources.namespaceKey] {
                 _ = try? create(info, version: "v1", namespace: nil, ["metadata": ["name": .string(ns)]], options: .init())

@@ -60,6 +60,7 @@ extension ObjectStore {
         if let rv = object.resourceVersion, !rv.isEmpty {
             throw APIError.badRequest("resourceVersion should not be set on objects to be created")
         }
+        try MetadataValidation.check(object, info)
         var name = object.name ?? ""
         if name.isEmpty, let prefix = object["metadata"]["generateName"].stringValue, !prefix.isEmpty {
             for _ in 0..<8 {
@@ -236,7 +237,15 @@ extension ObjectStore {
         func required(_ field: String) { causes.append(.init(reason: "FieldValueRequired", field: field, message: "Required value")) }
         let group = spec["group"].stringValue ?? ""
         let plural = spec["names"]["plural"].stringValue ?? ""
-        if group.isEmpty { required("spec.group") }
+        if group.isEmpty {
+            required("spec.group")
+        } else if !group.contains(".") {
+            causes.append(.init(reason: "FieldValueInvalid", field: "spec.group", message: "Invalid value: \"\(group)\": should be a domain with at least one dot"))
+        } else if group.hasSuffix(".k8s.io") || group == "k8s.io" || group.hasSuffix(".kubernetes.io") || group == "kubernetes.io" {
+            if crd["metadata"]["annotations"]["api-approved.kubernetes.io"].isNull {
+                causes.append(.init(reason: "FieldValueRequired", field: "metadata.annotations[api-approved.kubernetes.io]", message: "Required value: protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111"))
+            }
+        }
         if plural.isEmpty { required("spec.names.plural") }
         if (spec["names"]["kind"].stringValue ?? "").isEmpty { required("spec.names.kind") }
         if !group.isEmpty && !plural.isEmpty && name != "\(plural).\(group)" {
@@ -354,6 +363,7 @@ extension ObjectStore {
                     [.init(reason: "FieldValueForbidden", field: "metadata.finalizers", message: "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\(list)}")])
             }
         }
+        try MetadataValidation.check(result, info)
         try prepareKindSpecific(&result, info, version: version, old: old)
         // generation moves on spec changes only (for kinds with status: not on status or metadata).
         func content(_ o: JSONValue) -> JSONValue {

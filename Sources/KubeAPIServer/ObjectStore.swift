@@ -65,7 +65,7 @@ actor ObjectStore {
             tables[key] = table
         }
         for crd in (tables[BuiltinResources.crdKey] ?? [:]).values.flatMap(\.values) {
-            if let info = ResourceInfo.fromCRD(crd) { registry[info.key] = info }
+            if let info = ResourceInfo.fromCRD(crd), registry[info.key] == nil { registry[info.key] = info }
         }
     }
 

@@ -130,10 +130,12 @@ extension RequestRouter {
         do { try await log.waitDurable(ticket) } catch { throw APIError.internalError("\(error)") }
     }
 
+    /// The object as served at `version` (no copy when it already is).
     func versioned(_ object: JSONValue, _ info: ResourceInfo, _ version: String) -> JSONValue {
         var o = info.fromStorage(object)
-        o["apiVersion"] = .string(info.apiVersion(version))
-        o["kind"] = .string(info.kind)
+        let apiVersion = info.apiVersion(version)
+        if o["apiVersion"].stringValue != apiVersion { o["apiVersion"] = .string(apiVersion) }
+        if o["kind"].stringValue != info.kind { o["kind"] = .string(info.kind) }
         return o
     }
 

@@ -53,12 +53,12 @@ struct TransferFailure: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// A connection that broke (reset, EOF, receive error): retried for GET only, as client-go.
+    /// A connection that broke (reset, EOF, receive error): retried for GET only, as client-go
+    /// does. Timeouts and TLS failures are not: retrying them mostly repeats the wait.
     var isConnectionBroken: Bool {
         switch UInt32(bitPattern: code) {
         case CURLE_SEND_ERROR.rawValue, CURLE_RECV_ERROR.rawValue, CURLE_GOT_NOTHING.rawValue,
-            CURLE_PARTIAL_FILE.rawValue, CURLE_HTTP2.rawValue, CURLE_HTTP2_STREAM.rawValue,
-            CURLE_OPERATION_TIMEDOUT.rawValue, CURLE_SSL_CONNECT_ERROR.rawValue:
+            CURLE_PARTIAL_FILE.rawValue, CURLE_HTTP2.rawValue, CURLE_HTTP2_STREAM.rawValue:
             return true
         default: return false
         }
@@ -86,9 +86,12 @@ final class CurlEngine: @unchecked Sendable {
     private let lock = NSLock()
     private var pendingAdds: [CurlTransfer] = []
     private var pendingCancels: [UInt64] = []
+    private var pendingResumes: [UInt64] = []
+    private var pauses = 0
     private var shuttingDown = false
     private var nextID: UInt64 = 0
     private var activeIDs: Set<UInt64> = []
+    private var connectionsOpened = 0
 
     // Touched only by the loop thread (and `wakeup` from anywhere, which libcurl allows).
     private let multi: UnsafeMutableRawPointer
@@ -114,21 +117,28 @@ final class CurlEngine: @unchecked Sendable {
     /// Transfers queued or running (tests use it to see that a cancelled watch is gone).
     var activeTransferCount: Int { lock.withLock { activeIDs.count } }
 
+    /// How often a transfer was paused because its consumer fell behind.
+    var pauseCount: Int { lock.withLock { pauses } }
+
+    /// New connections the finished transfers had to open (the rest reused a cached one).
+    var openedConnectionCount: Int { lock.withLock { connectionsOpened } }
+
     /// Queues a transfer. Cancelling the consumer of the returned stream (or the task iterating
     /// it) removes the transfer from the loop.
-    func start(_ request: TransferRequest) -> AsyncStream<TransferEvent> {
+    func start(_ request: TransferRequest) -> (AsyncStream<TransferEvent>, TransferFlow) {
         let (stream, continuation) = AsyncStream<TransferEvent>.makeStream()
         let id: UInt64 = lock.withLock {
             nextID += 1
             return nextID
         }
+        let flow = TransferFlow(id: id, engine: self)
         let transfer: CurlTransfer
         do {
-            transfer = try CurlTransfer(id: id, request: request, continuation: continuation)
+            transfer = try CurlTransfer(id: id, request: request, flow: flow, continuation: continuation)
         } catch {
             continuation.yield(.end(error))
             continuation.finish()
-            return stream
+            return (stream, flow)
         }
         continuation.onTermination = { [weak self] termination in
             if case .cancelled = termination { self?.cancel(id) }
@@ -145,7 +155,18 @@ final class CurlEngine: @unchecked Sendable {
             transfer.finish(
                 TransferFailure(code: TransferFailure.cancelledCode, message: "the client was shut down"))
         }
-        return stream
+        return (stream, flow)
+    }
+
+    /// Resumes a transfer paused by flow control (its consumer caught up).
+    func resume(_ id: UInt64) {
+        lock.withLock { pendingResumes.append(id) }
+        curl_multi_wakeup(multi)
+    }
+
+    /// Counts a pause (loop thread).
+    fileprivate func notePause() {
+        lock.withLock { pauses += 1 }
     }
 
     /// Stops a transfer (a no-op if it already finished).
@@ -166,10 +187,11 @@ final class CurlEngine: @unchecked Sendable {
 
     private func runLoop() {
         while true {
-            let (adds, cancels, stop) = lock.withLock {
-                let work = (pendingAdds, pendingCancels, shuttingDown)
+            let (adds, cancels, resumes, stop) = lock.withLock {
+                let work = (pendingAdds, pendingCancels, pendingResumes, shuttingDown)
                 pendingAdds = []
                 pendingCancels = []
+                pendingResumes = []
                 return work
             }
             for transfer in adds {
@@ -184,6 +206,9 @@ final class CurlEngine: @unchecked Sendable {
                             message: "cannot add the transfer: \(String(cString: curl_multi_strerror(code)))")
                     )
                 }
+            }
+            for id in resumes {
+                if let transfer = running[id] { _ = kubesnap_curl_resume(transfer.easy) }
             }
             for id in cancels {
                 finish(id, TransferFailure(code: TransferFailure.cancelledCode, message: "cancelled"))
@@ -225,9 +250,14 @@ final class CurlEngine: @unchecked Sendable {
     private func finish(_ id: UInt64, _ failure: TransferFailure?) {
         guard let transfer = running.removeValue(forKey: id) else { return }
         idByHandle.removeValue(forKey: transfer.easy)
+        var opened = 0
+        _ = kubesnap_curl_get_long(transfer.easy, CURLINFO_NUM_CONNECTS, &opened)
         curl_multi_remove_handle(multi, transfer.easy)
         transfer.finish(failure)
-        _ = lock.withLock { activeIDs.remove(id) }
+        lock.withLock {
+            activeIDs.remove(id)
+            connectionsOpened += opened
+        }
     }
 }
 
@@ -239,12 +269,16 @@ final class CurlTransfer: @unchecked Sendable {
     private var connectTo: UnsafeMutablePointer<curl_slist>?
     private let errorBuffer: UnsafeMutablePointer<CChar>
     private let continuation: AsyncStream<TransferEvent>.Continuation
+    let flow: TransferFlow
     private var status = 0
     private var headers: [HTTPHeader] = []
     private var headSent = false
     private var finished = false
 
-    init(id: UInt64, request: TransferRequest, continuation: AsyncStream<TransferEvent>.Continuation)
+    init(
+        id: UInt64, request: TransferRequest, flow: TransferFlow,
+        continuation: AsyncStream<TransferEvent>.Continuation
+    )
         throws(TransferFailure)
     {
         guard let easy = curl_easy_init() else {
@@ -253,6 +287,7 @@ final class CurlTransfer: @unchecked Sendable {
         self.id = id
         self.easy = easy
         self.continuation = continuation
+        self.flow = flow
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         try configure(request)
@@ -414,9 +449,17 @@ final class CurlTransfer: @unchecked Sendable {
         }
     }
 
-    fileprivate func receiveBody(_ bytes: UnsafeRawBufferPointer) {
+    /// Hands a body chunk to the consumer; false (and nothing delivered) when the consumer has
+    /// too much unread already: the transfer pauses until it catches up.
+    fileprivate func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         sendHead()
+        guard flow.deliver(bytes.count) else { return false }
         continuation.yield(.body(Array(bytes)))
+        return true
+    }
+
+    fileprivate func notePause() {
+        flow.engine?.notePause()
     }
 
     private func sendHead() {
@@ -443,7 +486,11 @@ private let curlWriteCallback: kubesnap_curl_data_callback = { buffer, size, cou
     guard let userdata else { return 0 }
     let length = size * count
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata).takeUnretainedValue()
-    transfer.receiveBody(UnsafeRawBufferPointer(start: buffer, count: buffer == nil ? 0 : length))
+    guard transfer.receiveBody(UnsafeRawBufferPointer(start: buffer, count: buffer == nil ? 0 : length))
+    else {
+        transfer.notePause()
+        return kubesnap_curl_write_pause_value()
+    }
     return length
 }
 
@@ -473,12 +520,17 @@ final class OpenTransfer {
     let status: Int
     let headers: [HTTPHeader]
     private var iterator: AsyncStream<TransferEvent>.AsyncIterator
+    private let flow: TransferFlow
     private var ended = false
 
-    fileprivate init(status: Int, headers: [HTTPHeader], iterator: AsyncStream<TransferEvent>.AsyncIterator) {
+    fileprivate init(
+        status: Int, headers: [HTTPHeader], iterator: AsyncStream<TransferEvent>.AsyncIterator,
+        flow: TransferFlow
+    ) {
         self.status = status
         self.headers = headers
         self.iterator = iterator
+        self.flow = flow
     }
 
     func header(_ name: String) -> String? {
@@ -497,7 +549,9 @@ final class OpenTransfer {
             }
             switch event {
             case .head: continue
-            case .body(let bytes): return bytes
+            case .body(let bytes):
+                flow.consumed(bytes.count)
+                return bytes
             case .end(let failure):
                 ended = true
                 if let failure { throw failure }
@@ -519,15 +573,17 @@ extension CurlEngine {
     /// Starts a transfer and waits for its response headers. Cancelling the calling task
     /// removes the transfer from the loop.
     func open(_ request: TransferRequest) async throws -> OpenTransfer {
-        var iterator = start(request).makeAsyncIterator()
+        let (stream, flow) = start(request)
+        var iterator = stream.makeAsyncIterator()
         while true {
             guard let event = await iterator.next() else {
                 throw CancellationError()
             }
             switch event {
             case .head(let status, let headers):
-                return OpenTransfer(status: status, headers: headers, iterator: iterator)
-            case .body: continue
+                return OpenTransfer(status: status, headers: headers, iterator: iterator, flow: flow)
+            case .body(let bytes):
+                flow.consumed(bytes.count)
             case .end(let failure):
                 if let failure {
                     if failure.code == TransferFailure.cancelledCode, Task.isCancelled {
@@ -545,5 +601,48 @@ extension CurlEngine {
         let transfer = try await open(request)
         let body = try await transfer.readAll()
         return HTTPResponse(status: transfer.status, headers: transfer.headers, body: body)
+    }
+}
+
+/// Flow control of one transfer: bytes handed to the consumer and not yet taken. Above
+/// `pauseAbove` the write callback pauses the transfer (CURL_WRITEFUNC_PAUSE: TCP pushes back
+/// on the server); once the consumer is down to `resumeBelow` the loop resumes it. A slow
+/// watch consumer thus holds a bounded amount of memory.
+final class TransferFlow: @unchecked Sendable {
+    static let pauseAbove = 8 << 20
+    static let resumeBelow = 1 << 20
+
+    let id: UInt64
+    weak var engine: CurlEngine?
+    private let lock = NSLock()
+    private var buffered = 0
+    private var paused = false
+
+    init(id: UInt64, engine: CurlEngine) {
+        self.id = id
+        self.engine = engine
+    }
+
+    /// Loop thread: may `count` more bytes go to the consumer? false pauses the transfer.
+    func deliver(_ count: Int) -> Bool {
+        lock.withLock {
+            if buffered >= Self.pauseAbove {
+                paused = true
+                return false
+            }
+            buffered += count
+            return true
+        }
+    }
+
+    /// Consumer: `count` bytes were taken; resumes a paused transfer once it is drained enough.
+    func consumed(_ count: Int) {
+        let resume: Bool = lock.withLock {
+            buffered -= count
+            guard paused, buffered <= Self.resumeBelow else { return false }
+            paused = false
+            return true
+        }
+        if resume { engine?.resume(id) }
     }
 }

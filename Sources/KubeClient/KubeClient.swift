@@ -69,6 +69,13 @@ public final class KubeClient: Sendable {
 
     /// Transfers queued or running on this client's curl loop.
     public var activeTransferCount: Int { engine.activeTransferCount }
+
+    /// Connections this client opened so far; requests reuse cached connections (and TLS
+    /// sessions), so this grows with concurrency, not with the number of requests.
+    public var openedConnectionCount: Int { engine.openedConnectionCount }
+
+    /// Times a transfer was paused because its consumer fell behind (flow control).
+    var pausedTransferCount: Int { engine.pauseCount }
 }
 
 /// One API request before credentials are added.

@@ -7,7 +7,7 @@
 //     server.server           // the APIServer (faults, apply, port)
 //
 // `stop()` shuts the server down and removes its directory. `restart()` stops it and starts a new
-// server on the same data directory (objects persist; the port may change).
+// server on the same data directory and the same port (objects persist; the kubeconfig stays valid).
 import Foundation
 import KubeAPIServer
 
@@ -20,6 +20,8 @@ public final class TestAPIServer: Sendable {
     public var kubeconfigPath: String { server.kubeconfigPath }
     public var port: Int { server.port }
     public var baseURL: String { "https://127.0.0.1:\(server.port)" }
+    /// The CA certificate (PEM file) that signed the serving and admin certificates.
+    public var caCertificatePath: String { directory.appending("data/ca.crt") }
     /// The bearer token in `<dataDirectory>/token`.
     public var token: String {
         ((try? String(contentsOfFile: directory.appending("data/token"), encoding: .utf8)) ?? "")
@@ -48,9 +50,10 @@ public final class TestAPIServer: Sendable {
         return TestAPIServer(directory: directory, server: server)
     }
 
-    /// Stops the server and starts a new one on the same data directory.
+    /// Stops the server and starts a new one on the same data directory and port.
     public func restart() async throws {
-        let configuration = server.configuration
+        var configuration = server.configuration
+        configuration.port = server.port
         await server.shutdown()
         let next = APIServer(configuration: configuration)
         try await next.start()

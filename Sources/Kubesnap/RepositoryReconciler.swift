@@ -220,6 +220,9 @@ public struct RepositoryReconciler: Reconciler {
                     generation: generation, secretVersions: secretVersions, refreshed: ContinuousClock.now,
                     checked: checkResult != nil ? ContinuousClock.now : lastCheck)
             }
+            if staleLock?.reason == "StaleLockRemoved" {
+                context.events.normal(object, reason: "StaleLockRemoved", message: staleLock?.message ?? "")
+            }
             if staleLock?.retry == true { return .requeue(after: .seconds(10)) }
             return .requeue(after: refreshInterval)
         } catch {
@@ -238,44 +241,45 @@ public struct RepositoryReconciler: Reconciler {
         var retry: Bool
     }
 
-    /// Looks for stale restic locks; removes them when this process holds nothing there.
+    /// Looks for stale restic locks and removes them, only while no operation of this process
+    /// holds the repository (then no lock of ours can come or go while we look: restic 0.14
+    /// retries reading a lock file that vanished for a long time). While busy, it looks later.
     private func handleStaleLocks(_ restic: ResticRepository, location: String, object: JSONValue) async throws
         -> StaleLockState?
     {
-        let locks = try await restic.locks()
-        let ours = context.registry.runningPIDs
-        let stale = locks.filter { restic.isStale($0) && !ours.contains($0.pid) }
         let hadCondition = Conditions.get(object["status"], type: Kubesnap.ConditionType.staleLock)?.status == "True"
-        if stale.isEmpty {
-            return hadCondition
-                ? StaleLockState(present: false, reason: "NoStaleLock", message: "no stale restic lock", retry: false) : nil
-        }
-        let description = stale.map { "\($0.id.prefix(8)) (pid \($0.pid) on \($0.hostname))" }.joined(separator: ", ")
         if await context.gate.isBusy(location) {
-            return StaleLockState(
-                present: true, reason: "StaleLockFound",
-                message: "stale restic lock \(description); it is cleared once kubesnap's operations on this repository end",
-                retry: true)
+            return hadCondition
+                ? StaleLockState(
+                    present: true, reason: "StaleLockFound",
+                    message: "a stale restic lock is cleared once kubesnap's operations on this repository end", retry: true)
+                : nil
         }
-        let removal = try await context.gate.withAccess(location, exclusive: true) {
-            try await restic.removeStaleLocks(excludingPIDs: context.registry.runningPIDs)
-        }
-        switch removal {
-        case .noLocks, .removed:
-            context.events.normal(object, reason: "StaleLockRemoved", message: "removed stale restic lock \(description)")
-            return StaleLockState(
-                present: false, reason: "StaleLockRemoved", message: "removed stale restic lock \(description)", retry: false)
-        case .kept(let live, _):
-            return StaleLockState(
-                present: true, reason: "StaleLockFound",
-                message: "stale restic lock \(description) is kept while \(live.count) live lock(s) are held", retry: true)
+        let registry = context.registry
+        return try await context.gate.withAccess(location, exclusive: true) { () async throws -> StaleLockState? in
+            let locks = try await restic.locks()
+            let stale = locks.filter { restic.isStale($0) && !registry.runningPIDs.contains($0.pid) }
+            if stale.isEmpty {
+                return hadCondition
+                    ? StaleLockState(present: false, reason: "NoStaleLock", message: "no stale restic lock", retry: false) : nil
+            }
+            let description = stale.map { "\($0.id.prefix(8)) (pid \($0.pid) on \($0.hostname))" }.joined(separator: ", ")
+            switch try await restic.removeStaleLocks(excludingPIDs: registry.runningPIDs) {
+            case .noLocks, .removed:
+                return StaleLockState(
+                    present: false, reason: "StaleLockRemoved", message: "removed stale restic lock \(description)",
+                    retry: false)
+            case .kept(let live, _):
+                return StaleLockState(
+                    present: true, reason: "StaleLockFound",
+                    message: "stale restic lock \(description) is kept while \(live.count) live lock(s) are held", retry: true)
+            }
         }
     }
 
     /// The Repository that owns a backend location: the oldest one using it.
     static func locationHolder(_ location: String, among repositories: Store) -> JSONValue? {
         repositories.byIndex(KubesnapIndex.repositoriesByLocation, location)
-            .filter { $0["metadata"]["deletionTimestamp"].isNull || true }
             .min { a, b in
                 let ta = a["metadata"]["creationTimestamp"].stringValue ?? ""
                 let tb = b["metadata"]["creationTimestamp"].stringValue ?? ""
@@ -371,7 +375,7 @@ public struct RepositoryReconciler: Reconciler {
             let restic = try ResticRepository(
                 backend: backend, password: "unused-for-wipe", cacheDirectory: context.configuration.cacheDirectory,
                 executable: context.configuration.resticExecutable, registry: context.registry, logger: context.logger)
-            let removed = try await context.gate.withAccess(location, exclusive: true) { try restic.wipe() }
+            let removed = try await context.gate.withAccess(location, exclusive: true) { try await restic.wipe() }
             context.events.normal(
                 object, reason: removed ? "RepositoryWiped" : "RepositoryAbsent",
                 message: removed ? "deletionPolicy Delete: removed \(path)" : "\(path) did not exist")

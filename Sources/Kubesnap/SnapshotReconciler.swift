@@ -60,8 +60,9 @@ public struct SnapshotReconciler: Reconciler {
             if cancelRequested && kind == .backup { context.mover.cancel(uid: uid) }
             return .done  // its completion enqueues the key again
         case .finished(let finished):
-            object = try await record(finished, on: object, key: key) ?? object
+            // Taken once: a backup's result is also findable by its tag, a verification is redone.
             context.mover.clearFinished(uid: uid)
+            object = try await record(finished, on: object, key: key) ?? object
         case nil:
             break
         }

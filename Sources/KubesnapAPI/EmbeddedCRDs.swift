@@ -407,8 +407,9 @@ spec:
           description: The backend location of the repository.
           jsonPath: .status.backendRepository
         - name: Creation Timestamp
-          type: date
-          description: When the Snapshot object was created.
+          type: string
+          format: date-time
+          description: When the Snapshot object was created (RFC 3339; the Age column shows the same as a duration).
           jsonPath: .metadata.creationTimestamp
         - name: Deletion Policy
           type: string

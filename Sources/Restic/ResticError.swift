@@ -62,6 +62,8 @@ public enum ResticError: Error, Sendable, CustomStringConvertible {
     case unsupported(String)
     /// `forget` exited 0 but these snapshots are still listed.
     case forgetIncomplete(remaining: [String])
+    /// An S3 request (wiping a repository) failed; the message names the request, never a key.
+    case s3(String)
 
     /// The classification of this error (`.other` for errors that are not restic's own).
     public var kind: ResticFailureKind {
@@ -84,6 +86,7 @@ public enum ResticError: Error, Sendable, CustomStringConvertible {
         case .unsupported(let message): return message
         case .forgetIncomplete(let remaining):
             return "restic forget left snapshots in the repository: \(remaining.joined(separator: ", "))"
+        case .s3(let message): return "s3: \(message)"
         }
     }
 }

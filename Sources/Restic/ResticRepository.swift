@@ -331,23 +331,42 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
 
     // MARK: Wiping
 
-    /// Removes a local repository directory, only if it holds a restic repository (a `config`
-    /// file and a `keys/` directory). Returns false if the directory does not exist. S3 and REST
-    /// backends are not wiped here (`unsupported`): that is left to the operator.
+    /// Removes the whole repository, only if the location holds a restic repository (a
+    /// `config` and keys). Returns false if there is nothing there.
+    ///
+    /// - local: the directory (it must hold `config` and `keys/`);
+    /// - s3: every object under the prefix, after checking `<prefix>/config` exists;
+    /// - rest: not supported (the REST protocol has no way to delete a repository).
     @discardableResult
-    public func wipe() throws(ResticError) -> Bool {
-        guard case .local(let path) = backend else {
-            throw .unsupported("wiping a \(backend.storageType) backend is not supported by the Restic module")
+    public func wipe() async throws(ResticError) -> Bool {
+        switch backend {
+        case .local(let path):
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return false }
+            guard isDirectory.boolValue, path != "/", Self.holdsRepository(path) else { throw .notARepository(path) }
+            do {
+                try FileManager.default.removeItem(atPath: path)
+            } catch {
+                throw .unsupported("cannot remove \(path): \(error.localizedDescription)")
+            }
+            return true
+        case .s3(let endpoint, let bucket, let prefix, let region, let credentials):
+            let store = S3ObjectStore(endpoint: endpoint, bucket: bucket, region: region, credentials: credentials)
+            let trimmed = (prefix ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            let base = trimmed.isEmpty ? "" : trimmed + "/"
+            let keys = try await store.keys(prefix: base)
+            if keys.isEmpty { return false }
+            guard keys.contains(base + "config"), keys.contains(where: { $0.hasPrefix(base + "keys/") }) else {
+                throw .notARepository("s3://\(bucket)/\(trimmed)")
+            }
+            // The config goes last, so an interrupted wipe still reads as a repository and is
+            // wiped again on the next attempt rather than left half-deleted and unrecognised.
+            for key in keys where key != base + "config" { try await store.delete(key: key) }
+            try await store.delete(key: base + "config")
+            return true
+        case .rest:
+            throw .unsupported("wiping a rest backend is not supported: the REST protocol cannot delete a repository")
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return false }
-        guard isDirectory.boolValue, path != "/", Self.holdsRepository(path) else { throw .notARepository(path) }
-        do {
-            try FileManager.default.removeItem(atPath: path)
-        } catch {
-            throw .unsupported("cannot remove \(path): \(error.localizedDescription)")
-        }
-        return true
     }
 
     // MARK: Running restic

@@ -106,12 +106,21 @@ struct KubectlTests {
         for needle in ["widgets", "wdg", "test.kubesnap.io/v1", "configmaps", "leases", "customresourcedefinitions", "deployments"] {
             #expect(resources.stdout.contains(needle), "api-resources lacks \(needle): \(resources.stdout)")
         }
+        let changed = try server.directory.write("crd2.yaml", Self.crd.replacingOccurrences(of: "shortNames: [wdg]", with: "shortNames: [wdg, wd]"))
+        let reapplied = try await kubectl(server, ["apply", "-f", changed])
+        #expect(reapplied.succeeded && reapplied.stdout.contains("configured"), "\(reapplied)")
+        let byNewShortName = try await kubectl(server, ["get", "wd", "-A"])
+        #expect(byNewShortName.succeeded, "\(byNewShortName)")
         let byCategory = try await kubectl(server, ["get", "gadgets", "-A"])
         #expect(byCategory.succeeded, "\(byCategory)")
         let raw = try await kubectl(server, ["get", "--raw", "/apis/test.kubesnap.io/v1"])
         let list = try JSONValue.parse(raw.stdout)
         let names = (list["resources"].arrayValue ?? []).compactMap { $0["name"].stringValue }
         #expect(names.contains("widgets") && names.contains("widgets/status"), "\(names)")
+        let v2 = try await kubectl(server, ["get", "--raw", "/openapi/v2"])
+        #expect(v2.succeeded && v2.stdout.contains("io.kubesnap.test.v1.Widget"), "openapi v2 has the CRD: \(v2.stdout.prefix(300))")
+        let namespaces = try await kubectl(server, ["get", "namespaces"])
+        #expect(namespaces.stdout.contains("STATUS") && namespaces.stdout.contains("Active"), "\(namespaces)")
     }
 
     @Test func applyGetAndOutputFormats() async throws {

@@ -23,6 +23,28 @@ struct MoreBehaviourTests {
         #expect(timed.code == 200 && timed.text.contains("ADDED"), "\(timed)")
     }
 
+    @Test func selectorWatchSeesObjectsEnterAndLeave() async throws {
+        let server = try await TestAPIServer.start()
+        defer { Task { await server.stop() } }
+        let client = RawClient(server: server)
+        let watch = try client.stream("/api/v1/configmaps?watch=1&labelSelector=app%3Dx", in: server.directory, name: "selector")
+        defer { watch.kill9() }
+        #expect(try await client.post(Self.cms, configMap("m", labels: ["app": "y"])).code == 201)
+        #expect(try await client.patch(Self.cms + "/m", ["metadata": ["labels": ["app": "x"]]]).code == 200)
+        #expect(try await client.patch(Self.cms + "/m", ["data": ["k": "v"]]).code == 200)
+        #expect(try await client.patch(Self.cms + "/m", ["metadata": ["labels": ["app": "z"]]]).code == 200)
+        try await waitUntil("ADDED, MODIFIED, DELETED as the labels change") {
+            let types = watchEvents(watch.log).compactMap { $0["type"].stringValue }
+            return (types == ["ADDED", "MODIFIED", "DELETED"], "\(types)")
+        }
+        server.server.faults.setLatency(milliseconds: 300)
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(try await client.get(Self.cms).code == 200)
+        #expect(clock.now - start >= .milliseconds(300), "injected latency")
+        server.server.faults.reset()
+    }
+
     @Test func dryRunWritesNothing() async throws {
         let server = try await TestAPIServer.start()
         defer { Task { await server.stop() } }

@@ -31,6 +31,13 @@ struct ObjectSemanticsTests {
         let bad = try await client.post(Self.cms, configMap("Not_Valid"))
         #expect(bad.code == 422 && bad.body["reason"] == "Invalid", "\(bad)")
         #expect(bad.body["details"]["causes"][0]["field"] == "metadata.name", "\(bad)")
+        var badLabel = configMap("l")
+        badLabel["metadata"]["labels"] = ["ok": "bad value!"]
+        let labelled = try await client.post(Self.cms, badLabel)
+        #expect(labelled.code == 422 && labelled.body["details"]["causes"][0]["field"] == "metadata.labels", "\(labelled)")
+        badLabel["metadata"]["labels"] = ["n": 3]
+        let typed = try await client.post(Self.cms, badLabel)
+        #expect(typed.code == 400 && typed.body["message"].stringValue?.contains("metadata.labels") == true, "\(typed)")
         let missingNS = try await client.post("/api/v1/namespaces/nowhere/configmaps", configMap("x", namespace: "nowhere"))
         #expect(missingNS.code == 404 && missingNS.body["message"] == #"namespaces "nowhere" not found"#, "\(missingNS)")
         let generated = try await client.post(Self.cms, ["metadata": ["generateName": "gen-"]])

@@ -30,6 +30,24 @@ struct PersistenceAndWatchTests {
         #expect(kubectlGet.stdout.contains("configmap/a"), "kubeconfig rewritten for the new port: \(kubectlGet)")
     }
 
+    @Test func namespaceDeletionResumesAfterRestart() async throws {
+        let server = try await TestAPIServer.start()
+        defer { Task { await server.stop() } }
+        var client = RawClient(server: server)
+        #expect(try await client.post("/api/v1/namespaces", ["metadata": ["name": "going"]]).code == 201)
+        var held = configMap("held", namespace: "going")
+        held["metadata"]["finalizers"] = ["test/hold"]
+        #expect(try await client.post("/api/v1/namespaces/going/configmaps", held).code == 201)
+        #expect(try await client.delete("/api/v1/namespaces/going").code == 200)
+        try await server.restart()
+        client = RawClient(server: server)
+        let ns = try await client.get("/api/v1/namespaces/going")
+        #expect(ns.code == 200 && ns.body["status"]["phase"] == "Terminating", "\(ns)")
+        #expect(try await client.patch("/api/v1/namespaces/going/configmaps/held", ["metadata": ["finalizers": nil]]).code == 200)
+        let gone = try await client.get("/api/v1/namespaces/going")
+        #expect(gone.code == 404, "\(gone)")
+    }
+
     @Test func watchResumesAfterRestart() async throws {
         let server = try await TestAPIServer.start()
         defer { Task { await server.stop() } }

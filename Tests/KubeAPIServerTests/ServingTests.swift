@@ -1,4 +1,5 @@
 import Foundation
+import KubeAPIServer
 import KubeJSON
 import KubeTestSupport
 import Testing
@@ -49,5 +50,22 @@ struct ServingTests {
         #expect(result.stdout.contains("kube-system"), "\(result)")
         let version = try await kubectl(server, ["version", "-o", "json"])
         #expect(version.stdout.contains("v1.32.0-kubesnap"), "\(version)")
+    }
+
+    @Test func runServesUntilCancelled() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var configuration = APIServerConfiguration(dataDirectory: dir.appending("data"))
+        configuration.port = 0
+        let server = APIServer(configuration: configuration)
+        let task = Task { try await server.run() }
+        try await waitUntil("the kubeconfig is written") {
+            (FileManager.default.fileExists(atPath: server.kubeconfigPath), "no kubeconfig yet")
+        }
+        let port = server.port
+        #expect(port > 0)
+        task.cancel()
+        try await task.value
+        #expect(server.port == 0, "stopped")
     }
 }

@@ -217,7 +217,7 @@ import Testing
                     first.shutdown()
                     try await waitUntil("the leader to stop") { (firstReturned.isOpen, "still running") }
                     try await waitUntil(
-                        "the standby to take over well before the 60 s lease expires", timeout: .seconds(10)
+                        "the standby to take over well before the 60 s lease expires", timeout: .seconds(30)
                     ) {
                         (second.isLeader, "not leader")
                     }

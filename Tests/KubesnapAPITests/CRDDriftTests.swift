@@ -145,7 +145,7 @@ enum Samples {
                 ("Repository", "string", ".spec.repository"), ("Invoker Kind", "string", ".spec.invoker.kind"),
                 ("Invoker Name", "string", ".spec.invoker.name"),
                 ("Backend Repository", "string", ".status.backendRepository"),
-                ("Creation Timestamp", "date", ".metadata.creationTimestamp"),
+                ("Creation Timestamp", "string", ".metadata.creationTimestamp"),
                 ("Deletion Policy", "string", ".spec.deletionPolicy"), ("Phase", "string", ".status.phase"),
                 ("Verification Status", "string", ".status.verificationStatus"),
                 ("Age", "date", ".metadata.creationTimestamp"),

@@ -96,15 +96,18 @@ struct Harness: Sendable {
             "phase=\(status["phase"].stringValue ?? "-") verification=\(status["verificationStatus"].stringValue ?? "-") conditions=\(conditions) finalizers=\(object["metadata"]["finalizers"]) deleting=\(!object["metadata"]["deletionTimestamp"].isNull)"
     }
 
+    /// The message of the Ready condition.
+    static func readyMessage(_ object: JSONValue) -> String {
+        object["status"]["conditions"].arrayValue?.first { $0["type"] == "Ready" }?["message"].stringValue ?? ""
+    }
+
     /// Waits until the object's status satisfies `condition`; returns the object.
     @discardableResult
     func waitForStatus(
         _ resource: APIResource, _ namespace: String, _ name: String, _ what: String, timeout: Duration = .seconds(60),
         _ condition: @escaping (JSONValue) -> Bool
     ) async throws -> JSONValue {
-        let started = ContinuousClock.now
-        defer { print("[wait] \(resource.resource) \(namespace)/\(name): \(what) took \(ContinuousClock.now - started)") }
-        return try await waitFor("\(resource.resource) \(namespace)/\(name): \(what)", timeout: timeout) {
+        try await waitFor("\(resource.resource) \(namespace)/\(name): \(what)", timeout: timeout) {
             let object = try await get(resource, namespace, name)
             if let object, condition(object) { return .done(object) }
             return .notYet(Self.describe(object))

@@ -156,16 +156,16 @@ import Testing
             if case .locationNotEmpty = error as? ResticError { return true }
             return false
         }
-        #expect(throws: ResticError.self) { try repository.wipe() }
+        await #expect(throws: ResticError.self) { try await repository.wipe() }
         #expect(FileManager.default.fileExists(atPath: fixture.repositoryPath + "/precious.txt"))
 
         // A real repository is wiped; wiping again is a no-op.
         try FileManager.default.removeItem(atPath: fixture.repositoryPath + "/precious.txt")
         try await repository.initialize()
         _ = try await repository.backup(path: try fixture.source("src"))
-        #expect(try repository.wipe() == true)
+        #expect(try await repository.wipe() == true)
         #expect(!FileManager.default.fileExists(atPath: fixture.repositoryPath))
-        #expect(try repository.wipe() == false)
+        #expect(try await repository.wipe() == false)
         #expect(FileManager.default.fileExists(atPath: fixture.directory.appending("src/hello.txt")))
     }
 

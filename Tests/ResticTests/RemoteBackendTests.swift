@@ -52,7 +52,22 @@ import Testing
             Issue.record("wrong password on S3 not classified")
             return
         }
-        #expect(throws: ResticError.self) { try repository.wipe() }
+
+        // Wiping removes exactly this repository's prefix: a neighbour repository stays.
+        let neighbour = try ResticRepository(
+            backend: .s3(endpoint: endpoint, bucket: "backups", prefix: "demo/app-other", region: nil, credentials: credentials),
+            password: fixture.password, cacheDirectory: fixture.cachePath, executable: try toolPath("restic"))
+        try await neighbour.initialize()
+        #expect(try await repository.wipe() == true)
+        guard case .notInitialized = try await repository.probe() else {
+            Issue.record("the wiped S3 repository still answers as a repository")
+            return
+        }
+        #expect(try await repository.wipe() == false)
+        guard case .ready = try await neighbour.probe() else {
+            Issue.record("wiping demo/app touched demo/app-other")
+            return
+        }
     }
 
     @Test func restBackendOnRclone() async throws {

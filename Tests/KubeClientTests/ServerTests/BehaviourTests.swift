@@ -154,7 +154,9 @@ import Testing
             let client = try KubeClient(configuration: configuration)
             // A watch outlives the request timeout: it ends by the server's timeoutSeconds, cleanly.
             let started = ContinuousClock.now
-            for try await _ in client.watch(.namespaces, namespace: nil, options: WatchOptions(timeoutSeconds: 1)) {}
+            for try await _ in client.watch(
+                .namespaces, namespace: nil, options: WatchOptions(timeoutSeconds: 1))
+            {}
             #expect(ContinuousClock.now - started >= .milliseconds(900))
 
             server.server.faults.setLatency(milliseconds: 2000)
@@ -166,7 +168,54 @@ import Testing
                 Issue.record("expected a transport timeout, got \(String(describing: timedOut))")
                 return
             }
-            #expect(message.lowercased().contains("timeout") || message.lowercased().contains("timed out"), "\(message)")
+            #expect(
+                message.lowercased().contains("timeout") || message.lowercased().contains("timed out"),
+                "\(message)")
+        }
+    }
+
+    @Test func cancellingARequestAbortsTheTransfer() async throws {
+        try await withAPIServer { server in
+            let client = try KubeClient(configuration: try server.adminConfiguration())
+            server.server.faults.setLatency(milliseconds: 30_000)
+            let outcome = Shared<KubeError?>(nil)
+            let request = Task {
+                do {
+                    _ = try await client.list(.configMaps, namespace: nil)
+                } catch {
+                    outcome.update { $0 = (error as? KubeError) ?? .transport("\(error)") }
+                }
+            }
+            try await waitUntil("the request to be in flight") {
+                (client.activeTransferCount == 1, "\(client.activeTransferCount) transfers")
+            }
+            request.cancel()
+            try await waitUntil("the cancelled request to end", timeout: .seconds(5)) {
+                (outcome.value != nil, "still running")
+            }
+            if case .cancelled? = outcome.value {
+            } else {
+                Issue.record("expected .cancelled, got \(String(describing: outcome.value))")
+            }
+            try await waitUntil("the transfer to leave the loop", timeout: .seconds(5)) {
+                (client.activeTransferCount == 0, "\(client.activeTransferCount) transfers")
+            }
+            server.server.faults.setLatency(milliseconds: 0)
+        }
+    }
+
+    @Test func connectionsAreReused() async throws {
+        try await withAPIServer { server in
+            let client = try KubeClient(configuration: try server.adminConfiguration())
+            for i in 0..<20 {
+                _ = try await client.create(
+                    .configMaps, namespace: nil, ["metadata": ["name": .string("reuse-\(i)")]])
+                _ = try await client.get(.configMaps, namespace: nil, name: "reuse-\(i)")
+            }
+            #expect(client.openedConnectionCount >= 1)
+            #expect(
+                client.openedConnectionCount <= 2,
+                "40 sequential requests opened \(client.openedConnectionCount) connections")
         }
     }
 

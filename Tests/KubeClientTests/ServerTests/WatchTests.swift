@@ -190,6 +190,42 @@ func recordWatch(_ stream: WatchStream, into record: Shared<WatchRecord>) async 
         }
     }
 
+    @Test func aSlowConsumerPausesTheTransferAndLosesNothing() async throws {
+        try await withAPIServer { server in
+            let client = try KubeClient(configuration: try server.adminConfiguration())
+            let start = try await client.list(.configMaps, namespace: nil).resourceVersion
+            var iterator = client.watch(
+                .configMaps, namespace: nil,
+                options: WatchOptions(resourceVersion: start, allowWatchBookmarks: false)
+            ).makeAsyncIterator()
+            // 24 objects of 512 KiB (12 MiB) while nobody reads: more than the 8 MiB flow window.
+            let payload = String(repeating: "x", count: 512 << 10)
+            _ = try await client.create(
+                .configMaps, namespace: nil,
+                ["metadata": ["name": "slow-0"], "data": ["p": .string(payload)]])
+            guard case .added(let first)? = try await iterator.next() else {
+                Issue.record("expected the first ADDED")
+                return
+            }
+            #expect(first.name == "slow-0")
+            for i in 1..<24 {
+                _ = try await client.create(
+                    .configMaps, namespace: nil,
+                    ["metadata": ["name": .string("slow-\(i)")], "data": ["p": .string(payload)]])
+            }
+            try await waitUntil("the watch to be paused by flow control") {
+                (client.pausedTransferCount > 0, "\(client.pausedTransferCount) pauses")
+            }
+            var names: [String] = []
+            while names.count < 23, let event = try await iterator.next() {
+                guard case .added(let object) = event else { continue }
+                #expect(object["data"]["p"].stringValue?.count == payload.count)
+                names.append(object.name ?? "")
+            }
+            #expect(names == (1..<24).map { "slow-\($0)" })
+        }
+    }
+
     @Test func typedWatch() async throws {
         try await withAPIServer { server in
             let client = try KubeClient(configuration: try server.adminConfiguration())

@@ -1,0 +1,475 @@
+import Foundation
+import KubeClient
+import KubeJSON
+import KubeTestSupport
+
+/// Settings every scenario shares.
+struct BenchSettings: Sendable {
+    var tools: Tools
+    /// Where fixture repositories are kept between runs.
+    var cacheRoot: String
+    /// The longest any one wait may take.
+    var timeout: Duration
+    /// Operator `--workers`.
+    var workers: Int
+}
+
+/// Waits until the operator has run no restic command for `quiet` (its start-up work is done).
+func waitForResticQuiet(_ restic: ResticWrapper, quiet: Duration = .seconds(2), timeout: Duration) async throws {
+    var lastCount = -1
+    var lastChange = ContinuousClock.now
+    try await waitUntil("the operator's restic runs to stop", timeout: timeout, poll: .milliseconds(100)) {
+        let count = restic.runs().count
+        if count != lastCount {
+            lastCount = count
+            lastChange = .now
+        }
+        return (ContinuousClock.now - lastChange >= quiet, "\(count) runs so far")
+    }
+}
+
+func histogramText(_ counts: [String: Int]) -> String {
+    counts.sorted { $0.value > $1.value }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+}
+
+/// Scenario 1: adopt N existing restic snapshots through static Snapshots.
+func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> ScenarioReport {
+    let namespaceCount = min(10, max(1, count))
+    let fixture = try await SnapshotRepositoryFixture.prepare(
+        count: count, cacheRoot: settings.cacheRoot, restic: settings.tools.restic)
+    let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "adopt")
+    defer { cluster.stop() }
+    let namespaces = (0..<namespaceCount).map { "adopt-\($0)" }
+    // One backend location has one Repository: each namespace gets its own copy of the
+    // repository (all N snapshots in each) and adopts its share of the ids.
+    for namespace in namespaces {
+        let path = cluster.repositoryRoot + "/" + namespace
+        try await SnapshotRepositoryFixture.copy(fixture.path, to: path)
+        try await cluster.createRepository(namespace: namespace, path: path)
+    }
+    let items = fixture.ids.enumerated().map { index, id in
+        (namespace: namespaces[index % namespaceCount], name: "adopt-\(index)", id: id)
+    }
+
+    // Baseline: the same client (KubeClient, default 50 qps / burst 100) makes the two writes per
+    // object the operator must make (finalizer, status), with the operator's worker count.
+    progress("adopt: baseline (2 writes per object for \(count) objects)")
+    try await cluster.createNamespace("adopt-baseline")
+    let baselineItems = (0..<count).map { "baseline-\($0)" }
+    try await concurrentForEach(baselineItems, width: 16) { name in
+        _ = try await cluster.loadClient.create(
+            Resources.snapshots, namespace: "adopt-baseline",
+            ["metadata": ["name": .string(name)], "spec": ["repository": "none", "snapshotID": "0123abcd"]])
+    }
+    let client = cluster.client
+    let (_, baselineSeconds) = try await timed {
+        try await concurrentForEach(baselineItems, width: settings.workers) { name in
+            _ = try await client.patch(
+                Resources.snapshots, namespace: "adopt-baseline", name: name, type: .merge,
+                ["metadata": ["finalizers": ["bench.kubesnap.io/baseline"]]])
+            _ = try await client.patch(
+                Resources.snapshots, namespace: "adopt-baseline", name: name, type: .merge,
+                ["status": ["phase": "Failed", "observedGeneration": 1, "snapshotID": "0123abcd"]], subresource: "status")
+        }
+    }
+    try await concurrentForEach(baselineItems, width: 16) { name in
+        _ = try await cluster.loadClient.patch(
+            Resources.snapshots, namespace: "adopt-baseline", name: name, type: .merge,
+            ["metadata": ["finalizers": nil]])
+        _ = try await cluster.loadClient.delete(Resources.snapshots, namespace: "adopt-baseline", name: name)
+    }
+
+    progress("adopt: starting the operator")
+    let op = try await cluster.startOperator(name: "adopt", workers: settings.workers)
+    try await op.waitReady(timeout: settings.timeout)
+    try await cluster.waitForRepositoriesReady(namespaces, timeout: settings.timeout)
+    try await waitForResticQuiet(op.restic, timeout: settings.timeout)
+
+    return try await withSnapshotTracker(client: cluster.loadClient) { tracker in
+        let before = try await cluster.requestCounts()
+        let runsBefore = op.restic.runs().count
+        progress("adopt: creating \(count) static Snapshots")
+        let start = ContinuousClock.now
+        try await concurrentForEach(items, width: 16) { item in
+            _ = try await cluster.loadClient.create(
+                Resources.snapshots, namespace: item.namespace,
+                [
+                    "metadata": ["name": .string(item.name), "namespace": .string(item.namespace)],
+                    "spec": ["repository": "repo", "snapshotID": .string(item.id)],
+                ])
+        }
+        let createSeconds = seconds(since: start)
+        let keys = items.map { "\($0.namespace)/\($0.name)" }
+        try await tracker.wait("all Snapshots Ready", keys: keys, timeout: settings.timeout) { state in
+            if let phase = state?.phase, phase == "Failed" { return true }
+            return state?.phase == "Ready"
+        }
+        let readySeconds = seconds(since: start)
+        let phases = tracker.phases(of: keys)
+        guard phases["Ready"] == count else {
+            throw BenchError("adopt: not every Snapshot became Ready: \(phases)\n\(op.process.logTail())")
+        }
+        let atReady = try await cluster.requestCounts().minus(before)
+        let runsAtReady = op.restic.runs().count - runsBefore
+        progress("adopt: all Ready after \(format(readySeconds)) s; waiting for verification to settle")
+        var verifySettled = true
+        do {
+            try await tracker.wait("all Snapshots verified", keys: keys, timeout: settings.timeout) { state in
+                !(state?.verificationStatus ?? "").isEmpty
+            }
+            try await waitForResticQuiet(op.restic, timeout: settings.timeout)
+        } catch {
+            verifySettled = false
+            progress("adopt: verification did not settle: \(error)")
+        }
+        let settledSeconds = seconds(since: start)
+        let settled = try await cluster.requestCounts().minus(before)
+        let runs = Array(op.restic.runs().dropFirst(runsBefore))
+        var histogram: [String: Int] = [:]
+        for run in runs { histogram[run, default: 0] += 1 }
+        let usage = op.process.usage
+
+        // The bench's own creates are the N creates of snapshots; everything else is the operator's.
+        let snapshotWritesAtReady = atReady.writes(resource: "snapshots") - count
+        let snapshotWrites = settled.writes(resource: "snapshots") - count
+        let eventWrites = settled.writes(resource: "events")
+        let ratio = readySeconds / baselineSeconds
+        let writesPerSnapshot = Double(snapshotWrites) / Double(count)
+
+        var report = ScenarioReport("adopt")
+        report.row("snapshots", "\(count)", note: "across \(namespaceCount) namespaces, one repository copy each")
+        report.row("seconds until all Ready", format(readySeconds), baseline: format(baselineSeconds), note: "ratio \(format(ratio))")
+        report.row("  (bench's creates took)", format(createSeconds))
+        report.row("seconds until all verified", verifySettled ? format(settledSeconds) : "timeout")
+        report.row("operator writes to snapshots", "\(snapshotWrites)", baseline: "\(2 * count)", note: "\(format(writesPerSnapshot)) per snapshot; \(snapshotWritesAtReady) by the time all were Ready")
+        report.row("operator writes to events", "\(eventWrites)")
+        report.row("restic runs", "\(runs.count)", note: "\(runsAtReady) by the time all were Ready; \(histogramText(histogram))")
+        report.row("operator CPU seconds", format(usage?.cpuSeconds ?? .nan), note: "restic children: \(format(usage?.childCPUSeconds ?? .nan)) s")
+        report.row("operator peak RSS MiB", format(usage?.peakRSSMiB ?? .nan))
+        report.row("API requests (settled)", "", note: settled.summary)
+        report.field("snapshots", count)
+        report.field("seconds", readySeconds)
+        report.field("baseline_seconds", baselineSeconds)
+        report.field("ratio", ratio)
+        report.field("writes_per_snapshot", writesPerSnapshot)
+        report.field("restic_runs", runs.count)
+        report.field("operator_peak_rss_mib", usage?.peakRSSMiB ?? .nan)
+        report.field("verified_seconds", verifySettled ? settledSeconds : .nan)
+        report.field("event_writes", eventWrites)
+        report.target("ratio ≤ 1.5", ratio <= 1.5)
+        report.target("writes_per_snapshot ≤ 2 (Events apart)", writesPerSnapshot <= 2)
+        report.target("restic_runs independent of N (here ≤ 2 per repository: \(2 * namespaceCount))", runs.count <= 2 * namespaceCount)
+        report.notes.append("baseline: KubeClient with the operator's defaults (50 qps, burst 100) making 2 merge patches per object with \(settings.workers) at once")
+        return report
+    }
+}
+
+/// Scenario 2: N Ready Snapshots, operator start-up, then nothing for a while.
+func runIdle(snapshots count: Int, idleSeconds: Int, settings: BenchSettings) async throws -> ScenarioReport {
+    let namespaceCount = 10
+    let fixture = try await SnapshotRepositoryFixture.prepare(count: 1, cacheRoot: settings.cacheRoot, restic: settings.tools.restic)
+    let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "idle")
+    defer { cluster.stop() }
+    let namespaces = (0..<namespaceCount).map { "idle-\($0)" }
+    for namespace in namespaces {
+        let path = cluster.repositoryRoot + "/" + namespace
+        try await SnapshotRepositoryFixture.copy(fixture.path, to: path)
+        try await cluster.createRepository(namespace: namespace, path: path)
+    }
+    progress("idle: writing \(count) Ready Snapshots straight to the API server")
+    let repositoryRoot = cluster.repositoryRoot
+    let items = (0..<count).map { index in
+        (namespace: namespaces[index % namespaceCount], name: "idle-\(index)", id: fakeSnapshotID(index))
+    }
+    let (_, writeSeconds) = try await timed {
+        try await cluster.createReadySnapshots(items, location: { "local:\(repositoryRoot)/\($0)" }, policy: "Retain")
+    }
+    progress("idle: wrote them in \(format(writeSeconds)) s; starting the operator")
+    let beforeStart = try await cluster.requestCounts()
+    let op = try await cluster.startOperator(name: "idle", workers: settings.workers)
+    let syncSeconds = try await op.waitReady(timeout: settings.timeout)
+    try await cluster.waitForRepositoriesReady(namespaces, timeout: settings.timeout)
+    try await waitForResticQuiet(op.restic, quiet: .seconds(3), timeout: settings.timeout)
+    let startup = try await cluster.requestCounts().minus(beforeStart)
+    let startupRuns = op.restic.runs().count
+    let usageBefore = op.process.usage
+    let before = try await cluster.requestCounts()
+    progress("idle: operator synced in \(format(syncSeconds)) s; idle for \(idleSeconds) s")
+    try await Task.sleep(for: .seconds(idleSeconds))  // the idle period being measured
+    let during = try await cluster.requestCounts().minus(before)
+    let idleRuns = op.restic.runs().count - startupRuns
+    let usage = op.process.usage
+    let writesWhileIdle = during.total { RequestCounts.writeVerbs.contains($0.verb) }
+    let readsWhileIdle = during.total { !RequestCounts.writeVerbs.contains($0.verb) && $0.resource != "" }
+    let idleCPU = (usage?.cpuSeconds ?? .nan) - (usageBefore?.cpuSeconds ?? .nan)
+
+    var report = ScenarioReport("idle")
+    report.row("snapshots (Ready)", "\(count)", note: "across \(namespaceCount) namespaces")
+    report.row("seconds until /readyz (caches synced)", format(syncSeconds))
+    report.row("start-up: writes", "\(startup.total { RequestCounts.writeVerbs.contains($0.verb) })", note: startup.summary)
+    report.row("start-up: restic runs", "\(startupRuns)", note: histogramText(op.restic.histogram()))
+    report.row("idle seconds", "\(idleSeconds)")
+    report.row("writes while idle", "\(writesWhileIdle)", baseline: "0")
+    report.row("reads while idle", "\(readsWhileIdle)", note: during.summary)
+    report.row("restic runs while idle", "\(idleRuns)", baseline: "0")
+    report.row("operator CPU seconds while idle", format(idleCPU, digits: 3))
+    report.row("operator peak RSS MiB", format(usage?.peakRSSMiB ?? .nan), baseline: "100", note: "now \(format(usage?.rssMiB ?? .nan))")
+    report.field("snapshots", count)
+    report.field("sync_seconds", syncSeconds)
+    report.field("writes_while_idle", writesWhileIdle)
+    report.field("restic_runs_while_idle", idleRuns)
+    report.field("operator_peak_rss_mib", usage?.peakRSSMiB ?? .nan)
+    report.field("idle_seconds", idleSeconds)
+    report.field("operator_cpu_seconds_while_idle", idleCPU)
+    report.target("writes_while_idle = 0", writesWhileIdle == 0)
+    report.target("restic_runs_while_idle = 0", idleRuns == 0)
+    report.target("operator_peak_rss_mib ≤ 100", (usage?.peakRSSMiB ?? .infinity) <= 100)
+    return report
+}
+
+/// A made-up restic snapshot id (64 hex digits), different for each index.
+func fakeSnapshotID(_ index: Int) -> String {
+    let hex = String(index, radix: 16)
+    return String(repeating: "a", count: 64 - hex.count) + hex
+}
+
+/// Scenario 3: backup and verification of M MiB against restic by hand.
+func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioReport {
+    let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "throughput")
+    defer { cluster.stop() }
+    let source = cluster.sourceRoot + "/data"
+    progress("throughput: writing \(mib) MiB of mixed random and compressible files")
+    let (fileCount, generateSeconds) = try await timed { try DataGenerator.write(mebibytes: mib, into: source) }
+    progress("throughput: \(fileCount) files in \(format(generateSeconds)) s")
+
+    // kubesnap: Repository (the operator initializes it), then one dynamic Snapshot.
+    let op = try await cluster.startOperator(name: "throughput", workers: settings.workers)
+    try await op.waitReady(timeout: settings.timeout)
+    try await cluster.createRepository(namespace: "throughput", path: cluster.repositoryRoot + "/throughput")
+    try await cluster.waitForRepositoriesReady(["throughput"], timeout: settings.timeout)
+    try await waitForResticQuiet(op.restic, timeout: settings.timeout)
+    let (backupSeconds, verifySeconds) = try await withSnapshotTracker(client: cluster.loadClient) { tracker in
+        progress("throughput: kubesnap backup")
+        let start = ContinuousClock.now
+        _ = try await cluster.loadClient.create(
+            Resources.snapshots, namespace: "throughput",
+            ["metadata": ["name": "data"], "spec": ["repository": "repo", "source": ["path": .string(source)]]])
+        let key = "throughput/data"
+        try await tracker.wait("the Snapshot to be Ready", keys: [key], timeout: settings.timeout) {
+            $0?.phase == "Ready" || $0?.phase == "Failed"
+        }
+        guard let state = tracker.snapshot()[key], state.phase == "Ready", let readyAt = state.phaseSeen["Ready"] else {
+            throw BenchError("the throughput Snapshot did not become Ready: \(tracker.phases(of: [key]))\n\(op.process.logTail())")
+        }
+        try await tracker.wait("the Snapshot to be verified", keys: [key], timeout: settings.timeout) {
+            !($0?.verificationStatus ?? "").isEmpty
+        }
+        guard let verified = tracker.snapshot()[key], verified.verificationStatus == "OK", let verifiedAt = verified.verifiedAt
+        else {
+            throw BenchError("the throughput Snapshot's verification failed: \(tracker.snapshot()[key]?.verificationStatus ?? "")")
+        }
+        let backup = readyAt - start
+        let verify = verifiedAt - readyAt
+        return (
+            Double(backup.components.seconds) + Double(backup.components.attoseconds) / 1e18,
+            Double(verify.components.seconds) + Double(verify.components.attoseconds) / 1e18
+        )
+    }
+    let histogram = op.restic.histogram()
+    op.process.killTree()
+
+    // Baseline: restic by hand on the same data, into a fresh repository, same machine, same run.
+    progress("throughput: restic backup by hand")
+    let baselineRepository = cluster.work.appending("baseline-repo")
+    let runner = ResticRunner(
+        restic: settings.tools.restic, repository: baselineRepository, cacheDirectory: cluster.work.appending("baseline-cache"))
+    try await runner.run(["init", "-q"])
+    let (_, backupBaseline) = try await timed { try await runner.run(["backup", "-q", source]) }
+    guard let id = try await runner.snapshots().first?.id else { throw BenchError("the baseline backup made no snapshot") }
+    progress("throughput: restic dump by hand")
+    let (dump, verifyBaseline) = try await timed {
+        try await runCommand(
+            "/bin/sh",
+            ["-c", "exec \"$0\" --repo \"$1\" --no-cache dump --archive=tar -- \"$2\" / > /dev/null", settings.tools.restic,
+             baselineRepository, id],
+            environment: runner.environment, timeout: .seconds(7200))
+    }
+    guard dump.succeeded else { throw BenchError("restic dump failed: \(dump.stderr.suffix(300))") }
+
+    let backupRatio = backupSeconds / backupBaseline
+    let verifyRatio = verifySeconds / verifyBaseline
+    var report = ScenarioReport("throughput")
+    report.row("data MiB", "\(mib)", note: "\(fileCount) files, half random, half compressible")
+    report.row("backup seconds", format(backupSeconds), baseline: format(backupBaseline), note: "ratio \(format(backupRatio)); \(format(Double(mib) / backupSeconds, digits: 1)) MiB/s vs \(format(Double(mib) / backupBaseline, digits: 1))")
+    report.row("verify seconds", format(verifySeconds), baseline: format(verifyBaseline), note: "ratio \(format(verifyRatio)); \(format(Double(mib) / verifySeconds, digits: 1)) MiB/s vs \(format(Double(mib) / verifyBaseline, digits: 1))")
+    report.row("operator restic runs", "\(histogram.values.reduce(0, +))", note: histogramText(histogram))
+    report.field("mib", mib)
+    report.field("backup_seconds", backupSeconds)
+    report.field("backup_baseline_seconds", backupBaseline)
+    report.field("backup_ratio", backupRatio)
+    report.field("verify_seconds", verifySeconds)
+    report.field("verify_baseline_seconds", verifyBaseline)
+    report.field("verify_ratio", verifyRatio)
+    report.target("backup_ratio ≤ 1.10", backupRatio <= 1.10)
+    report.target("verify_ratio ≤ 1.10", verifyRatio <= 1.10)
+    report.notes.append("kubesnap backup = Snapshot created → seen Ready; verify = seen Ready → verificationStatus set (both via a watch)")
+    report.notes.append("baselines: `restic backup DIR` into a fresh repository; `restic --no-cache dump --archive=tar ID / > /dev/null`")
+    return report
+}
+
+/// Scenario 4: N Ready Snapshots with policy Delete deleted at once.
+func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> ScenarioReport {
+    let fixture = try await SnapshotRepositoryFixture.prepare(
+        count: count, cacheRoot: settings.cacheRoot, restic: settings.tools.restic)
+    let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "delete")
+    defer { cluster.stop() }
+
+    progress("delete: baseline restic forget --prune of \(count) ids")
+    let baselineRepository = cluster.work.appending("baseline-repo")
+    try await SnapshotRepositoryFixture.copy(fixture.path, to: baselineRepository)
+    let baselineRunner = ResticRunner(
+        restic: settings.tools.restic, repository: baselineRepository, cacheDirectory: cluster.work.appending("baseline-cache"))
+    let (_, baselineSeconds) = try await timed { try await baselineRunner.run(["forget", "-q", "--prune", "--"] + fixture.ids) }
+
+    let path = cluster.repositoryRoot + "/delete"
+    try await SnapshotRepositoryFixture.copy(fixture.path, to: path)
+    try await cluster.createRepository(namespace: "delete", path: path)
+    let items = fixture.ids.enumerated().map { (namespace: "delete", name: "delete-\($0.offset)", id: $0.element) }
+    progress("delete: writing \(count) Ready Snapshots (deletionPolicy Delete)")
+    try await cluster.createReadySnapshots(items, location: { _ in "local:\(path)" }, policy: "Delete")
+    let op = try await cluster.startOperator(name: "delete", workers: settings.workers)
+    try await op.waitReady(timeout: settings.timeout)
+    try await cluster.waitForRepositoriesReady(["delete"], timeout: settings.timeout)
+    try await waitForResticQuiet(op.restic, timeout: settings.timeout)
+    let runner = ResticRunner(restic: settings.tools.restic, repository: path, cacheDirectory: nil)
+
+    return try await withSnapshotTracker(client: cluster.loadClient) { tracker in
+        let runsBefore = op.restic.runs().count
+        let before = try await cluster.requestCounts()
+        progress("delete: deleting \(count) Snapshots")
+        let start = ContinuousClock.now
+        try await concurrentForEach(items, width: 16) { item in
+            _ = try await cluster.loadClient.delete(Resources.snapshots, namespace: item.namespace, name: item.name)
+        }
+        let keys = items.map { "\($0.namespace)/\($0.name)" }
+        try await tracker.wait("all Snapshots gone", keys: keys, timeout: settings.timeout) { $0?.deletedAt != nil }
+        let objectsGoneSeconds = seconds(since: start)
+        let ids = Set(fixture.ids)
+        var remaining = -1
+        try await waitUntil("the snapshots to be out of restic snapshots", timeout: settings.timeout, poll: .milliseconds(100)) {
+            remaining = try await runner.snapshots().filter { ids.contains($0.id) }.count
+            return (remaining == 0, "\(remaining) still listed")
+        }
+        let totalSeconds = seconds(since: start)
+        let requests = try await cluster.requestCounts().minus(before)
+        let runs = Array(op.restic.runs().dropFirst(runsBefore))
+        var histogram: [String: Int] = [:]
+        for run in runs { histogram[run, default: 0] += 1 }
+        let pruneRuns = (histogram["forget --prune"] ?? 0) + (histogram["prune"] ?? 0)
+        let ratio = totalSeconds / baselineSeconds
+
+        var report = ScenarioReport("delete")
+        report.row("snapshots", "\(count)")
+        report.row("seconds until gone from restic", format(totalSeconds), baseline: format(baselineSeconds), note: "ratio \(format(ratio))")
+        report.row("seconds until objects gone", format(objectsGoneSeconds))
+        report.row("prune runs", "\(pruneRuns)", baseline: "1")
+        report.row("restic runs", "\(runs.count)", note: histogramText(histogram))
+        report.row("API requests", "", note: requests.summary)
+        report.row("operator peak RSS MiB", format(op.process.usage?.peakRSSMiB ?? .nan))
+        report.field("snapshots", count)
+        report.field("seconds", totalSeconds)
+        report.field("baseline_seconds", baselineSeconds)
+        report.field("ratio", ratio)
+        report.field("prune_runs", pruneRuns)
+        report.field("restic_runs", runs.count)
+        report.target("ratio ≤ 2", ratio <= 2)
+        report.target("prune_runs ≤ 3", pruneRuns <= 3)
+        report.notes.append("baseline: one `restic forget --prune ID...` of all \(count) ids on a copy of the same repository")
+        return report
+    }
+}
+
+/// Scenario 5: SIGKILL of the leader with 100 Snapshots in flight.
+func runFailover(snapshots count: Int, settings: BenchSettings) async throws -> ScenarioReport {
+    let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "failover")
+    defer { cluster.stop() }
+    let namespace = "failover"
+    progress("failover: writing \(count) small sources")
+    for index in 0..<count {
+        _ = try DataGenerator.write(mebibytes: 1, into: cluster.sourceRoot + "/s\(index)", fileSize: 256 * 1024, seed: UInt64(index + 1))
+    }
+    let leaseArguments = ["--leader-elect", "--leader-election-namespace", namespace]
+    try await cluster.createRepository(namespace: namespace, path: cluster.repositoryRoot + "/failover")
+    let first = try await cluster.startOperator(name: "a", workers: settings.workers, extraArguments: leaseArguments)
+    try await waitUntil("operator a to lead", timeout: settings.timeout, poll: .milliseconds(100)) {
+        guard first.process.isRunning else { throw BenchError("operator a exited:\n\(first.process.logTail())") }
+        return (first.isLeader, "not leader yet")
+    }
+    let second = try await cluster.startOperator(name: "b", workers: settings.workers, extraArguments: leaseArguments)
+    try await second.waitReady(timeout: settings.timeout)
+    try await cluster.waitForRepositoriesReady([namespace], timeout: settings.timeout)
+
+    return try await withSnapshotTracker(client: cluster.loadClient) { tracker in
+        let keys = (0..<count).map { "\(namespace)/fo-\($0)" }
+        progress("failover: creating \(count) dynamic Snapshots")
+        try await concurrentForEach(Array(0..<count), width: 16) { index in
+            _ = try await cluster.loadClient.create(
+                Resources.snapshots, namespace: namespace,
+                [
+                    "metadata": ["name": .string("fo-\(index)")],
+                    "spec": ["repository": "repo", "source": ["path": .string(cluster.sourceRoot + "/s\(index)")]],
+                ])
+        }
+        try await tracker.wait("some Snapshots to be in flight", keys: Array(keys.prefix(1)), timeout: settings.timeout) { _ in
+            let phases = tracker.phases(of: keys)
+            return (phases["Ready"] ?? 0) >= max(1, count / 20) && (phases["Running"] ?? 0) > 0
+        }
+        let phasesAtKill = tracker.phases(of: keys)
+        progress("failover: SIGKILL of the leader (phases \(phasesAtKill))")
+        let killedAt = ContinuousClock.now
+        first.process.killTree()
+        try await waitUntil("operator b to take over", timeout: settings.timeout, poll: .milliseconds(50)) {
+            (second.isLeader, "b is not leader yet")
+        }
+        let takeoverSeconds = seconds(since: killedAt)
+        progress("failover: b leads after \(format(takeoverSeconds)) s; waiting for every Snapshot to finish")
+        var settled = true
+        do {
+            try await tracker.wait("every Snapshot to finish", keys: keys, timeout: settings.timeout) {
+                $0?.phase == "Ready" || $0?.phase == "Failed"
+            }
+        } catch {
+            settled = false
+        }
+        let phases = tracker.phases(of: keys)
+        let states = tracker.snapshot()
+        let failedReasons = Dictionary(grouping: keys.compactMap { states[$0] }.filter { $0.phase == "Failed" }, by: \.reason)
+            .mapValues(\.count)
+        let stuck = phases["Running"] ?? 0
+        let runner = ResticRunner(restic: settings.tools.restic, repository: cluster.repositoryRoot + "/failover", cacheDirectory: nil)
+        var perUID: [String: Int] = [:]
+        for snapshot in try await runner.snapshots() {
+            for tag in snapshot.tags where tag.hasPrefix("kubesnap-uid=") { perUID[tag, default: 0] += 1 }
+        }
+        let duplicates = perUID.values.filter { $0 > 1 }.count
+        let extraCopies = perUID.values.map { max(0, $0 - 1) }.reduce(0, +)
+
+        var report = ScenarioReport("failover")
+        report.row("snapshots", "\(count)", note: "phases at the kill: \(phasesAtKill)")
+        report.row("takeover seconds", format(takeoverSeconds), baseline: "20", note: "SIGKILL → the standby's leader_election_master_status is 1")
+        report.row("phases at the end", settled ? "settled" : "NOT settled", note: "\(phases); failed reasons \(failedReasons)")
+        report.row("duplicate backups", "\(duplicates)", baseline: "0", note: "UIDs with more than one restic snapshot (\(extraCopies) extra copies)")
+        report.row("stuck Running", "\(stuck)", baseline: "0")
+        report.row("restic runs (a, b)", "\(first.restic.runs().count), \(second.restic.runs().count)", note: "b: \(histogramText(second.restic.histogram()))")
+        report.field("snapshots", count)
+        report.field("takeover_seconds", takeoverSeconds)
+        report.field("duplicate_backups", duplicates)
+        report.field("stuck_running", stuck)
+        report.field("failed", phases["Failed"] ?? 0)
+        report.field("ready", phases["Ready"] ?? 0)
+        report.target("takeover_seconds ≤ 20", takeoverSeconds <= 20)
+        report.target("duplicate_backups = 0", duplicates == 0)
+        report.target("stuck_running = 0", stuck == 0)
+        return report
+    }
+}

@@ -1,0 +1,203 @@
+import Foundation
+import KubeJSON
+import KubeTestSupport
+import Testing
+
+/// deploy/clusterrole.yaml grants exactly what the operator uses: every (verb, group, resource)
+/// the operator sent in a scenario that exercises every kind, every deletion policy, events and
+/// leader election, and nothing more.
+@Suite struct RBACTests {
+    /// One permission: `verb` on `group`/`resource` (`resource/subresource` for a subresource).
+    struct Permission: Hashable, Comparable, CustomStringConvertible {
+        var verb: String
+        var group: String
+        var resource: String
+        var description: String { "\(verb) \(group.isEmpty ? "core" : group)/\(resource)" }
+        static func < (a: Permission, b: Permission) -> Bool { a.description < b.description }
+    }
+
+    /// The rules of the ClusterRole in `path`, expanded into permissions ("*" kept as is).
+    static func clusterRolePermissions(_ path: String) throws -> Set<Permission> {
+        let documents = try YAML.parseAll(try String(contentsOfFile: path, encoding: .utf8))
+        let roles = documents.filter { $0["kind"].stringValue == "ClusterRole" }
+        guard roles.count == 1, let role = roles.first else {
+            throw E2EError("\(path): expected one ClusterRole, found \(roles.count)")
+        }
+        var permissions = Set<Permission>()
+        for (index, rule) in (role["rules"].arrayValue ?? []).enumerated() {
+            let groups = (rule["apiGroups"].arrayValue ?? []).compactMap(\.stringValue)
+            let resources = (rule["resources"].arrayValue ?? []).compactMap(\.stringValue)
+            let verbs = (rule["verbs"].arrayValue ?? []).compactMap(\.stringValue)
+            guard !groups.isEmpty, !resources.isEmpty, !verbs.isEmpty else {
+                throw E2EError("\(path): rules[\(index)] lacks apiGroups, resources or verbs: \(rule.serialized())")
+            }
+            for group in groups {
+                for resource in resources {
+                    for verb in verbs { permissions.insert(Permission(verb: verb, group: group, resource: resource)) }
+                }
+            }
+        }
+        return permissions
+    }
+
+    /// Whether `granted` (which may hold "*") covers `used`.
+    static func covers(_ granted: Permission, _ used: Permission) -> Bool {
+        (granted.verb == "*" || granted.verb == used.verb) && (granted.group == "*" || granted.group == used.group)
+            && (granted.resource == "*" || granted.resource == used.resource)
+    }
+
+    /// The permissions requested by user agents starting with `kubesnap/` in the audit log.
+    static func usedPermissions(auditLog: String) throws -> Set<Permission> {
+        var used = Set<Permission>()
+        for line in auditLog.split(separator: "\n") where !line.isEmpty {
+            let entry = try JSONValue.parse(String(line))
+            guard entry["userAgent"].stringValue?.hasPrefix("kubesnap/") == true,
+                let verb = entry["verb"].stringValue, !verb.isEmpty,
+                let resource = entry["resource"].stringValue, !resource.isEmpty
+            else { continue }
+            let subresource = entry["subresource"].stringValue ?? ""
+            used.insert(
+                Permission(
+                    verb: verb, group: entry["group"].stringValue ?? "",
+                    resource: subresource.isEmpty ? resource : "\(resource)/\(subresource)"))
+        }
+        return used
+    }
+
+    /// Permissions the operator needs only on a timing-dependent path that a scenario cannot
+    /// force: granted but unused is tolerated for these alone (used but not granted never is).
+    static let conditionalPermissions: [Permission: String] = Dictionary(
+        uniqueKeysWithValues: ["repositories", "snapshots", "backupsessions"].map {
+            (
+                Permission(verb: "get", group: "kubesnap.io", resource: $0),
+                "re-read after a status write met a 409 Conflict (Sources/KubeController/StatusWriter.swift)"
+            )
+        })
+
+    @Test func clusterRoleGrantsExactlyWhatTheOperatorUses() async throws {
+        let cluster = try await E2ECluster.start(prefix: "kubesnap-e2e-rbac", audit: true)
+        defer {
+            cluster.kill()
+            cluster.directory.remove()
+        }
+        try cluster.writeSmallSource("app")
+        let kubectl = cluster.kubectl
+        try await kubectl.apply(
+            """
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: kubesnap-system}
+            """)
+        let operatorProcess = try cluster.startOperator(
+            name: "operator", extraArguments: ["--leader-elect", "--leader-election-namespace", "kubesnap-system"])
+        defer { operatorProcess.kill9() }
+
+        let ns = "rbac"
+        try await kubectl.apply(DemoManifests.namespaceSecretRepository(namespace: ns, name: "keep", path: "rbac/keep"))
+        try await kubectl.apply(DemoManifests.repository(name: "wipe", namespace: ns, path: "rbac/wipe", deletionPolicy: "Delete"))
+        // A Repository whose Secret is missing: failed, then Ready once the Secret appears.
+        try await kubectl.apply(
+            """
+            apiVersion: kubesnap.io/v1alpha1
+            kind: Repository
+            metadata: {name: late, namespace: \(ns)}
+            spec:
+              backend: {local: {path: rbac/late}}
+              encryptionSecret: {name: late-password}
+            """)
+        try await kubectl.waitForObject("repo", "late", namespace: ns, "to fail with SecretNotFound", timeout: .seconds(120)) {
+            $0.phase == "Failed" && $0.conditionReason("Ready") == "SecretNotFound"
+        }
+        try await kubectl.apply(
+            """
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: late-password, namespace: \(ns)}
+            stringData: {password: late-password-value}
+            """)
+        for repository in ["keep", "wipe", "late"] {
+            try await kubectl.waitForObject("repo", repository, namespace: ns, "to be Ready", timeout: .seconds(120)) {
+                $0.phase == "Ready"
+            }
+        }
+
+        // A Snapshot, verified twice; a BackupSession into two repositories.
+        let sourcePath = cluster.sourceRoot + "/app"
+        try await kubectl.apply(DemoManifests.snapshot(name: "one", namespace: ns, repository: "keep", source: sourcePath))
+        let one = try await kubectl.waitForObject(
+            "snap", "one", namespace: ns, "to be verified", timeout: .seconds(120), rejected: { $0.phase == "Failed" ? "Failed" : nil }
+        ) { $0["status"]["verificationStatus"].stringValue == "OK" }
+        try await kubectl.succeed(["annotate", "snap", "one", "-n", ns, "kubesnap.io/verify-requested=again", "--overwrite"])
+        try await kubectl.waitForObject("snap", "one", namespace: ns, "to be verified again", timeout: .seconds(120)) {
+            $0["status"]["lastVerifiedTime"] != one["status"]["lastVerifiedTime"]
+                && $0["status"]["verificationStatus"].stringValue == "OK"
+        }
+        // The same Event twice (VerificationSucceeded) is aggregated: a patch of the Event.
+        try await waitUntil("the repeated Event about Snapshot one to be aggregated", timeout: .seconds(60), poll: .milliseconds(500)) {
+            let events = try JSONValue.parse(try await kubectl.succeed(["get", "events", "-n", ns, "-o", "json"]))
+            let ofOne = (events["items"].arrayValue ?? []).filter { $0["involvedObject"]["name"].stringValue == "one" }
+            return (
+                ofOne.contains { ($0["count"].intValue ?? 0) >= 2 },
+                "events of one: \(ofOne.map { "\($0["reason"].stringValue ?? "?")×\($0["count"].intValue ?? 0)" })"
+            )
+        }
+        try await kubectl.apply(
+            """
+            apiVersion: kubesnap.io/v1alpha1
+            kind: BackupSession
+            metadata: {name: session, namespace: \(ns)}
+            spec:
+              source: {path: "\(sourcePath)"}
+              repositories: [keep, wipe]
+              deletionPolicy: Delete
+            """)
+        try await kubectl.waitForObject(
+            "bs", "session", namespace: ns, "to be Ready", timeout: .seconds(180), rejected: { $0.phase == "Failed" ? "Failed" : nil }
+        ) { $0.phase == "Ready" }
+        // A static Snapshot adopting the session's copy in keep, with Retain.
+        let sessionCopy = try #require(try await kubectl.get("snap", "session-keep", namespace: ns))
+        let sessionID = try #require(sessionCopy["status"]["snapshotID"].stringValue)
+        try await kubectl.succeed(
+            ["patch", "snap", "session-keep", "-n", ns, "--type", "merge", "-p", #"{"spec":{"deletionPolicy":"Retain"}}"#])
+        try await kubectl.succeed(["delete", "snap", "session-keep", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        try await kubectl.apply(
+            """
+            apiVersion: kubesnap.io/v1alpha1
+            kind: Snapshot
+            metadata: {name: adopted, namespace: \(ns)}
+            spec: {repository: keep, snapshotID: "\(sessionID)"}
+            """)
+        try await kubectl.waitForObject("snap", "adopted", namespace: ns, "to be Ready", timeout: .seconds(120)) { $0.phase == "Ready" }
+
+        // Deletions of every kind, under both policies.
+        try await kubectl.succeed(["delete", "snap", "one", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        try await kubectl.succeed(["delete", "bs", "session", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        try await kubectl.succeed(["delete", "repo", "keep", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        try await kubectl.succeed(["delete", "repo", "wipe", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        try await kubectl.waitForDeletion("snap", "adopted", namespace: ns)
+        try await kubectl.waitForDeletion("snap", "session-wipe", namespace: ns)
+        #expect(!FileManager.default.fileExists(atPath: cluster.repositoryRoot + "/rbac/wipe/config"), "Repository wipe (Delete) left its data")
+        #expect(FileManager.default.fileExists(atPath: cluster.repositoryRoot + "/rbac/keep/config"), "Repository keep (Retain) lost its data")
+
+        // A graceful stop releases the Lease (an update as well).
+        let status = await operatorProcess.stop(signal: SIGTERM, timeout: .seconds(40))
+        #expect(status == 0, "the operator did not exit 0 on SIGTERM: \(E2E.tail(operatorProcess.log))")
+
+        let used = try Self.usedPermissions(auditLog: try String(contentsOfFile: cluster.auditLogPath, encoding: .utf8))
+        let clusterRolePath = E2E.repositoryRoot + "/deploy/clusterrole.yaml"
+        let granted = try Self.clusterRolePermissions(clusterRolePath)
+        #expect(!used.isEmpty, "the audit log recorded no request from the operator")
+        let missing = used.filter { use in !granted.contains { Self.covers($0, use) } }.sorted()
+        let unused = granted.filter { grant in
+            !used.contains { Self.covers(grant, $0) } && Self.conditionalPermissions[grant] == nil
+        }.sorted()
+        #expect(
+            missing.isEmpty && unused.isEmpty,
+            """
+            deploy/clusterrole.yaml does not match what the operator used.
+            used but not granted: \(missing.map(\.description).joined(separator: ", "))
+            granted but not used: \(unused.map(\.description).joined(separator: ", "))
+            all used: \(used.sorted().map(\.description).joined(separator: ", "))
+            """)
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import KubeJSON
+import KubeTestSupport
+import Testing
+
+/// A Repository on S3 (moto_server), end to end: snapshot, verify, read with the restic CLI,
+/// delete.
+@Suite struct S3Tests {
+    static let accessKey = "e2e-access-key"
+    static let secretKey = "e2e-secret-key"
+
+    @Test func snapshotOnS3IsReadableByResticAndDeletedWithItsObject() async throws {
+        let directory = try TemporaryDirectory(prefix: "kubesnap-e2e-s3")
+        defer { directory.remove() }
+        guard let motoServer = E2E.which("moto_server"), let aws = E2E.which("aws") else {
+            Issue.record("moto_server and aws must be on PATH (make test-deps installs them)")
+            return
+        }
+        let awsEnvironment = [
+            "AWS_ACCESS_KEY_ID": Self.accessKey, "AWS_SECRET_ACCESS_KEY": Self.secretKey, "AWS_DEFAULT_REGION": "us-east-1",
+        ]
+        let port = try E2E.freeTCPPort()
+        let endpoint = "http://127.0.0.1:\(port)"
+        let moto = try ChildProcess(
+            motoServer, ["-H", "127.0.0.1", "-p", String(port)], environment: E2E.environment(awsEnvironment),
+            directory: directory.path, logPath: directory.appending("moto.log"))
+        defer { moto.kill9() }
+        let bucket = "kubesnap-e2e"
+        try await waitUntil("moto_server to answer and the bucket to be made", timeout: .seconds(60), poll: .milliseconds(300)) {
+            if !moto.isRunning { throw E2EError("moto_server exited: \(moto.log)") }
+            let made = try await runCommand(
+                aws, ["--endpoint-url", endpoint, "s3", "mb", "s3://\(bucket)"], environment: E2E.environment(awsEnvironment),
+                timeout: .seconds(30))
+            return (made.succeeded || made.stderr.contains("BucketAlreadyOwnedByYou"), made.stderr)
+        }
+
+        try E2E.copyFromRepository("deploy/examples/data", to: directory.appending("data"))
+        let dev = try await KubesnapProcess.dev(in: directory.path, extraArguments: ["--restic", E2E.resticPath])
+        defer { dev.kill9() }
+        let kubectl = Kubectl(kubeconfig: directory.appending(".kubesnap/kubeconfig"))
+        let ns = "s3"
+        try await kubectl.apply(
+            """
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: \(ns)}
+            ---
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: s3-credentials, namespace: \(ns)}
+            stringData: {AWS_ACCESS_KEY_ID: \(Self.accessKey), AWS_SECRET_ACCESS_KEY: \(Self.secretKey)}
+            ---
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: app-repo-password, namespace: \(ns)}
+            stringData: {password: \(DemoManifests.password)}
+            ---
+            apiVersion: kubesnap.io/v1alpha1
+            kind: Repository
+            metadata: {name: s3-repo, namespace: \(ns)}
+            spec:
+              backend:
+                s3: {endpoint: "\(endpoint)", bucket: \(bucket), prefix: e2e/app, region: us-east-1, credentialsSecret: s3-credentials}
+              encryptionSecret: {name: app-repo-password}
+            """)
+        let repository = try await kubectl.waitForObject(
+            "repo", "s3-repo", namespace: ns, "to be Ready", timeout: .seconds(120),
+            rejected: { $0.phase == "Failed" ? "Failed" : nil }
+        ) { $0.phase == "Ready" }
+        #expect(repository["status"]["storage"].stringValue == "s3", "\(repository["status"])")
+
+        try await kubectl.apply(DemoManifests.snapshot(name: "on-s3", namespace: ns, repository: "s3-repo", source: "data/app"))
+        let snapshot = try await kubectl.waitForObject(
+            "snap", "on-s3", namespace: ns, "to be Ready and verified", timeout: .seconds(180),
+            rejected: { $0.phase == "Failed" ? "Failed" : nil }
+        ) { $0.phase == "Ready" && $0["status"]["verificationStatus"].stringValue == "OK" }
+        let id = try #require(snapshot["status"]["snapshotID"].stringValue)
+
+        let restic = ResticCLI(
+            repository: "s3:\(endpoint)/\(bucket)/e2e/app", password: DemoManifests.password,
+            extraEnvironment: awsEnvironment, cacheDir: directory.appending("restic-cache"))
+        let listed = try await restic.snapshots().compactMap { $0["id"].stringValue }
+        #expect(listed == [id], "restic lists \(listed) in the S3 repository; the Snapshot says \(id)")
+
+        try await kubectl.succeed(["delete", "snap", "on-s3", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        let after = try await restic.snapshots().compactMap { $0["id"].stringValue }
+        #expect(after.isEmpty, "the restic snapshot is still in S3 after its Snapshot (policy Delete) was deleted: \(after)")
+    }
+}

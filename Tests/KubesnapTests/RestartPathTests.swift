@@ -1,0 +1,84 @@
+import Foundation
+import KubeClient
+import KubeJSON
+import KubeTestSupport
+import Testing
+
+@testable import Kubesnap
+
+@Suite("Restart path, end to end")
+struct RestartPathTests {
+    @Test("a Snapshot found Running with no backup in this process adopts its tagged restic snapshot, never a second copy")
+    func runningWithoutBackupAdoptsTaggedSnapshot() async throws {
+        try await withOperator { h in
+            let ns = "default"
+            let source = try h.makeSource("restart", files: ["r": "restart"])
+            try await h.createSecret(ns, "pw", password: "restart-pass")
+            try await h.createRepository(ns, "repo", path: "restart", secret: "pw")
+            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            try await h.createSnapshot(ns, "snap", repository: "repo", source: source)
+            let ready = try await h.waitForStatus(Harness.snapshots, ns, "snap", "Ready and verified") {
+                $0["status"]["phase"] == "Ready" && $0["status"]["verificationStatus"] == "OK"
+            }
+            let id = try #require(ready["status"]["snapshotID"].stringValue)
+
+            // What a crash mid-backup leaves: phase Running, no snapshotID, no backup running here.
+            _ = try await h.client.patch(
+                Harness.snapshots, namespace: ns, name: "snap", type: .merge,
+                ["status": ["phase": "Running", "snapshotID": nil, "verificationStatus": nil]], subresource: "status")
+            _ = try await h.client.patch(
+                Harness.snapshots, namespace: ns, name: "snap", type: .merge,
+                ["metadata": ["annotations": ["test/nudge": "1"]]])
+            let adopted = try await h.waitForReason(Harness.snapshots, ns, "snap", phase: "Ready", reason: "SnapshotFound")
+            #expect(adopted["status"]["snapshotID"].stringValue == id)
+            let listed = try await h.resticSnapshots(repository: h.repositoryRoot + "/restart", password: "restart-pass")
+            #expect(listed.compactMap { $0["id"].stringValue } == [id])
+        }
+    }
+}
+
+@Suite("Small pieces")
+struct SmallPieceTests {
+    @Test("sizes for people")
+    func humanSizes() {
+        #expect(ByteCount.human(0) == "0 B")
+        #expect(ByteCount.human(1023) == "1023 B")
+        #expect(ByteCount.human(2_961_152) == "2.8 MiB")
+        #expect(ByteCount.human(1536) == "1.5 KiB")
+    }
+
+    @Test("bind addresses")
+    func bindAddresses() throws {
+        #expect(try OperatorConfiguration.parseBindAddress(":8080", flag: "f")! == ("0.0.0.0", 8080))
+        #expect(try OperatorConfiguration.parseBindAddress("127.0.0.1:0", flag: "f")! == ("127.0.0.1", 0))
+        #expect(try OperatorConfiguration.parseBindAddress("0", flag: "f") == nil)
+        #expect(throws: KubesnapError.self) { try OperatorConfiguration.parseBindAddress("localhost:http", flag: "f") }
+    }
+
+    @Test("the repository gate serves an exclusive holder only when no shared holder remains")
+    func gateOrdering() async throws {
+        let gate = RepositoryGate()
+        let log = LockedValue<[String]>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+            let (release, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
+            group.addTask {
+                try await gate.withAccess("loc", exclusive: false) {
+                    log.withLock { $0.append("shared-start") }
+                    startedContinuation.yield()
+                    for await _ in release { break }
+                    log.withLock { $0.append("shared-end") }
+                }
+            }
+            for await _ in started { break }
+            group.addTask {
+                try await gate.withAccess("loc", exclusive: true) { log.withLock { $0.append("exclusive") } }
+            }
+            try await waitUntil("the exclusive waiter to queue") { (await gate.isBusy("loc"), "not busy") }
+            releaseContinuation.yield()
+            try await group.waitForAll()
+        }
+        #expect(log.withLock { $0 } == ["shared-start", "shared-end", "exclusive"])
+        #expect(await !gate.isBusy("loc"))
+    }
+}
