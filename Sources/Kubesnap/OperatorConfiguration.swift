@@ -41,6 +41,9 @@ public struct OperatorConfiguration: Sendable {
     public var resyncPeriod: Duration? = .seconds(600)
     /// A Ready Repository's size and snapshot count are re-read at most this often.
     public var repositoryRefreshInterval: Duration = .seconds(300)
+    /// A finished or deleted Snapshot asks for its Repository's size and count to be re-read;
+    /// such reads happen at most this often per Repository.
+    public var repositoryRefreshSpacing: Duration = .seconds(5)
     /// `restic check` of a Ready Repository at most this often.
     public var repositoryCheckInterval: Duration = .seconds(86_400)
     /// A Snapshot whose Repository stays missing this long (since its creation) ends Failed.

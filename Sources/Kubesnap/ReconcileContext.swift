@@ -59,9 +59,16 @@ extension BackupSessionStatus: KubesnapStatus {}
 /// Typed status updates through `StatusWriter` (written only when they change something).
 struct TypedStatusWriter<Status: KubesnapStatus>: Sendable {
     let writer: StatusWriter
+    /// Status fields that follow from the object itself (a Snapshot's effective deletion
+    /// policy), set on every write so they never lag behind.
+    let derive: @Sendable (JSONValue, inout Status) -> Void
 
-    init(client: KubeClient, resource: APIResource) {
+    init(
+        client: KubeClient, resource: APIResource,
+        derive: @escaping @Sendable (JSONValue, inout Status) -> Void = { _, _ in }
+    ) {
         writer = StatusWriter(client: client, resource: resource)
+        self.derive = derive
     }
 
     /// Applies `mutate` to the object's status and writes the difference; returns the updated
@@ -72,6 +79,7 @@ struct TypedStatusWriter<Status: KubesnapStatus>: Sendable {
             var status = (try? value.decode(Status.self)) ?? Status()
             let before = status
             mutate(&status)
+            derive(object, &status)
             guard status != before else { return }
             value = try JSONValue(encoding: status)
         }

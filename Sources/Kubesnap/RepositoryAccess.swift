@@ -61,17 +61,29 @@ struct RepositoryAccess: Sendable {
         let secretRef = repository.spec.encryptionSecret
         let password = try secretValue(
             namespace: namespace, name: secretRef.name, key: secretRef.effectiveKey, field: "spec.encryptionSecret")
-        var credentials: S3Credentials?
-        if let s3 = repository.spec.backend.s3 {
-            let id = try secretValue(
-                namespace: namespace, name: s3.credentialsSecret, key: "AWS_ACCESS_KEY_ID",
-                field: "spec.backend.s3.credentialsSecret")
-            let key = try secretValue(
-                namespace: namespace, name: s3.credentialsSecret, key: "AWS_SECRET_ACCESS_KEY",
-                field: "spec.backend.s3.credentialsSecret")
-            credentials = S3Credentials(accessKeyID: id, secretAccessKey: key)
-        }
-        let backend = try backend(of: repository, credentials: credentials)
+        return try make(backend(of: repository, credentials: credentials(of: repository)), password: password)
+    }
+
+    /// A restic handle on `repository`'s backend that can wipe it but not read it: the
+    /// password is not needed to remove a repository, only the backend's credentials.
+    func openForWipe(_ repository: Repository) throws(AccessFailure) -> ResticRepository {
+        try make(backend(of: repository, credentials: credentials(of: repository)), password: "unused-for-wipe")
+    }
+
+    /// The S3 credentials from `spec.backend.s3.credentialsSecret`; nil for other backends.
+    private func credentials(of repository: Repository) throws(AccessFailure) -> S3Credentials? {
+        guard let s3 = repository.spec.backend.s3 else { return nil }
+        let namespace = repository.metadata.namespace ?? ""
+        let id = try secretValue(
+            namespace: namespace, name: s3.credentialsSecret, key: "AWS_ACCESS_KEY_ID",
+            field: "spec.backend.s3.credentialsSecret")
+        let key = try secretValue(
+            namespace: namespace, name: s3.credentialsSecret, key: "AWS_SECRET_ACCESS_KEY",
+            field: "spec.backend.s3.credentialsSecret")
+        return S3Credentials(accessKeyID: id, secretAccessKey: key)
+    }
+
+    private func make(_ backend: ResticBackend, password: String) throws(AccessFailure) -> ResticRepository {
         do {
             return try ResticRepository(
                 backend: backend, password: password, cacheDirectory: cacheDirectory, executable: resticExecutable,

@@ -73,11 +73,20 @@ public struct RepositoryReconciler: Reconciler {
         let now = ContinuousClock.now
         let requested = refreshRequests.withLock { $0.remove(key) != nil }
         let observation = observations.withLock { $0[uid] }
-        if let observation, !requested, current.phase == .ready, observation.generation == generation,
-            current.observedGeneration == generation, observation.secretVersions == secretVersions,
-            now - observation.refreshed < refreshInterval
+        if let observation, current.phase == .ready, observation.generation == generation,
+            current.observedGeneration == generation, observation.secretVersions == secretVersions
         {
-            return .requeue(after: refreshInterval - (now - observation.refreshed))
+            let elapsed = now - observation.refreshed
+            if !requested, elapsed < refreshInterval {
+                return .requeue(after: refreshInterval - elapsed)
+            }
+            // Snapshots finishing one after another ask for a refresh each: read the backend at
+            // most once per spacing, so a thousand adoptions cost a few restic runs, not a thousand.
+            let spacing = context.configuration.repositoryRefreshSpacing
+            if requested, elapsed < spacing {
+                requestRefresh(key)
+                return .requeue(after: spacing - elapsed)
+            }
         }
 
         if case .unknown(let value) = repository.spec.effectiveDeletionPolicy, current.observedGeneration != generation {
@@ -360,39 +369,46 @@ public struct RepositoryReconciler: Reconciler {
                 message: "backend \(location) belongs to Repository \"\(holder.name ?? "")\": nothing was removed")
             return .done
         }
-        guard case .local(let path) = backend else {
+        if case .rest = backend {
             let message =
-                "deletionPolicy Delete: wiping a \(backend.storageType) backend (\(location)) is not supported yet; the data stays and the finalizer is kept. Set deletionPolicy Retain or \(Kubesnap.Annotation.skipDataDeletion)=true to release it"
-            try await status.update(object) { status in
-                status.phase = .deleting
-                status.conditions.set(Kubesnap.ConditionType.ready, false, reason: "WipeUnsupported", message: message, generation: generation)
-            }
-            context.events.warning(object, reason: "WipeUnsupported", message: message)
-            throw KubesnapError.deletionBlocked(reason: "WipeUnsupported", message: message)
+                "deletionPolicy Delete: a rest backend (\(location)) cannot be wiped through the REST protocol; the data stays and the finalizer is kept. Set deletionPolicy Retain or \(Kubesnap.Annotation.skipDataDeletion)=true to release it"
+            return try await blockDeletion(object, reason: "WipeUnsupported", message: message, generation: generation)
         }
-        // Wiping a local directory needs no password.
+        let restic: ResticRepository
         do {
-            let restic = try ResticRepository(
-                backend: backend, password: "unused-for-wipe", cacheDirectory: context.configuration.cacheDirectory,
-                executable: context.configuration.resticExecutable, registry: context.registry, logger: context.logger)
+            restic = try context.access.openForWipe(repository)
+        } catch {
+            // The credentials are missing: keep the finalizer (and the data) until they are back.
+            return try await blockDeletion(
+                object, reason: error.reason, message: "cannot wipe \(location): \(error.message)", generation: generation)
+        }
+        do {
             let removed = try await context.gate.withAccess(location, exclusive: true) { try await restic.wipe() }
             context.events.normal(
                 object, reason: removed ? "RepositoryWiped" : "RepositoryAbsent",
-                message: removed ? "deletionPolicy Delete: removed \(path)" : "\(path) did not exist")
+                message: removed ? "deletionPolicy Delete: removed \(location)" : "\(location) held nothing")
             return .done
         } catch let error as ResticError {
             if case .notARepository = error {
                 context.events.warning(object, reason: "Retained", message: "\(error); nothing was removed")
                 return .done
             }
-            let message = "cannot wipe \(location): \(error)"
-            try await status.update(object) { status in
-                status.phase = .deleting
-                status.conditions.set(Kubesnap.ConditionType.ready, false, reason: "WipeFailed", message: message, generation: generation)
-            }
-            context.events.warning(object, reason: "WipeFailed", message: message)
-            throw KubesnapError.deletionBlocked(reason: "WipeFailed", message: message)
+            return try await blockDeletion(
+                object, reason: "WipeFailed", message: "cannot wipe \(location): \(error)", generation: generation)
         }
+    }
+
+    /// Keeps the finalizer (and the data): phase Deleting, a Ready=False condition and a Warning
+    /// Event that say why, and a retry with backoff.
+    private func blockDeletion(
+        _ object: JSONValue, reason: String, message: String, generation: Int64?
+    ) async throws -> ReconcileResult {
+        try await status.update(object) { status in
+            status.phase = .deleting
+            status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
+        }
+        context.events.warning(object, reason: reason, message: message)
+        throw KubesnapError.deletionBlocked(reason: reason, message: message)
     }
 
     // MARK: - status helpers

@@ -30,7 +30,13 @@ public struct SnapshotReconciler: Reconciler {
     init(context: ReconcileContext) {
         self.context = context
         finalizer = Finalizer(name: Kubesnap.finalizer, resource: KubesnapResources.snapshots, client: context.client)
-        status = TypedStatusWriter(client: context.client, resource: KubesnapResources.snapshots)
+        status = TypedStatusWriter(client: context.client, resource: KubesnapResources.snapshots) { object, status in
+            // The console's Deletion Policy column shows the policy in force, defaults included.
+            if let spec = try? object["spec"].decode(SnapshotSpec.self) {
+                status.deletionPolicy = spec.effectiveDeletionPolicy.isKnown
+                    ? spec.effectiveDeletionPolicy.rawValue : "Retain"
+            }
+        }
     }
 
     /// The restic tag that marks the data of the Snapshot with this UID.

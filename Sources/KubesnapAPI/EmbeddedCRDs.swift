@@ -413,8 +413,8 @@ spec:
           jsonPath: .metadata.creationTimestamp
         - name: Deletion Policy
           type: string
-          description: What deleting the Snapshot does to its data.
-          jsonPath: .spec.deletionPolicy
+          description: What deleting the Snapshot does to its data (the policy in force, defaults included).
+          jsonPath: .status.deletionPolicy
         - name: Phase
           type: string
           description: The snapshot's phase.
@@ -526,6 +526,9 @@ spec:
                 lastVerifyRequest:
                   type: string
                   description: The value of the kubesnap.io/verify-requested annotation last acted on; a new value asks for another verification.
+                deletionPolicy:
+                  type: string
+                  description: The deletion policy in force, spec.deletionPolicy or its default (Delete with a source, Retain with a snapshotID); an unknown value shows as Retain, which is what kubesnap applies.
                 observedGeneration:
                   type: integer
                   format: int64

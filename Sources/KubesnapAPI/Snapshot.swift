@@ -80,6 +80,10 @@ public struct SnapshotStatus: Codable, Sendable, Hashable {
     /// The value of the `kubesnap.io/verify-requested` annotation last acted on, so that only a
     /// new value triggers another verification.
     public var lastVerifyRequest: String?
+    /// The deletion policy in force: `spec.deletionPolicy`, or its default (Delete with a
+    /// source, Retain with a snapshotID); an unknown value shows as Retain, which is what
+    /// kubesnap applies. The console's Deletion Policy column.
+    public var deletionPolicy: String?
     public var observedGeneration: Int64?
     public var conditions: [Condition]?
 

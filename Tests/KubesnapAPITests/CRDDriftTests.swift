@@ -47,6 +47,7 @@ enum Samples {
         status.verificationStatus = "OK"
         status.lastVerifiedTime = "2026-11-22T10:00:00Z"
         status.lastVerifyRequest = "1"
+        status.deletionPolicy = "Delete"
         status.observedGeneration = 1
         status.conditions = [condition]
         return Snapshot(
@@ -146,7 +147,7 @@ enum Samples {
                 ("Invoker Name", "string", ".spec.invoker.name"),
                 ("Backend Repository", "string", ".status.backendRepository"),
                 ("Creation Timestamp", "string", ".metadata.creationTimestamp"),
-                ("Deletion Policy", "string", ".spec.deletionPolicy"), ("Phase", "string", ".status.phase"),
+                ("Deletion Policy", "string", ".status.deletionPolicy"), ("Phase", "string", ".status.phase"),
                 ("Verification Status", "string", ".status.verificationStatus"),
                 ("Age", "date", ".metadata.creationTimestamp"),
             ],

@@ -64,6 +64,12 @@ import Testing
             return (alive.isEmpty, "alive: \(alive)")
         }
 
+        let restic = ResticCLI(
+            repository: cluster.repositoryRoot + "/restart/app", password: DemoManifests.password,
+            cacheDir: cluster.directory.appending("restic-cache"))
+        let locksAfterKill = try await restic.run(["list", "locks", "--no-lock"]).stdout
+            .split(separator: "\n").filter { !$0.isEmpty }
+
         let second = try cluster.startOperator(name: "operator-2")
         defer { second.kill9() }
         let finished = try await kubectl.waitForObject(
@@ -72,10 +78,6 @@ import Testing
         ) { $0.phase == "Ready" || $0.phase == "Failed" }
         #expect(finished.phase == "Ready" || finished.conditionReason("Ready") == "Interrupted", "\(finished["status"])")
 
-        // It stays finished (a resync does not put it back to Running).
-        let restic = ResticCLI(
-            repository: cluster.repositoryRoot + "/restart/app", password: DemoManifests.password,
-            cacheDir: cluster.directory.appending("restic-cache"))
         let copies = try await restic.snapshots(tag: "kubesnap-uid=\(uid)")
         #expect(copies.count <= 1, "more than one restic snapshot for Snapshot uid \(uid): \(copies)")
         if finished.phase == "Ready" {
@@ -83,17 +85,30 @@ import Testing
         }
 
         // A stale lock left by the killed restic must not block the repository.
-        let locks = try await restic.run(["list", "locks", "--no-lock"])
         try await kubectl.apply(DemoManifests.snapshot(name: "after", namespace: "restart", source: "small"))
         try await kubectl.waitForObject(
-            "snap", "after", namespace: "restart", "to be Ready (locks left by the killed restic: \(locks.stdout.split(separator: "\n").count))",
+            "snap", "after", namespace: "restart", "to be Ready (locks left by the killed restic: \(locksAfterKill.count))",
             timeout: .seconds(180), rejected: { $0.phase == "Failed" ? "Failed" : nil }
         ) { $0.phase == "Ready" }
         print(
-            "restart mid-backup: the Snapshot ended \(finished.phase) (\(finished.conditionReason("Ready"))); restic copies: \(copies.count); locks after the kill: \(locks.stdout.split(separator: "\n").count)"
+            "restart mid-backup: the Snapshot ended \(finished.phase) (\(finished.conditionReason("Ready"))); restic copies: \(copies.count); locks after the kill: \(locksAfterKill.count)"
         )
         let big = try #require(try await kubectl.get("snap", "big", namespace: "restart"))
         #expect(big.phase == finished.phase, "the Snapshot changed phase after it finished: \(big["status"])")
         #expect(try await restic.snapshots(tag: "kubesnap-uid=\(uid)").count <= 1)
+
+        // Deleting a Snapshot (policy Delete) needs restic's exclusive lock (forget): a stale
+        // lock must not block it forever.
+        let after = try #require(try await kubectl.get("snap", "after", namespace: "restart"))
+        let afterID = try #require(after["status"]["snapshotID"].stringValue)
+        try await kubectl.succeed(["delete", "snap", "after", "-n", "restart", "--timeout=150s"], timeout: .seconds(180))
+        let remaining = try await restic.snapshots().compactMap { $0["id"].stringValue }
+        #expect(!remaining.contains(afterID), "the deleted Snapshot's data is still in the repository: \(remaining)")
+        // The stale lock is cleared once no kubesnap operation holds the repository.
+        try await waitUntil("the stale locks \(locksAfterKill) to be cleared", timeout: .seconds(60), poll: .milliseconds(500)) {
+            let locks = try await restic.run(["list", "locks", "--no-lock"]).stdout.split(separator: "\n")
+                .filter { !$0.isEmpty }
+            return (locks.allSatisfy { !locksAfterKill.contains($0) }, "locks: \(locks)")
+        }
     }
 }
