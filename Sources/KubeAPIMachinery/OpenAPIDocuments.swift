@@ -42,6 +42,9 @@ public enum OpenAPIDocuments {
         var namespaced: Bool
         var definitionName: String
         var schema: JSONValue
+        /// Built-in kinds take strategic merge patches; custom resources do not (kube answers
+        /// 415), so kubectl must not be told they do.
+        var acceptsStrategicMerge: Bool
         var groupVersion: String { group.isEmpty ? version : group + "/" + version }
     }
 
@@ -55,7 +58,7 @@ public enum OpenAPIDocuments {
             Resource(
                 group: $0.group, version: $0.version, kind: $0.kind, plural: $0.resource,
                 namespaced: $0.namespaced,
-                definitionName: $0.definitionName, schema: $0.schema)
+                definitionName: $0.definitionName, schema: $0.schema, acceptsStrategicMerge: true)
         }
         for crd in crds {
             let spec = crd["spec"]
@@ -74,7 +77,8 @@ public enum OpenAPIDocuments {
                     Resource(
                         group: group, version: name, kind: kind, plural: plural,
                         namespaced: spec["scope"].stringValue != "Cluster",
-                        definitionName: "\(reversedGroup(group)).\(name).\(kind)", schema: schema))
+                        definitionName: "\(reversedGroup(group)).\(name).\(kind)", schema: schema,
+                        acceptsStrategicMerge: false))
             }
         }
         return out
@@ -233,15 +237,16 @@ public enum OpenAPIDocuments {
             ]
             if action == "patch" || action == "put" || action == "post" {
                 if v3 {
-                    op["requestBody"] = [
-                        "content": [
-                            "application/json-patch+json": ["schema": ["type": "object"]],
-                            "application/merge-patch+json": ["schema": ["type": "object"]],
-                            "application/strategic-merge-patch+json": ["schema": ["type": "object"]],
-                            "application/apply-patch+yaml": ["schema": ["type": "object"]],
-                            "application/json": ["schema": ["$ref": .string(objectRef)]],
-                        ]
+                    var content: [String: JSONValue] = [
+                        "application/json-patch+json": ["schema": ["type": "object"]],
+                        "application/merge-patch+json": ["schema": ["type": "object"]],
+                        "application/apply-patch+yaml": ["schema": ["type": "object"]],
+                        "application/json": ["schema": ["$ref": .string(objectRef)]],
                     ]
+                    if r.acceptsStrategicMerge {
+                        content["application/strategic-merge-patch+json"] = ["schema": ["type": "object"]]
+                    }
+                    op["requestBody"] = ["content": .object(content)]
                 }
             }
             return .object(op)

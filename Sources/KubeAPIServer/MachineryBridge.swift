@@ -109,18 +109,7 @@ enum Machinery {
 
     static func openAPIV3(groupVersion: String, crds: [JSONValue]) -> JSONValue? {
         guard OpenAPIDocuments.groupVersions(crds: crds, builtins: BuiltinResourceSchema.all).contains(groupVersion) else { return nil }
-        var document = OpenAPIDocuments.v3(groupVersion: groupVersion, crds: crds, builtins: BuiltinResourceSchema.all)
-        // kubectl apply sends a strategic merge patch when the PATCH operation accepts one;
-        // custom resources do not (kube answers 415), so their operations must not list it.
-        let builtinGroupVersions = Set(BuiltinResourceSchema.all.map(\.groupVersion))
-        if !builtinGroupVersions.contains(groupVersion), case .object(var paths) = document["paths"] {
-            for key in Array(paths.keys) {
-                guard var item = paths[key], !item["patch"]["requestBody"]["content"]["application/strategic-merge-patch+json"].isNull else { continue }
-                item["patch"]["requestBody"]["content"].removeValue(forKey: "application/strategic-merge-patch+json")
-                paths[key] = item
-            }
-            document["paths"] = .object(paths)
-        }
+        let document = OpenAPIDocuments.v3(groupVersion: groupVersion, crds: crds, builtins: BuiltinResourceSchema.all)
         return document
     }
 }
