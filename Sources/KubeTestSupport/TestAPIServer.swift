@@ -60,6 +60,25 @@ public final class TestAPIServer: Sendable {
         current.value = next
     }
 
+    /// The server's count of requests by verb (any case) and resource/subresource, from its
+    /// `/metrics` (`apiserver_request_total`), fetched with curl as any scraper would.
+    public func requestCount(verb: String, resource: String, subresource: String = "") async throws -> Int {
+        let header = directory.appending("auth-header")
+        try "Authorization: Bearer \(token)\n".write(toFile: header, atomically: true, encoding: .utf8)
+        let result = try await runCommand("/usr/bin/curl", ["-sSk", "-H", "@\(header)", "\(baseURL)/metrics"])
+        guard result.succeeded else { throw CommandError(description: "curl /metrics: \(result)") }
+        var total = 0
+        for line in result.stdout.split(separator: "\n") where line.hasPrefix("apiserver_request_total{") {
+            let text = String(line)
+            guard text.lowercased().contains("verb=\"\(verb.lowercased())\""),
+                text.contains("resource=\"\(resource)\""),
+                text.contains("subresource=\"\(subresource)\""), let value = text.split(separator: " ").last
+            else { continue }
+            total += Int(Double(value) ?? 0)
+        }
+        return total
+    }
+
     /// Shuts the server down and removes its directory.
     public func stop() async {
         await server.shutdown()

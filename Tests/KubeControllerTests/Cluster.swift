@@ -61,23 +61,9 @@ struct Cluster: Sendable {
         }
     }
 
-    /// The API server's count of requests by verb (any case) and resource/subresource, from its `/metrics`.
+    /// The API server's count of requests by verb and resource/subresource.
     func serverRequests(verb: String, resource: String, subresource: String = "") async throws -> Int {
-        let header = api.directory.appending("auth-header")
-        try "Authorization: Bearer \(api.token)\n".write(toFile: header, atomically: true, encoding: .utf8)
-        let result = try await runCommand(
-            "/usr/bin/curl", ["-sSk", "-H", "@\(header)", "\(api.baseURL)/metrics"])
-        guard result.succeeded else { throw TestFailure("curl /metrics: \(result)") }
-        var total = 0
-        for line in result.stdout.split(separator: "\n") where line.hasPrefix("apiserver_request_total{") {
-            let text = String(line)
-            guard text.lowercased().contains("verb=\"\(verb.lowercased())\""),
-                text.contains("resource=\"\(resource)\""),
-                text.contains("subresource=\"\(subresource)\""), let value = text.split(separator: " ").last
-            else { continue }
-            total += Int(Double(value) ?? 0)
-        }
-        return total
+        try await api.requestCount(verb: verb, resource: resource, subresource: subresource)
     }
 }
 
