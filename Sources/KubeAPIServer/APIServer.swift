@@ -46,6 +46,9 @@ public final class APIServer: Sendable {
         } catch {
             throw APIServerError.storage("cannot create \(dir): \(error)")
         }
+        // A kubeconfig left by an earlier run names a port nobody answers on: remove it, so that
+        // its presence keeps meaning "the server answers".
+        try? FileManager.default.removeItem(atPath: kubeconfigPath)
         let credentials = try ServerCredentials.loadOrCreate(directory: dir)
         let loaded = try Persistence.loadAndCompact(directory: dir, historyLimit: configuration.watchHistoryLimit)
         let log = try DurableLog(logPath: Persistence.logPath(dir))
@@ -118,6 +121,14 @@ public final class APIServer: Sendable {
         }
         running.withLock {
             $0 = Running(store: store, log: log, router: router, serverChannel: serverChannel.channel, task: task, port: port, metrics: metrics)
+        }
+        for object in configuration.bootstrapObjects {
+            do {
+                try await apply(object)
+            } catch {
+                await shutdown()
+                throw error
+            }
         }
         try writeKubeconfig(credentials: credentials, server: "https://\(hostForURL):\(port)")
     }
@@ -192,5 +203,6 @@ public final class APIServer: Sendable {
         await state.task.value
         state.log.close()
         state.metrics.close()
+        try? FileManager.default.removeItem(atPath: kubeconfigPath)
     }
 }

@@ -1,3 +1,5 @@
+import KubeJSON
+
 /// How to run an `APIServer`.
 public struct APIServerConfiguration: Sendable {
     /// Objects, certificates, the token and the kubeconfig live here (created if missing).
@@ -15,6 +17,9 @@ public struct APIServerConfiguration: Sendable {
     public var watcherBacklogLimit: Int = 1_000
     /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK event.
     public var bookmarkIntervalSeconds: Double = 30
+    /// Objects created or updated at start, before the kubeconfig is written, so that a client
+    /// that waits for the kubeconfig finds them served (`kubesnap dev` installs its CRDs so).
+    public var bootstrapObjects: [JSONValue] = []
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory

@@ -103,7 +103,11 @@ public final class Controller: Sendable {
 
     /// Runs until `stop` opens (graceful: workers take no new key and return after their
     /// current reconcile) or the task is cancelled (reconciles in flight are cancelled).
-    public func run(until stop: Latch = Latch()) async {
+    ///
+    /// `alsoWaitingFor` names informers the reconciler reads without watching them (Secrets a
+    /// reconciler looks up, say): the workers start only once those have synced too, so a
+    /// reconcile never mistakes a cache still filling for an object that does not exist.
+    public func run(until stop: Latch = Latch(), alsoWaitingFor extra: [Informer] = []) async {
         let filter = options.filter
         let queue = self.queue
         var subscriptions: [(Informer, UInt64)] = []
@@ -128,7 +132,7 @@ public final class Controller: Sendable {
         defer { for (informer, id) in subscriptions { informer.unsubscribe(id) } }
 
         // Reconcile only once every cache is complete.
-        let informers = self.informers
+        let informers = self.informers + extra
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for informer in informers { await informer.waitForSync() }

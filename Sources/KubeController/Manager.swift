@@ -249,11 +249,14 @@ public final class Manager: Sendable {
     private func runControllers(_ controllers: [Controller]) async {
         let stop = self.stop
         let grace = options.gracePeriod
+        // As controller-runtime's manager: no controller starts before every cache has synced,
+        // since a reconciler may read any of them.
+        let informers = self.informers
         await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 await withTaskGroup(of: Void.self) { inner in
                     for controller in controllers {
-                        inner.addTask { await controller.run(until: stop) }
+                        inner.addTask { await controller.run(until: stop, alsoWaitingFor: informers) }
                     }
                 }
                 return true

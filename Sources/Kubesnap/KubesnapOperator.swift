@@ -139,6 +139,16 @@ public struct KubesnapOperator: Sendable {
                 KubesnapIndex.snapshotsByRepository, "\(repository.namespace ?? "")/\(repository.name ?? "")"
             ).filter(Self.waitsForRepository).compactMap { ObjectKey($0) }
         }
+        // A Secret that appears or changes wakes the waiting Snapshots of the Repositories using it
+        // (their reconcile reads the password from the Secret cache).
+        snapshotController.watches(secrets, filter: .contentChanged) { secret in
+            repositoryStore.byIndex(
+                KubesnapIndex.repositoriesBySecret, "\(secret.namespace ?? "")/\(secret.name ?? "")"
+            ).flatMap { repository in
+                snapshotStore.byIndex(
+                    KubesnapIndex.snapshotsByRepository, "\(repository.namespace ?? "")/\(repository.name ?? "")")
+            }.filter(Self.waitsForRepository).compactMap { ObjectKey($0) }
+        }
         // A Snapshot's progress updates its BackupSession.
         sessionController.watches(snapshots, filter: .contentChanged) { snapshot in
             guard snapshot["spec"]["invoker"]["kind"].stringValue == BackupSession.kind,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KubeAPIServer
+import KubeJSON
 
 /// `kubesnap apiserver`: the built-in Kubernetes-compatible API server on its own.
 struct APIServerCommand: AsyncParsableCommand {
@@ -55,8 +56,10 @@ struct ServerOptions: ParsableArguments {
             .standardizedFileURL.path
     }
 
-    func start() async throws -> APIServer {
+    /// Starts the server; `bootstrapObjects` are served before the kubeconfig is written.
+    func start(bootstrapObjects: [JSONValue] = []) async throws -> APIServer {
         var configuration = APIServerConfiguration(dataDirectory: absoluteDataDir)
+        configuration.bootstrapObjects = bootstrapObjects
         configuration.port = port
         configuration.host = host
         configuration.auditLogPath = auditLog

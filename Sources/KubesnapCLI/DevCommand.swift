@@ -28,13 +28,13 @@ struct DevCommand: AsyncParsableCommand {
     func run() async throws {
         LoggingSystem.bootstrapOnce(level: options.logLevel)
         let dataDir = server.absoluteDataDir
-        let apiServer = try await server.start()
+        let crds: [JSONValue]
         do {
-            try await Self.installCRDs(apiServer)
+            crds = try EmbeddedCRDs.files.flatMap { try YAML.parseAll($0.yaml) }
         } catch {
-            await apiServer.shutdown()
-            throw CLIError("cannot install kubesnap's CRDs: \(error)")
+            throw CLIError("cannot read kubesnap's embedded CRDs: \(error)")
         }
+        let apiServer = try await server.start(bootstrapObjects: crds)
         let client: ClientConfiguration
         do {
             client = try ClientConfiguration.load(kubeconfig: apiServer.kubeconfigPath)
@@ -82,15 +82,6 @@ struct DevCommand: AsyncParsableCommand {
         await apiServer.shutdown()
         if case .failure(let error) = outcome, !(error is CancellationError) {
             throw CLIError("kubesnap dev: \(error)")
-        }
-    }
-
-    /// Creates or updates the CRDs of crds/ (embedded in the binary) and waits until they serve.
-    static func installCRDs(_ apiServer: APIServer) async throws {
-        for file in EmbeddedCRDs.files {
-            for document in try YAML.parseAll(file.yaml) {
-                try await apiServer.apply(document)
-            }
         }
     }
 }

@@ -274,11 +274,12 @@ import Testing
                 }
                 // Every request fails from now on: renewals too.
                 cluster.api.server.faults.failNext(count: 1_000_000, code: 500, retryAfterSeconds: 0)
-                try await waitUntil("leadership lost and the reconcile cancelled", timeout: .seconds(15)) {
-                    (
-                        !manager.isLeader && log.value.contains("cancelled busy"),
-                        "leader \(manager.isLeader), \(log.value)"
-                    )
+                try await waitUntil("the reconcile in flight cancelled", timeout: .seconds(15)) {
+                    (log.value.contains("cancelled busy"), "leader \(manager.isLeader), \(log.value)")
+                }
+                // The flag drops once every controller has wound down (longer on a loaded machine).
+                try await waitUntil("leadership reported lost", timeout: .seconds(45)) {
+                    (!manager.isLeader, "leader \(manager.isLeader), \(log.value)")
                 }
                 cluster.api.server.faults.reset()
                 try await waitUntil("leading again once the API answers") { (manager.isLeader, "not yet") }

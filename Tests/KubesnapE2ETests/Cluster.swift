@@ -24,7 +24,8 @@ final class E2ECluster: Sendable {
         let directory = try TemporaryDirectory(prefix: prefix)
         do {
             for sub in ["sources", "repositories", "logs"] {
-                try FileManager.default.createDirectory(atPath: directory.appending(sub), withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(
+                    atPath: directory.appending(sub), withIntermediateDirectories: true)
             }
             let apiserver = try await KubesnapProcess.apiserver(
                 dataDir: directory.appending("api"), logPath: directory.appending("logs/apiserver.log"),
@@ -36,8 +37,12 @@ final class E2ECluster: Sendable {
                     "wait", "--for=condition=Established", "--timeout=60s", "crd/repositories.kubesnap.io",
                     "crd/snapshots.kubesnap.io", "crd/backupsessions.kubesnap.io",
                 ])
-                try await waitUntil("the kubesnap.io resources to be served", timeout: .seconds(60), poll: .milliseconds(200)) {
-                    let result = try await cluster.kubectl.run(["get", "repositories,snapshots,backupsessions", "-A"])
+                try await waitUntil(
+                    "the kubesnap.io resources to be served", timeout: .seconds(60), poll: .milliseconds(200)
+                ) {
+                    let result = try await cluster.kubectl.run([
+                        "get", "repositories,snapshots,backupsessions", "-A",
+                    ])
                     return (result.succeeded, result.stderr)
                 }
             } catch {
@@ -62,7 +67,9 @@ final class E2ECluster: Sendable {
     /// Writes a few small files under sources/<name>.
     @discardableResult
     func writeSmallSource(_ name: String) throws -> String {
-        for (file, text) in [("a.txt", "alpha \(name)\n"), ("sub/b.txt", String(repeating: "beta ", count: 1000))] {
+        for (file, text) in [
+            ("a.txt", "alpha \(name)\n"), ("sub/b.txt", String(repeating: "beta ", count: 1000)),
+        ] {
             try directory.write("sources/\(name)/\(file)", text)
         }
         return directory.appending("sources/\(name)")
@@ -95,6 +102,12 @@ enum ProcessTree {
             frontier += children
         }
         return result
+    }
+
+    /// The command line of `pid` (from /proc), or [].
+    static func arguments(of pid: Int32) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The command name of `pid` (from /proc), or "".

@@ -17,7 +17,8 @@ import Testing
             guard let bytes = FileManager.default.contents(atPath: path) else { continue }
             #expect(
                 Array(file.yaml.utf8) == Array(bytes),
-                "Sources/KubesnapAPI/EmbeddedCRDs.swift's \(file.name) differs from crds/\(file.name): run `make generate`")
+                "Sources/KubesnapAPI/EmbeddedCRDs.swift's \(file.name) differs from crds/\(file.name): run `make generate`"
+            )
         }
     }
 }

@@ -11,9 +11,11 @@ import Testing
         defer { directory.remove() }
         try E2E.copyFromRepository("deploy", to: directory.appending("deploy"))
         try E2E.copyFromRepository("crds", to: directory.appending("crds"))
-        let dev = try await KubesnapProcess.dev(in: directory.path, extraArguments: ["--restic", E2E.resticPath])
+        let dev = try await KubesnapProcess.dev(
+            in: directory.path, extraArguments: ["--restic", E2E.resticPath])
         defer { dev.kill9() }
-        let kubectl = Kubectl(kubeconfig: directory.appending(".kubesnap/kubeconfig"), directory: directory.path)
+        let kubectl = Kubectl(
+            kubeconfig: directory.appending(".kubesnap/kubeconfig"), directory: directory.path)
 
         let fileManager = FileManager.default
         func yamlFiles(_ relative: String) throws -> [String] {
@@ -23,14 +25,20 @@ import Testing
         // The namespaces first (the Deployment and examples live in them), then everything else.
         let deployFiles = try yamlFiles("deploy").filter { !$0.hasSuffix("/kustomization.yaml") }
         let exampleFiles = try yamlFiles("deploy/examples").filter { !$0.hasSuffix("/bad-snapshot.yaml") }
-        #expect(deployFiles.contains("deploy/clusterrole.yaml") && exampleFiles.contains("deploy/examples/03-snapshot.yaml"))
+        #expect(
+            deployFiles.contains("deploy/clusterrole.yaml")
+                && exampleFiles.contains("deploy/examples/03-snapshot.yaml"))
         let ordered =
-            deployFiles.filter { $0.hasSuffix("namespace.yaml") } + exampleFiles.filter { $0.hasSuffix("namespace.yaml") }
-            + deployFiles.filter { !$0.hasSuffix("namespace.yaml") } + exampleFiles.filter { !$0.hasSuffix("namespace.yaml") }
+            deployFiles.filter { $0.hasSuffix("namespace.yaml") }
+            + exampleFiles.filter { $0.hasSuffix("namespace.yaml") }
+            + deployFiles.filter { !$0.hasSuffix("namespace.yaml") }
+            + exampleFiles.filter { !$0.hasSuffix("namespace.yaml") }
         var rejected: [String] = []
         for file in ordered {
             let result = try await kubectl.run(["apply", "-f", file])
-            if !result.succeeded { rejected.append("\(file): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
+            if !result.succeeded {
+                rejected.append("\(file): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
         }
         #expect(rejected.isEmpty, "manifests rejected:\n\(rejected.joined(separator: "\n"))")
 
@@ -44,19 +52,26 @@ import Testing
             "clusterrole.rbac.authorization.k8s.io/kubesnap-operator", "namespace/kubesnap-system",
             "deployment.apps/kubesnap-operator",
         ] {
-            #expect(kustomized.stdout.contains(object), "kubectl apply -k deploy/ did not apply \(object): \(kustomized.stdout)")
+            #expect(
+                kustomized.stdout.contains(object),
+                "kubectl apply -k deploy/ did not apply \(object): \(kustomized.stdout)")
         }
         let deployment = try await kubectl.run(["get", "deployment", "-n", "kubesnap-system", "-o", "name"])
-        #expect(deployment.succeeded && !deployment.stdout.isEmpty, "no Deployment in kubesnap-system: \(deployment)")
+        #expect(
+            deployment.succeeded && !deployment.stdout.isEmpty,
+            "no Deployment in kubesnap-system: \(deployment)")
 
         // The examples the operator can act on do what they say.
-        try await kubectl.waitForObject("repo", "app-repo", namespace: "demo", "to be Ready") { $0.phase == "Ready" }
+        try await kubectl.waitForObject("repo", "app-repo", namespace: "demo", "to be Ready") {
+            $0.phase == "Ready"
+        }
         try await kubectl.waitForObject(
             "snap", "before-migration", namespace: "demo", "to be Ready", timeout: .seconds(180),
             rejected: { $0.phase == "Failed" ? "Failed" : nil }
         ) { $0.phase == "Ready" }
         // The placeholder id of 05-static-snapshot.yaml is not in the repository.
-        try await kubectl.waitForObject("snap", "adopted", namespace: "demo", "to fail with SnapshotNotFound") {
+        try await kubectl.waitForObject("snap", "adopted", namespace: "demo", "to fail with SnapshotNotFound")
+        {
             $0.phase == "Failed" && $0.conditionReason("Ready") == "SnapshotNotFound"
         }
 

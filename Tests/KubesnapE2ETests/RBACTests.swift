@@ -29,11 +29,14 @@ import Testing
             let resources = (rule["resources"].arrayValue ?? []).compactMap(\.stringValue)
             let verbs = (rule["verbs"].arrayValue ?? []).compactMap(\.stringValue)
             guard !groups.isEmpty, !resources.isEmpty, !verbs.isEmpty else {
-                throw E2EError("\(path): rules[\(index)] lacks apiGroups, resources or verbs: \(rule.serialized())")
+                throw E2EError(
+                    "\(path): rules[\(index)] lacks apiGroups, resources or verbs: \(rule.serialized())")
             }
             for group in groups {
                 for resource in resources {
-                    for verb in verbs { permissions.insert(Permission(verb: verb, group: group, resource: resource)) }
+                    for verb in verbs {
+                        permissions.insert(Permission(verb: verb, group: group, resource: resource))
+                    }
                 }
             }
         }
@@ -42,7 +45,8 @@ import Testing
 
     /// Whether `granted` (which may hold "*") covers `used`.
     static func covers(_ granted: Permission, _ used: Permission) -> Bool {
-        (granted.verb == "*" || granted.verb == used.verb) && (granted.group == "*" || granted.group == used.group)
+        (granted.verb == "*" || granted.verb == used.verb)
+            && (granted.group == "*" || granted.group == used.group)
             && (granted.resource == "*" || granted.resource == used.resource)
     }
 
@@ -89,12 +93,16 @@ import Testing
             metadata: {name: kubesnap-system}
             """)
         let operatorProcess = try cluster.startOperator(
-            name: "operator", extraArguments: ["--leader-elect", "--leader-election-namespace", "kubesnap-system"])
+            name: "operator",
+            extraArguments: ["--leader-elect", "--leader-election-namespace", "kubesnap-system"])
         defer { operatorProcess.kill9() }
 
         let ns = "rbac"
-        try await kubectl.apply(DemoManifests.namespaceSecretRepository(namespace: ns, name: "keep", path: "rbac/keep"))
-        try await kubectl.apply(DemoManifests.repository(name: "wipe", namespace: ns, path: "rbac/wipe", deletionPolicy: "Delete"))
+        try await kubectl.apply(
+            DemoManifests.namespaceSecretRepository(namespace: ns, name: "keep", path: "rbac/keep"))
+        try await kubectl.apply(
+            DemoManifests.repository(name: "wipe", namespace: ns, path: "rbac/wipe", deletionPolicy: "Delete")
+        )
         // A Repository whose Secret is missing: failed, then Ready once the Secret appears.
         try await kubectl.apply(
             """
@@ -105,7 +113,9 @@ import Testing
               backend: {local: {path: rbac/late}}
               encryptionSecret: {name: late-password}
             """)
-        try await kubectl.waitForObject("repo", "late", namespace: ns, "to fail with SecretNotFound", timeout: .seconds(120)) {
+        try await kubectl.waitForObject(
+            "repo", "late", namespace: ns, "to fail with SecretNotFound", timeout: .seconds(120)
+        ) {
             $0.phase == "Failed" && $0.conditionReason("Ready") == "SecretNotFound"
         }
         try await kubectl.apply(
@@ -116,26 +126,40 @@ import Testing
             stringData: {password: late-password-value}
             """)
         for repository in ["keep", "wipe", "late"] {
-            try await kubectl.waitForObject("repo", repository, namespace: ns, "to be Ready", timeout: .seconds(120)) {
+            try await kubectl.waitForObject(
+                "repo", repository, namespace: ns, "to be Ready", timeout: .seconds(120)
+            ) {
                 $0.phase == "Ready"
             }
         }
 
         // A Snapshot, verified twice; a BackupSession into two repositories.
         let sourcePath = cluster.sourceRoot + "/app"
-        try await kubectl.apply(DemoManifests.snapshot(name: "one", namespace: ns, repository: "keep", source: sourcePath))
+        try await kubectl.apply(
+            DemoManifests.snapshot(name: "one", namespace: ns, repository: "keep", source: sourcePath))
         let one = try await kubectl.waitForObject(
-            "snap", "one", namespace: ns, "to be verified", timeout: .seconds(120), rejected: { $0.phase == "Failed" ? "Failed" : nil }
+            "snap", "one", namespace: ns, "to be verified", timeout: .seconds(120),
+            rejected: { $0.phase == "Failed" ? "Failed" : nil }
         ) { $0["status"]["verificationStatus"].stringValue == "OK" }
-        try await kubectl.succeed(["annotate", "snap", "one", "-n", ns, "kubesnap.io/verify-requested=again", "--overwrite"])
-        try await kubectl.waitForObject("snap", "one", namespace: ns, "to be verified again", timeout: .seconds(120)) {
+        try await kubectl.succeed([
+            "annotate", "snap", "one", "-n", ns, "kubesnap.io/verify-requested=again", "--overwrite",
+        ])
+        try await kubectl.waitForObject(
+            "snap", "one", namespace: ns, "to be verified again", timeout: .seconds(120)
+        ) {
             $0["status"]["lastVerifiedTime"] != one["status"]["lastVerifiedTime"]
                 && $0["status"]["verificationStatus"].stringValue == "OK"
         }
         // The same Event twice (VerificationSucceeded) is aggregated: a patch of the Event.
-        try await waitUntil("the repeated Event about Snapshot one to be aggregated", timeout: .seconds(60), poll: .milliseconds(500)) {
-            let events = try JSONValue.parse(try await kubectl.succeed(["get", "events", "-n", ns, "-o", "json"]))
-            let ofOne = (events["items"].arrayValue ?? []).filter { $0["involvedObject"]["name"].stringValue == "one" }
+        try await waitUntil(
+            "the repeated Event about Snapshot one to be aggregated", timeout: .seconds(60),
+            poll: .milliseconds(500)
+        ) {
+            let events = try JSONValue.parse(
+                try await kubectl.succeed(["get", "events", "-n", ns, "-o", "json"]))
+            let ofOne = (events["items"].arrayValue ?? []).filter {
+                $0["involvedObject"]["name"].stringValue == "one"
+            }
             return (
                 ofOne.contains { ($0["count"].intValue ?? 0) >= 2 },
                 "events of one: \(ofOne.map { "\($0["reason"].stringValue ?? "?")×\($0["count"].intValue ?? 0)" })"
@@ -152,14 +176,19 @@ import Testing
               deletionPolicy: Delete
             """)
         try await kubectl.waitForObject(
-            "bs", "session", namespace: ns, "to be Ready", timeout: .seconds(180), rejected: { $0.phase == "Failed" ? "Failed" : nil }
+            "bs", "session", namespace: ns, "to be Ready", timeout: .seconds(180),
+            rejected: { $0.phase == "Failed" ? "Failed" : nil }
         ) { $0.phase == "Ready" }
         // A static Snapshot adopting the session's copy in keep, with Retain.
         let sessionCopy = try #require(try await kubectl.get("snap", "session-keep", namespace: ns))
         let sessionID = try #require(sessionCopy["status"]["snapshotID"].stringValue)
         try await kubectl.succeed(
-            ["patch", "snap", "session-keep", "-n", ns, "--type", "merge", "-p", #"{"spec":{"deletionPolicy":"Retain"}}"#])
-        try await kubectl.succeed(["delete", "snap", "session-keep", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+            [
+                "patch", "snap", "session-keep", "-n", ns, "--type", "merge", "-p",
+                #"{"spec":{"deletionPolicy":"Retain"}}"#,
+            ])
+        try await kubectl.succeed(
+            ["delete", "snap", "session-keep", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
         try await kubectl.apply(
             """
             apiVersion: kubesnap.io/v1alpha1
@@ -167,23 +196,34 @@ import Testing
             metadata: {name: adopted, namespace: \(ns)}
             spec: {repository: keep, snapshotID: "\(sessionID)"}
             """)
-        try await kubectl.waitForObject("snap", "adopted", namespace: ns, "to be Ready", timeout: .seconds(120)) { $0.phase == "Ready" }
+        try await kubectl.waitForObject(
+            "snap", "adopted", namespace: ns, "to be Ready", timeout: .seconds(120)
+        ) { $0.phase == "Ready" }
 
         // Deletions of every kind, under both policies.
-        try await kubectl.succeed(["delete", "snap", "one", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
-        try await kubectl.succeed(["delete", "bs", "session", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
-        try await kubectl.succeed(["delete", "repo", "keep", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
-        try await kubectl.succeed(["delete", "repo", "wipe", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        try await kubectl.succeed(
+            ["delete", "snap", "one", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        try await kubectl.succeed(
+            ["delete", "bs", "session", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        try await kubectl.succeed(
+            ["delete", "repo", "keep", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        try await kubectl.succeed(
+            ["delete", "repo", "wipe", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
         try await kubectl.waitForDeletion("snap", "adopted", namespace: ns)
         try await kubectl.waitForDeletion("snap", "session-wipe", namespace: ns)
-        #expect(!FileManager.default.fileExists(atPath: cluster.repositoryRoot + "/rbac/wipe/config"), "Repository wipe (Delete) left its data")
-        #expect(FileManager.default.fileExists(atPath: cluster.repositoryRoot + "/rbac/keep/config"), "Repository keep (Retain) lost its data")
+        #expect(
+            !FileManager.default.fileExists(atPath: cluster.repositoryRoot + "/rbac/wipe/config"),
+            "Repository wipe (Delete) left its data")
+        #expect(
+            FileManager.default.fileExists(atPath: cluster.repositoryRoot + "/rbac/keep/config"),
+            "Repository keep (Retain) lost its data")
 
         // A graceful stop releases the Lease (an update as well).
         let status = await operatorProcess.stop(signal: SIGTERM, timeout: .seconds(40))
         #expect(status == 0, "the operator did not exit 0 on SIGTERM: \(E2E.tail(operatorProcess.log))")
 
-        let used = try Self.usedPermissions(auditLog: try String(contentsOfFile: cluster.auditLogPath, encoding: .utf8))
+        let used = try Self.usedPermissions(
+            auditLog: try String(contentsOfFile: cluster.auditLogPath, encoding: .utf8))
         let clusterRolePath = E2E.repositoryRoot + "/deploy/clusterrole.yaml"
         let granted = try Self.clusterRolePermissions(clusterRolePath)
         #expect(!used.isEmpty, "the audit log recorded no request from the operator")

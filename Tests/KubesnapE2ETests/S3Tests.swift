@@ -17,7 +17,8 @@ import Testing
             return
         }
         let awsEnvironment = [
-            "AWS_ACCESS_KEY_ID": Self.accessKey, "AWS_SECRET_ACCESS_KEY": Self.secretKey, "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": Self.accessKey, "AWS_SECRET_ACCESS_KEY": Self.secretKey,
+            "AWS_DEFAULT_REGION": "us-east-1",
         ]
         let port = try E2E.freeTCPPort()
         let endpoint = "http://127.0.0.1:\(port)"
@@ -26,16 +27,20 @@ import Testing
             directory: directory.path, logPath: directory.appending("moto.log"))
         defer { moto.kill9() }
         let bucket = "kubesnap-e2e"
-        try await waitUntil("moto_server to answer and the bucket to be made", timeout: .seconds(60), poll: .milliseconds(300)) {
+        try await waitUntil(
+            "moto_server to answer and the bucket to be made", timeout: .seconds(60), poll: .milliseconds(300)
+        ) {
             if !moto.isRunning { throw E2EError("moto_server exited: \(moto.log)") }
             let made = try await runCommand(
-                aws, ["--endpoint-url", endpoint, "s3", "mb", "s3://\(bucket)"], environment: E2E.environment(awsEnvironment),
+                aws, ["--endpoint-url", endpoint, "s3", "mb", "s3://\(bucket)"],
+                environment: E2E.environment(awsEnvironment),
                 timeout: .seconds(30))
             return (made.succeeded || made.stderr.contains("BucketAlreadyOwnedByYou"), made.stderr)
         }
 
         try E2E.copyFromRepository("deploy/examples/data", to: directory.appending("data"))
-        let dev = try await KubesnapProcess.dev(in: directory.path, extraArguments: ["--restic", E2E.resticPath])
+        let dev = try await KubesnapProcess.dev(
+            in: directory.path, extraArguments: ["--restic", E2E.resticPath])
         defer { dev.kill9() }
         let kubectl = Kubectl(kubeconfig: directory.appending(".kubesnap/kubeconfig"))
         let ns = "s3"
@@ -69,7 +74,8 @@ import Testing
         ) { $0.phase == "Ready" }
         #expect(repository["status"]["storage"].stringValue == "s3", "\(repository["status"])")
 
-        try await kubectl.apply(DemoManifests.snapshot(name: "on-s3", namespace: ns, repository: "s3-repo", source: "data/app"))
+        try await kubectl.apply(
+            DemoManifests.snapshot(name: "on-s3", namespace: ns, repository: "s3-repo", source: "data/app"))
         let snapshot = try await kubectl.waitForObject(
             "snap", "on-s3", namespace: ns, "to be Ready and verified", timeout: .seconds(180),
             rejected: { $0.phase == "Failed" ? "Failed" : nil }
@@ -82,8 +88,11 @@ import Testing
         let listed = try await restic.snapshots().compactMap { $0["id"].stringValue }
         #expect(listed == [id], "restic lists \(listed) in the S3 repository; the Snapshot says \(id)")
 
-        try await kubectl.succeed(["delete", "snap", "on-s3", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        try await kubectl.succeed(
+            ["delete", "snap", "on-s3", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
         let after = try await restic.snapshots().compactMap { $0["id"].stringValue }
-        #expect(after.isEmpty, "the restic snapshot is still in S3 after its Snapshot (policy Delete) was deleted: \(after)")
+        #expect(
+            after.isEmpty,
+            "the restic snapshot is still in S3 after its Snapshot (policy Delete) was deleted: \(after)")
     }
 }

@@ -39,7 +39,8 @@ enum E2E {
     /// since this target depends on the executable target): found by walking up from the running
     /// executable's directory.
     static func kubesnapBinary() throws -> String {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments.first ?? ""
         var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
         var tried: [String] = []
@@ -47,14 +48,17 @@ enum E2E {
             let candidate = directory.appendingPathComponent("kubesnap").path
             tried.append(candidate)
             var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
+            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory),
+                !isDirectory.boolValue,
                 FileManager.default.isExecutableFile(atPath: candidate)
             {
                 return candidate
             }
             directory = directory.deletingLastPathComponent()
         }
-        throw E2EError("no kubesnap binary next to the test bundle (tried \(tried.joined(separator: ", "))); build with `swift build --build-tests`")
+        throw E2EError(
+            "no kubesnap binary next to the test bundle (tried \(tried.joined(separator: ", "))); build with `swift build --build-tests`"
+        )
     }
 
     /// The environment for child processes: this process's, plus `extra`.
@@ -80,7 +84,9 @@ enum E2E {
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else { throw E2EError("bind(): errno \(errno)") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -116,14 +122,16 @@ final class KubesnapProcess: Sendable {
         environment: [String: String] = [:]
     ) throws -> KubesnapProcess {
         let child = try ChildProcess(
-            try E2E.kubesnapBinary(), arguments, environment: E2E.environment(environment), directory: directory,
+            try E2E.kubesnapBinary(), arguments, environment: E2E.environment(environment),
+            directory: directory,
             logPath: logPath)
         return KubesnapProcess(child: child, kubeconfigPath: kubeconfigPath)
     }
 
     /// `kubesnap dev --port 0 --data-dir DATA_DIR`, waiting until it wrote its kubeconfig.
     static func dev(
-        in directory: String, dataDir: String = ".kubesnap", extraArguments: [String] = [], logName: String = "dev.log"
+        in directory: String, dataDir: String = ".kubesnap", extraArguments: [String] = [],
+        logName: String = "dev.log"
     ) async throws -> KubesnapProcess {
         let absoluteDataDir = dataDir.hasPrefix("/") ? dataDir : directory + "/" + dataDir
         let stale = fileIdentity(absoluteDataDir + "/kubeconfig")
@@ -132,7 +140,9 @@ final class KubesnapProcess: Sendable {
             logPath: directory + "/" + logName, kubeconfigPath: absoluteDataDir + "/kubeconfig")
         try await process.waitForKubeconfig(replacing: stale)
         // What a person waits for before pasting commands: the banner printed once the CRDs are in.
-        try await waitUntil("kubesnap dev to print that it is running", timeout: .seconds(60), poll: .milliseconds(100)) {
+        try await waitUntil(
+            "kubesnap dev to print that it is running", timeout: .seconds(60), poll: .milliseconds(100)
+        ) {
             if !process.isRunning { throw E2EError("kubesnap dev exited: \(E2E.tail(process.log))") }
             return (process.log.contains("kubesnap dev is running"), E2E.tail(process.log, lines: 5))
         }
@@ -179,7 +189,8 @@ final class KubesnapProcess: Sendable {
         try await waitUntil("\(kubeconfigPath) to be written", timeout: timeout, poll: .milliseconds(100)) {
             if let current = Self.fileIdentity(kubeconfigPath), current != stale { return (true, "") }
             if !child.isRunning {
-                throw E2EError("kubesnap exited with \(child.process.terminationStatus): \(E2E.tail(child.log))")
+                throw E2EError(
+                    "kubesnap exited with \(child.process.terminationStatus): \(E2E.tail(child.log))")
             }
             return (false, "no kubeconfig yet; log: \(E2E.tail(child.log, lines: 5))")
         }
@@ -187,7 +198,13 @@ final class KubesnapProcess: Sendable {
 
     var log: String { child.log }
     var isRunning: Bool { child.isRunning }
-    func kill9() { child.kill9() }
+    /// SIGKILLs the process and everything it started (restic), as a pod kill would, so no
+    /// orphan writes into a directory the test is about to remove.
+    func kill9() {
+        let descendants = child.isRunning ? ProcessTree.descendants(of: child.pid) : []
+        child.kill9()
+        for pid in descendants { kill(pid, SIGKILL) }
+    }
     @discardableResult
     func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(30)) async -> Int32? {
         await child.stop(signal: signal, timeout: timeout)
@@ -204,7 +221,8 @@ struct Kubectl: Sendable {
         -> CommandResult
     {
         try await runCommand(
-            E2E.kubectlPath, ["--kubeconfig", kubeconfig] + arguments, environment: E2E.environment(), input: input,
+            E2E.kubectlPath, ["--kubeconfig", kubeconfig] + arguments, environment: E2E.environment(),
+            input: input,
             directory: directory, timeout: timeout)
     }
 
@@ -241,7 +259,8 @@ struct Kubectl: Sendable {
     /// (e.g. a phase that must never be reached). Says what it saw.
     @discardableResult
     func waitForObject(
-        _ resource: String, _ name: String, namespace: String?, _ what: String, timeout: Duration = .seconds(120),
+        _ resource: String, _ name: String, namespace: String?, _ what: String,
+        timeout: Duration = .seconds(120),
         rejected: @Sendable (JSONValue) -> String? = { _ in nil }, done: @Sendable (JSONValue) -> Bool
     ) async throws -> JSONValue {
         let outcome: Result<JSONValue, UnexpectedState> = try await waitFor(
@@ -258,18 +277,41 @@ struct Kubectl: Sendable {
                                 "\(resource)/\(name) \(reason) while waiting for it \(what); status: \(object["status"].serialized())"
                         )))
             }
-            return done(object) ? .done(.success(object)) : .notYet("status: \(object["status"].serialized())")
+            return done(object)
+                ? .done(.success(object)) : .notYet("status: \(object["status"].serialized())")
         }
         return try outcome.get()
     }
 
+    /// `kubectl delete` that waits for the finalizers; on failure, says the object's status.
+    func deleteAndWait(
+        _ resource: String, _ name: String, namespace: String, timeout: Int = 150, log: String = ""
+    )
+        async throws
+    {
+        let result = try await run(
+            ["delete", resource, name, "-n", namespace, "--timeout=\(timeout)s"],
+            timeout: .seconds(timeout + 30))
+        guard result.succeeded else {
+            let object = try? await get(resource, name, namespace: namespace)
+            throw E2EError(
+                "kubectl delete \(resource) \(name) did not finish: \(result.stderr)\nmetadata: \(object?["metadata"].serialized() ?? "-")\nstatus: \(object?["status"].serialized() ?? "-")\n\(E2E.tail(log, lines: 30))"
+            )
+        }
+    }
+
     /// Waits until the object is gone.
-    func waitForDeletion(_ resource: String, _ name: String, namespace: String?, timeout: Duration = .seconds(120))
+    func waitForDeletion(
+        _ resource: String, _ name: String, namespace: String?, timeout: Duration = .seconds(120)
+    )
         async throws
     {
         try await waitUntil("\(resource)/\(name) to be deleted", timeout: timeout, poll: .milliseconds(300)) {
             guard let object = try await get(resource, name, namespace: namespace) else { return (true, "") }
-            return (false, "still there: metadata \(object["metadata"].serialized()), status \(object["status"].serialized())")
+            return (
+                false,
+                "still there: metadata \(object["metadata"].serialized()), status \(object["status"].serialized())"
+            )
         }
     }
 }
@@ -311,7 +353,8 @@ extension JSONValue {
     var phase: String { self["status"]["phase"].stringValue ?? "" }
     /// The reason of the status condition `type`, or "".
     func conditionReason(_ type: String) -> String {
-        for condition in self["status"]["conditions"].arrayValue ?? [] where condition["type"].stringValue == type {
+        for condition in self["status"]["conditions"].arrayValue ?? []
+        where condition["type"].stringValue == type {
             return condition["reason"].stringValue ?? ""
         }
         return ""

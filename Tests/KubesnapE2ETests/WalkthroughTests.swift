@@ -10,9 +10,13 @@ import Testing
         let readme = try String(contentsOfFile: E2E.repositoryRoot + "/README.md", encoding: .utf8)
         guard let start = readme.range(of: "<!-- walkthrough:start -->"),
             let end = readme.range(of: "<!-- walkthrough:end -->"), start.upperBound < end.lowerBound
-        else { throw E2EError("README.md has no <!-- walkthrough:start --> ... <!-- walkthrough:end --> block") }
-        let lines = readme[start.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false)
-            .filter { !$0.hasPrefix("```") }
+        else {
+            throw E2EError("README.md has no <!-- walkthrough:start --> ... <!-- walkthrough:end --> block")
+        }
+        let lines = readme[start.upperBound..<end.lowerBound].split(
+            separator: "\n", omittingEmptySubsequences: false
+        )
+        .filter { !$0.hasPrefix("```") }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -24,18 +28,23 @@ import Testing
         defer { directory.remove() }
         try E2E.copyFromRepository("deploy", to: directory.appending("deploy"))
         let dev = try await KubesnapProcess.dev(
-            in: directory.path, dataDir: directory.appending(".kubesnap"), extraArguments: ["--restic", E2E.resticPath])
+            in: directory.path, dataDir: directory.appending(".kubesnap"),
+            extraArguments: ["--restic", E2E.resticPath])
         defer { dev.kill9() }
 
         // restic and kubectl on PATH, first.
         let toolDirectories = Set([
-            (E2E.resticPath as NSString).deletingLastPathComponent, (E2E.kubectlPath as NSString).deletingLastPathComponent,
+            (E2E.resticPath as NSString).deletingLastPathComponent,
+            (E2E.kubectlPath as NSString).deletingLastPathComponent,
         ])
-        let path = (toolDirectories.sorted() + [ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"])
+        let path =
+            (toolDirectories.sorted() + [ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"])
             .joined(separator: ":")
         let result = try await runCommand(
             "/bin/bash", ["-e", "-x", "-c", script],
-            environment: E2E.environment(["PATH": path, "RESTIC_CACHE_DIR": directory.appending("restic-cache")]),
+            environment: E2E.environment([
+                "PATH": path, "RESTIC_CACHE_DIR": directory.appending("restic-cache"),
+            ]),
             directory: directory.path, timeout: .seconds(600))
         #expect(
             result.status == 0,
@@ -52,9 +61,11 @@ import Testing
         let offsiteSnapshots = try await offsite.snapshots()
         #expect(
             offsiteSnapshots.isEmpty,
-            "deleting nightly-20261122-offsite-repo (policy Delete) left its restic snapshot: \(offsiteSnapshots)")
+            "deleting nightly-20261122-offsite-repo (policy Delete) left its restic snapshot: \(offsiteSnapshots)"
+        )
         let app = ResticCLI(
-            repository: directory.appending(".kubesnap/repositories/demo/app"), password: "change-me-demo-password",
+            repository: directory.appending(".kubesnap/repositories/demo/app"),
+            password: "change-me-demo-password",
             cacheDir: directory.appending("restic-cache"))
         let adopted = try #require(try await kubectl.get("snap", "adopted", namespace: "demo"))
         let appIDs = try await app.snapshots().compactMap { $0["id"].stringValue }
@@ -62,6 +73,8 @@ import Testing
         #expect(
             appIDs.contains(adopted["status"]["snapshotID"].stringValue ?? "-"),
             "the adopted snapshot \(adopted["status"]) is not in the app repository \(appIDs)")
-        #expect(appIDs.count == 2, "app repository: expected before-migration's (retained) and the session's, got \(appIDs)")
+        #expect(
+            appIDs.count == 2,
+            "app repository: expected before-migration's (retained) and the session's, got \(appIDs)")
     }
 }
