@@ -71,12 +71,12 @@ import Testing
         let directory = try TemporaryDirectory(prefix: "kubesnap-e2e-cli")
         defer { directory.remove() }
         let result = try await kubesnap(arguments, directory: directory.path, timeout: .seconds(30))
-        // One error line first (ArgumentParser follows it with a usage hint, as kubectl does).
-        let errorLines = lines(result.stderr).filter { $0.contains("rror") }
+        // Exactly one line, `kubesnap: <what is wrong>`, naming the flag.
+        let errorLines = lines(result.stderr)
         #expect(result.status != 0, "kubesnap \(arguments.joined(separator: " ")) exited 0: \(result)")
         #expect(
-            errorLines.count == 1 && lines(result.stderr).first == errorLines.first,
-            "kubesnap \(arguments.joined(separator: " ")): expected a one-line error first, got:\n\(result.stderr)"
+            errorLines.count == 1 && errorLines.first?.hasPrefix("kubesnap: ") == true,
+            "kubesnap \(arguments.joined(separator: " ")): expected one `kubesnap: ...` line, got:\n\(result.stderr)"
         )
         #expect(!result.stderr.contains("Fatal error"), "kubesnap crashed: \(result.stderr)")
         #expect(
