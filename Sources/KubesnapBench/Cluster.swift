@@ -263,7 +263,7 @@ struct ResticWrapper: Sendable {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let script = """
             #!/bin/sh
-            printf '%s\\n' "$*" >> '\(logPath)'
+            printf '%s %s\\n' "$(date +%s.%N)" "$*" >> '\(logPath)'
             exec '\(realRestic)' "$@"
 
             """
@@ -272,9 +272,16 @@ struct ResticWrapper: Sendable {
     }
 
     /// Every run so far, as its subcommand ("snapshots", "dump", "forget --prune", ...).
-    func runs() -> [String] {
+    func runs() -> [String] { timedRuns().map(\.command) }
+
+    /// Every run so far: when it started (seconds since 1970) and its subcommand.
+    func timedRuns() -> [(started: Double, command: String)] {
         let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").map { Self.subcommand(of: String($0)) }
+        return text.split(separator: "\n").map { line in
+            let words = line.split(separator: " ", maxSplits: 1).map(String.init)
+            let started = Double(words.first ?? "") ?? 0
+            return (started, Self.subcommand(of: words.count > 1 ? words[1] : ""))
+        }
     }
 
     static func subcommand(of line: String) -> String {

@@ -248,9 +248,10 @@ func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioRe
     try await cluster.createRepository(namespace: "throughput", path: cluster.repositoryRoot + "/throughput")
     try await cluster.waitForRepositoriesReady(["throughput"], timeout: settings.timeout)
     try await waitForResticQuiet(op.restic, timeout: settings.timeout)
-    let (backupSeconds, verifySeconds) = try await withSnapshotTracker(client: cluster.loadClient) { tracker in
+    let (backupSeconds, verifySeconds, timeline) = try await withSnapshotTracker(client: cluster.loadClient) { tracker in
         progress("throughput: kubesnap backup")
         let start = ContinuousClock.now
+        let startEpoch = Date().timeIntervalSince1970
         _ = try await cluster.loadClient.create(
             Resources.snapshots, namespace: "throughput",
             ["metadata": ["name": "data"], "spec": ["repository": "repo", "source": ["path": .string(source)]]])
@@ -270,9 +271,13 @@ func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioRe
         }
         let backup = readyAt - start
         let verify = verifiedAt - readyAt
+        let timeline = op.restic.timedRuns().filter { $0.started >= startEpoch }.map {
+            "+\(format($0.started - startEpoch)) \($0.command)"
+        }
         return (
             Double(backup.components.seconds) + Double(backup.components.attoseconds) / 1e18,
-            Double(verify.components.seconds) + Double(verify.components.attoseconds) / 1e18
+            Double(verify.components.seconds) + Double(verify.components.attoseconds) / 1e18,
+            timeline.joined(separator: ", ")
         )
     }
     let histogram = op.restic.histogram()
@@ -303,6 +308,7 @@ func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioRe
     report.row("backup seconds", format(backupSeconds), baseline: format(backupBaseline), note: "ratio \(format(backupRatio)); \(format(Double(mib) / backupSeconds, digits: 1)) MiB/s vs \(format(Double(mib) / backupBaseline, digits: 1))")
     report.row("verify seconds", format(verifySeconds), baseline: format(verifyBaseline), note: "ratio \(format(verifyRatio)); \(format(Double(mib) / verifySeconds, digits: 1)) MiB/s vs \(format(Double(mib) / verifyBaseline, digits: 1))")
     report.row("operator restic runs", "\(histogram.values.reduce(0, +))", note: histogramText(histogram))
+    report.row("restic starts after create", "", note: timeline)
     report.field("mib", mib)
     report.field("backup_seconds", backupSeconds)
     report.field("backup_baseline_seconds", backupBaseline)
