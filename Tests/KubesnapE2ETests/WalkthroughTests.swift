@@ -76,5 +76,21 @@ import Testing
         #expect(
             appIDs.count == 2,
             "app repository: expected before-migration's (retained) and the session's, got \(appIDs)")
+
+        // The console's list: `kubectl get snap -n demo` shows its columns, from the CRD's
+        // printer columns through the server's Table, with the session's Snapshot filled in.
+        let listing = try await kubectl.succeed(["get", "snap", "-n", "demo"])
+        let header = listing.split(separator: "\n").first.map(String.init) ?? ""
+        let columns = header.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        #expect(
+            columns == "NAME REPOSITORY INVOKER KIND INVOKER NAME BACKEND REPOSITORY CREATION TIMESTAMP DELETION POLICY PHASE VERIFICATION STATUS AGE",
+            "kubectl get snap -n demo shows other columns:\n\(listing)")
+        let row = listing.split(separator: "\n").first { $0.hasPrefix("nightly-20261122-app-repo ") }.map {
+            $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        } ?? []
+        #expect(
+            row.count == 10 && row[1] == "app-repo" && row[2] == "BackupSession" && row[3] == "nightly-20261122"
+                && row[4].hasPrefix("local:/") && row[6] == "Delete" && row[7] == "Ready" && row[8] == "OK",
+            "the session's Snapshot row is not what the console shows:\n\(listing)")
     }
 }
