@@ -7,7 +7,8 @@ import KubesnapAPI
 /// kubesnap's resources as the client addresses them.
 enum Resources {
     static let repositories = APIResource(
-        group: "kubesnap.io", version: "v1alpha1", resource: "repositories", kind: "Repository", namespaced: true)
+        group: "kubesnap.io", version: "v1alpha1", resource: "repositories", kind: "Repository",
+        namespaced: true)
     static let snapshots = APIResource(
         group: "kubesnap.io", version: "v1alpha1", resource: "snapshots", kind: "Snapshot", namespaced: true)
 }
@@ -55,11 +56,16 @@ final class BenchCluster: Sendable {
                 logPath: work.appending("logs/apiserver.log"))
             let kubeconfig = dataDir + "/kubeconfig"
             do {
-                try await waitUntil("the API server to write its kubeconfig", timeout: .seconds(60), poll: .milliseconds(50)) {
-                    guard apiserver.isRunning else { throw BenchError("the API server exited:\n\(apiserver.logTail())") }
+                try await waitUntil(
+                    "the API server to write its kubeconfig", timeout: .seconds(60), poll: .milliseconds(50)
+                ) {
+                    guard apiserver.isRunning else {
+                        throw BenchError("the API server exited:\n\(apiserver.logTail())")
+                    }
                     return (FileManager.default.fileExists(atPath: kubeconfig), "no \(kubeconfig) yet")
                 }
-                let cluster = try BenchCluster(work: work, tools: tools, apiserver: apiserver, kubeconfig: kubeconfig)
+                let cluster = try BenchCluster(
+                    work: work, tools: tools, apiserver: apiserver, kubeconfig: kubeconfig)
                 if crds { try await cluster.installCRDs() }
                 return cluster
             } catch {
@@ -83,14 +89,20 @@ final class BenchCluster: Sendable {
                 do {
                     _ = try await loadClient.create(.customResourceDefinitions, namespace: nil, document)
                 } catch {
-            if !error.isAlreadyExists { throw error }
-        }
+                    // Not `catch where error.isAlreadyExists`: with typed throws in an async
+                    // function that crashes Swift 6.3.1 (MandatoryAllocBoxToStack, signal 11).
+                    if !error.isAlreadyExists { throw error }
+                }
             }
         }
-        try await waitUntil("kubesnap's resources to be served", timeout: .seconds(60), poll: .milliseconds(100)) {
+        try await waitUntil(
+            "kubesnap's resources to be served", timeout: .seconds(60), poll: .milliseconds(100)
+        ) {
             do {
-                _ = try await loadClient.list(Resources.snapshots, namespace: nil, options: ListOptions(limit: 1))
-                _ = try await loadClient.list(Resources.repositories, namespace: nil, options: ListOptions(limit: 1))
+                _ = try await loadClient.list(
+                    Resources.snapshots, namespace: nil, options: ListOptions(limit: 1))
+                _ = try await loadClient.list(
+                    Resources.repositories, namespace: nil, options: ListOptions(limit: 1))
                 return (true, "")
             } catch {
                 return (false, "\(error)")
@@ -104,7 +116,9 @@ final class BenchCluster: Sendable {
     func requestCounts() async throws -> RequestCounts {
         let result = try await runCommand(
             tools.kubectl, ["--kubeconfig", kubeconfig, "get", "--raw", "/metrics"], timeout: .seconds(60))
-        guard result.succeeded else { throw BenchError("kubectl get --raw /metrics failed: \(result.stderr)") }
+        guard result.succeeded else {
+            throw BenchError("kubectl get --raw /metrics failed: \(result.stderr)")
+        }
         return RequestCounts(exposition: result.stdout)
     }
 
@@ -112,7 +126,8 @@ final class BenchCluster: Sendable {
 
     func createNamespace(_ name: String) async throws {
         do {
-            _ = try await loadClient.create(.namespaces, namespace: nil, ["metadata": ["name": .string(name)]])
+            _ = try await loadClient.create(
+                .namespaces, namespace: nil, ["metadata": ["name": .string(name)]])
         } catch {
             if !error.isAlreadyExists { throw error }
         }
@@ -144,7 +159,9 @@ final class BenchCluster: Sendable {
     }
 
     /// Waits until these Repositories are Ready (the operator must be running).
-    func waitForRepositoriesReady(_ namespaces: [String], name: String = "repo", timeout: Duration = .seconds(120)) async throws {
+    func waitForRepositoriesReady(
+        _ namespaces: [String], name: String = "repo", timeout: Duration = .seconds(120)
+    ) async throws {
         let wanted = Set(namespaces)
         try await waitUntil("Repositories to be Ready", timeout: timeout, poll: .milliseconds(250)) {
             let repositories = try await loadClient.list(Resources.repositories, namespace: nil).items
@@ -163,12 +180,19 @@ final class BenchCluster: Sendable {
 
     /// A Snapshot object that is already Ready and verified (written straight: create with the
     /// finalizer, then status), as the operator would have left it.
-    static func readySnapshot(namespace: String, name: String, snapshotID: String, location: String, policy: String)
+    static func readySnapshot(
+        namespace: String, name: String, snapshotID: String, location: String, policy: String
+    )
         -> (object: JSONValue, status: JSONValue)
     {
         let object: JSONValue = [
-            "metadata": ["name": .string(name), "namespace": .string(namespace), "finalizers": [.string(finalizerName)]],
-            "spec": ["repository": "repo", "snapshotID": .string(snapshotID), "deletionPolicy": .string(policy)],
+            "metadata": [
+                "name": .string(name), "namespace": .string(namespace),
+                "finalizers": [.string(finalizerName)],
+            ],
+            "spec": [
+                "repository": "repo", "snapshotID": .string(snapshotID), "deletionPolicy": .string(policy),
+            ],
         ]
         let now = ISO8601DateFormatter().string(from: Date())
         let status: JSONValue = [
@@ -178,12 +202,14 @@ final class BenchCluster: Sendable {
                 "observedGeneration": 1,
                 "conditions": [
                     [
-                        "type": "Ready", "status": "True", "reason": "Adopted", "message": "written by kubesnap-bench",
+                        "type": "Ready", "status": "True", "reason": "Adopted",
+                        "message": "written by kubesnap-bench",
                         "lastTransitionTime": .string(now), "observedGeneration": 1,
                     ],
                     [
                         "type": "Verified", "status": "True", "reason": "VerificationSucceeded",
-                        "message": "written by kubesnap-bench", "lastTransitionTime": .string(now), "observedGeneration": 1,
+                        "message": "written by kubesnap-bench", "lastTransitionTime": .string(now),
+                        "observedGeneration": 1,
                     ],
                 ],
             ]
@@ -192,15 +218,20 @@ final class BenchCluster: Sendable {
     }
 
     /// Creates Ready Snapshots straight (create + status merge patch), `width` at once.
-    func createReadySnapshots(_ items: [(namespace: String, name: String, id: String)], location: @escaping @Sendable (String) -> String, policy: String) async throws {
+    func createReadySnapshots(
+        _ items: [(namespace: String, name: String, id: String)],
+        location: @escaping @Sendable (String) -> String, policy: String
+    ) async throws {
         let client = loadClient
         try await concurrentForEach(items, width: 16) { item in
             let snapshot = Self.readySnapshot(
-                namespace: item.namespace, name: item.name, snapshotID: item.id, location: location(item.namespace),
+                namespace: item.namespace, name: item.name, snapshotID: item.id,
+                location: location(item.namespace),
                 policy: policy)
             _ = try await client.create(Resources.snapshots, namespace: item.namespace, snapshot.object)
             _ = try await client.patch(
-                Resources.snapshots, namespace: item.namespace, name: item.name, type: .merge, snapshot.status,
+                Resources.snapshots, namespace: item.namespace, name: item.name, type: .merge,
+                snapshot.status,
                 subresource: "status")
         }
     }
@@ -208,13 +239,16 @@ final class BenchCluster: Sendable {
     // MARK: Operators
 
     /// Starts `kubesnap operator` with restic runs logged through a wrapper script.
-    func startOperator(name: String, workers: Int = 4, extraArguments: [String] = []) async throws -> OperatorProcess {
+    func startOperator(name: String, workers: Int = 4, extraArguments: [String] = []) async throws
+        -> OperatorProcess
+    {
         let port = try freeTCPPort()
         let wrapper = try ResticWrapper(directory: work.appending("restic-\(name)"), realRestic: tools.restic)
         let process = try BenchProcess(
             name: "operator-\(name)", tools.kubesnap,
             [
-                "operator", "--kubeconfig", kubeconfig, "--source-root", sourceRoot, "--repository-root", repositoryRoot,
+                "operator", "--kubeconfig", kubeconfig, "--source-root", sourceRoot, "--repository-root",
+                repositoryRoot,
                 "--cache-dir", work.appending("cache-\(name)"), "--metrics-bind-address", "127.0.0.1:\(port)",
                 "--health-probe-bind-address", "127.0.0.1:\(port)", "--restic", wrapper.path,
                 "--workers", String(workers),
@@ -237,7 +271,9 @@ struct OperatorProcess: Sendable {
         try await waitUntil("operator \(process.name) /readyz", timeout: timeout, poll: .milliseconds(20)) {
             guard process.isRunning else { throw BenchError("\(process.name) exited:\n\(process.logTail())") }
             let answer = httpGet(port: port, path: "/readyz")
-            return (answer?.status == 200, answer.map { "\($0.status) \($0.body.prefix(200))" } ?? "no answer")
+            return (
+                answer?.status == 200, answer.map { "\($0.status) \($0.body.prefix(200))" } ?? "no answer"
+            )
         }
         return seconds(since: start)
     }
@@ -246,7 +282,9 @@ struct OperatorProcess: Sendable {
     func metrics() -> String { httpGet(port: port, path: "/metrics")?.body ?? "" }
 
     var isLeader: Bool {
-        metrics().split(separator: "\n").contains { $0.hasPrefix("leader_election_master_status") && $0.hasSuffix(" 1") }
+        metrics().split(separator: "\n").contains {
+            $0.hasPrefix("leader_election_master_status") && $0.hasSuffix(" 1")
+        }
     }
 }
 
@@ -322,7 +360,8 @@ struct RequestCounts: Sendable {
 
     init(exposition: String) {
         for line in exposition.split(separator: "\n") where line.hasPrefix("apiserver_request_total{") {
-            guard let close = line.lastIndex(of: "}"), let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces))
+            guard let close = line.lastIndex(of: "}"),
+                let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces))
             else { continue }
             var labels: [String: String] = [:]
             let inner = line[line.index(line.startIndex, offsetBy: "apiserver_request_total{".count)..<close]
@@ -369,6 +408,7 @@ struct RequestCounts: Sendable {
             let name = key.verb + " " + key.resource + (key.subresource.isEmpty ? "" : "/" + key.subresource)
             byVerb[name, default: 0] += value
         }
-        return byVerb.sorted { $0.value > $1.value }.map { "\($0.key)=\(Int($0.value))" }.joined(separator: ", ")
+        return byVerb.sorted { $0.value > $1.value }.map { "\($0.key)=\(Int($0.value))" }.joined(
+            separator: ", ")
     }
 }

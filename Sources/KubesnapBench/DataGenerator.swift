@@ -5,10 +5,13 @@ import Foundation
 enum DataGenerator {
     /// Writes about `mebibytes` MiB under `directory`; returns the number of files.
     @discardableResult
-    static func write(mebibytes: Int, into directory: String, fileSize: Int = 4 << 20, seed: UInt64 = 0x6b75_6265_736e_6170)
+    static func write(
+        mebibytes: Int, into directory: String, fileSize: Int = 4 << 20, seed: UInt64 = 0x6b75_6265_736e_6170
+    )
         throws -> Int
     {
-        try FileManager.default.createDirectory(atPath: directory + "/small", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: directory + "/small", withIntermediateDirectories: true)
         var generator = SplitMix64(state: seed)
         let total = mebibytes << 20
         var written = 0
@@ -17,7 +20,9 @@ enum DataGenerator {
         let smallBytes = total / 50
         let smallSize = 4096
         while written < smallBytes {
-            let data = files % 2 == 0 ? generator.randomBytes(smallSize) : compressible(smallSize, seed: UInt64(files))
+            let data =
+                files % 2 == 0
+                ? generator.randomBytes(smallSize) : compressible(smallSize, seed: UInt64(files))
             try data.write(to: URL(fileURLWithPath: "\(directory)/small/f\(files).bin"))
             written += smallSize
             files += 1
@@ -26,7 +31,8 @@ enum DataGenerator {
         while written < total {
             let size = min(fileSize, total - written)
             let data = index % 2 == 0 ? generator.randomBytes(size) : compressible(size, seed: UInt64(index))
-            try data.write(to: URL(fileURLWithPath: "\(directory)/file-\(index).\(index % 2 == 0 ? "bin" : "txt")"))
+            try data.write(
+                to: URL(fileURLWithPath: "\(directory)/file-\(index).\(index % 2 == 0 ? "bin" : "txt")"))
             written += size
             index += 1
             files += 1
@@ -40,7 +46,8 @@ enum DataGenerator {
         bytes.reserveCapacity(size + 128)
         var line = 0
         while bytes.count < size {
-            let text = "2026-11-22T10:\(line % 60):\(line % 37)Z level=info component=kubesnap seed=\(seed) line=\(line) message=\"snapshot data for the benchmark\"\n"
+            let text =
+                "2026-11-22T10:\(line % 60):\(line % 37)Z level=info component=kubesnap seed=\(seed) line=\(line) message=\"snapshot data for the benchmark\"\n"
             bytes.append(contentsOf: text.utf8)
             line += 1
         }

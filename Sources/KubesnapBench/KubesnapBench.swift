@@ -44,7 +44,9 @@ struct CommonOptions: ParsableArguments {
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
-        guard (1...256).contains(workers) else { throw ValidationError("--workers must be between 1 and 256, got \(workers)") }
+        guard (1...256).contains(workers) else {
+            throw ValidationError("--workers must be between 1 and 256, got \(workers)")
+        }
     }
 
     func settings() throws -> BenchSettings {
@@ -60,7 +62,9 @@ struct CommonOptions: ParsableArguments {
 }
 
 /// Runs one scenario with cleanup on every path out.
-func runScenario(_ options: CommonOptions, _ body: (BenchSettings) async throws -> ScenarioReport) async throws {
+func runScenario(_ options: CommonOptions, _ body: (BenchSettings) async throws -> ScenarioReport)
+    async throws
+{
     CleanupRegistry.shared.installSignalHandlers()
     defer { CleanupRegistry.shared.cleanUpEverything() }
     let settings = try options.settings()
@@ -70,11 +74,16 @@ func runScenario(_ options: CommonOptions, _ body: (BenchSettings) async throws 
 
 struct AdoptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "adopt", abstract: "N static Snapshots adopting existing restic snapshots, until all Ready.")
+        commandName: "adopt",
+        abstract: "N static Snapshots adopting existing restic snapshots, until all Ready.")
     @Option(help: "Number of Snapshots.") var snapshots: Int = 1000
     @OptionGroup var common: CommonOptions
-    func validate() throws { guard snapshots >= 1 else { throw ValidationError("--snapshots must be at least 1") } }
-    func run() async throws { try await runScenario(common) { try await runAdopt(snapshots: snapshots, settings: $0) } }
+    func validate() throws {
+        guard snapshots >= 1 else { throw ValidationError("--snapshots must be at least 1") }
+    }
+    func run() async throws {
+        try await runScenario(common) { try await runAdopt(snapshots: snapshots, settings: $0) }
+    }
 }
 
 struct IdleCommand: AsyncParsableCommand {
@@ -88,7 +97,9 @@ struct IdleCommand: AsyncParsableCommand {
         guard idleSeconds >= 1 else { throw ValidationError("--idle-seconds must be at least 1") }
     }
     func run() async throws {
-        try await runScenario(common) { try await runIdle(snapshots: snapshots, idleSeconds: idleSeconds, settings: $0) }
+        try await runScenario(common) {
+            try await runIdle(snapshots: snapshots, idleSeconds: idleSeconds, settings: $0)
+        }
     }
 }
 
@@ -98,7 +109,9 @@ struct ThroughputCommand: AsyncParsableCommand {
     @Option(help: "MiB of data.") var mib: Int = 1024
     @OptionGroup var common: CommonOptions
     func validate() throws { guard mib >= 1 else { throw ValidationError("--mib must be at least 1") } }
-    func run() async throws { try await runScenario(common) { try await runThroughput(mib: mib, settings: $0) } }
+    func run() async throws {
+        try await runScenario(common) { try await runThroughput(mib: mib, settings: $0) }
+    }
 }
 
 struct DeleteCommand: AsyncParsableCommand {
@@ -106,22 +119,32 @@ struct DeleteCommand: AsyncParsableCommand {
         commandName: "delete", abstract: "N Ready Snapshots with policy Delete deleted at once.")
     @Option(help: "Number of Snapshots.") var snapshots: Int = 1000
     @OptionGroup var common: CommonOptions
-    func validate() throws { guard snapshots >= 1 else { throw ValidationError("--snapshots must be at least 1") } }
-    func run() async throws { try await runScenario(common) { try await runDelete(snapshots: snapshots, settings: $0) } }
+    func validate() throws {
+        guard snapshots >= 1 else { throw ValidationError("--snapshots must be at least 1") }
+    }
+    func run() async throws {
+        try await runScenario(common) { try await runDelete(snapshots: snapshots, settings: $0) }
+    }
 }
 
 struct FailoverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "failover", abstract: "Two operators with leader election; SIGKILL of the leader mid-work.")
+        commandName: "failover",
+        abstract: "Two operators with leader election; SIGKILL of the leader mid-work.")
     @Option(help: "Number of Snapshots in flight.") var snapshots: Int = 100
     @OptionGroup var common: CommonOptions
-    func validate() throws { guard snapshots >= 2 else { throw ValidationError("--snapshots must be at least 2") } }
-    func run() async throws { try await runScenario(common) { try await runFailover(snapshots: snapshots, settings: $0) } }
+    func validate() throws {
+        guard snapshots >= 2 else { throw ValidationError("--snapshots must be at least 2") }
+    }
+    func run() async throws {
+        try await runScenario(common) { try await runFailover(snapshots: snapshots, settings: $0) }
+    }
 }
 
 struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "client", abstract: "KubeClient against kubectl: GETs, watch events, memory of 100 watches.")
+        commandName: "client",
+        abstract: "KubeClient against kubectl: GETs, watch events, memory of 100 watches.")
     @Option(help: "KubeClient GETs.") var gets: Int = 5000
     @Option(help: "kubectl GETs.") var kubectlGets: Int = 50
     @Option(help: "Watch events in the burst.") var events: Int = 5000
@@ -132,17 +155,24 @@ struct ClientCommand: AsyncParsableCommand {
         }
     }
     func run() async throws {
-        try await runScenario(common) { try await runClient(gets: gets, kubectlGets: kubectlGets, events: events, settings: $0) }
+        try await runScenario(common) {
+            try await runClient(gets: gets, kubectlGets: kubectlGets, events: events, settings: $0)
+        }
     }
 }
 
 struct APIServerBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "apiserver", abstract: "The built-in API server: creates, patches, watch fan-out, memory.")
+        commandName: "apiserver",
+        abstract: "The built-in API server: creates, patches, watch fan-out, memory.")
     @Option(help: "Objects held.") var objects: Int = 100_000
     @OptionGroup var common: CommonOptions
-    func validate() throws { guard objects >= 2000 else { throw ValidationError("--objects must be at least 2000") } }
-    func run() async throws { try await runScenario(common) { try await runAPIServer(objects: objects, settings: $0) } }
+    func validate() throws {
+        guard objects >= 2000 else { throw ValidationError("--objects must be at least 2000") }
+    }
+    func run() async throws {
+        try await runScenario(common) { try await runAPIServer(objects: objects, settings: $0) }
+    }
 }
 
 /// Every scenario with sizes for a 2-core machine, then a summary.
@@ -184,12 +214,15 @@ struct AllCommand: AsyncParsableCommand {
         print("== summary ==")
         for report in reports {
             let met = report.targets.filter(\.1).count
-            print("  \(report.scenario): \(report.targets.isEmpty ? "no targets" : "\(met)/\(report.targets.count) targets met")")
+            print(
+                "  \(report.scenario): \(report.targets.isEmpty ? "no targets" : "\(met)/\(report.targets.count) targets met")"
+            )
             print("    " + report.fields.map { "\($0.0)=\($0.1.json)" }.joined(separator: " "))
             for (text, ok) in report.targets where !ok { print("    MISSED \(text)") }
         }
         for (name, error) in failures { print("  \(name): FAILED \(error.prefix(300))") }
-        let parts = reports.map { "\(ReportValue.text($0.scenario).json):\($0.jsonLine)" }
+        let parts =
+            reports.map { "\(ReportValue.text($0.scenario).json):\($0.jsonLine)" }
             + failures.map { "\(ReportValue.text($0.0).json):{\"error\":\(ReportValue.text($0.1).json)}" }
         print("{" + parts.joined(separator: ",") + "}")
         if !failures.isEmpty { throw ExitCode(1) }
@@ -198,11 +231,13 @@ struct AllCommand: AsyncParsableCommand {
     private func runNamed(_ name: String, settings: BenchSettings) async throws -> ScenarioReport {
         switch name {
         case "adopt": return try await runAdopt(snapshots: snapshots, settings: settings)
-        case "idle": return try await runIdle(snapshots: idleSnapshots, idleSeconds: idleSeconds, settings: settings)
+        case "idle":
+            return try await runIdle(snapshots: idleSnapshots, idleSeconds: idleSeconds, settings: settings)
         case "throughput": return try await runThroughput(mib: mib, settings: settings)
         case "delete": return try await runDelete(snapshots: snapshots, settings: settings)
         case "failover": return try await runFailover(snapshots: failoverSnapshots, settings: settings)
-        case "client": return try await runClient(gets: 5000, kubectlGets: 50, events: 5000, settings: settings)
+        case "client":
+            return try await runClient(gets: 5000, kubectlGets: 50, events: 5000, settings: settings)
         default: return try await runAPIServer(objects: objects, settings: settings)
         }
     }

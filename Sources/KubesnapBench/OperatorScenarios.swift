@@ -15,7 +15,9 @@ struct BenchSettings: Sendable {
 }
 
 /// Waits until the operator has run no restic command for `quiet` (its start-up work is done).
-func waitForResticQuiet(_ restic: ResticWrapper, quiet: Duration = .seconds(2), timeout: Duration) async throws {
+func waitForResticQuiet(_ restic: ResticWrapper, quiet: Duration = .seconds(2), timeout: Duration)
+    async throws
+{
     var lastCount = -1
     var lastChange = ContinuousClock.now
     try await waitUntil("the operator's restic runs to stop", timeout: timeout, poll: .milliseconds(100)) {
@@ -69,7 +71,8 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
                 ["metadata": ["finalizers": ["bench.kubesnap.io/baseline"]]])
             _ = try await client.patch(
                 Resources.snapshots, namespace: "adopt-baseline", name: name, type: .merge,
-                ["status": ["phase": "Failed", "observedGeneration": 1, "snapshotID": "0123abcd"]], subresource: "status")
+                ["status": ["phase": "Failed", "observedGeneration": 1, "snapshotID": "0123abcd"]],
+                subresource: "status")
         }
     }
     try await concurrentForEach(baselineItems, width: 16) { name in
@@ -137,14 +140,25 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
         let writesPerSnapshot = Double(snapshotWrites) / Double(count)
 
         var report = ScenarioReport("adopt")
-        report.row("snapshots", "\(count)", note: "across \(namespaceCount) namespaces, one repository copy each")
-        report.row("seconds until all Ready", format(readySeconds), baseline: format(baselineSeconds), note: "ratio \(format(ratio))")
+        report.row(
+            "snapshots", "\(count)", note: "across \(namespaceCount) namespaces, one repository copy each")
+        report.row(
+            "seconds until all Ready", format(readySeconds), baseline: format(baselineSeconds),
+            note: "ratio \(format(ratio))")
         report.row("  (bench's creates took)", format(createSeconds))
         report.row("seconds until all verified", verifySettled ? format(settledSeconds) : "timeout")
-        report.row("operator writes to snapshots", "\(snapshotWrites)", baseline: "\(2 * count)", note: "\(format(writesPerSnapshot)) per snapshot; \(snapshotWritesAtReady) by the time all were Ready")
+        report.row(
+            "operator writes to snapshots", "\(snapshotWrites)", baseline: "\(2 * count)",
+            note:
+                "\(format(writesPerSnapshot)) per snapshot; \(snapshotWritesAtReady) by the time all were Ready"
+        )
         report.row("operator writes to events", "\(eventWrites)")
-        report.row("restic runs", "\(runs.count)", note: "\(runsAtReady) by the time all were Ready; \(histogramText(histogram))")
-        report.row("operator CPU seconds", format(usage?.cpuSeconds ?? .nan), note: "restic children: \(format(usage?.childCPUSeconds ?? .nan)) s")
+        report.row(
+            "restic runs", "\(runs.count)",
+            note: "\(runsAtReady) by the time all were Ready; \(histogramText(histogram))")
+        report.row(
+            "operator CPU seconds", format(usage?.cpuSeconds ?? .nan),
+            note: "restic children: \(format(usage?.childCPUSeconds ?? .nan)) s")
         report.row("operator peak RSS MiB", format(usage?.peakRSSMiB ?? .nan))
         report.row("API requests (settled)", "", note: settled.summary)
         report.field("snapshots", count)
@@ -158,8 +172,12 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
         report.field("event_writes", eventWrites)
         report.target("ratio ≤ 1.5", ratio <= 1.5)
         report.target("writes_per_snapshot ≤ 2 (Events apart)", writesPerSnapshot <= 2)
-        report.target("restic_runs independent of N (here ≤ 2 per repository: \(2 * namespaceCount))", runs.count <= 2 * namespaceCount)
-        report.notes.append("baseline: KubeClient with the operator's defaults (50 qps, burst 100) making 2 merge patches per object with \(settings.workers) at once")
+        report.target(
+            "restic_runs independent of N (here ≤ 2 per repository: \(2 * namespaceCount))",
+            runs.count <= 2 * namespaceCount)
+        report.notes.append(
+            "baseline: KubeClient with the operator's defaults (50 qps, burst 100) making 2 merge patches per object with \(settings.workers) at once"
+        )
         return report
     }
 }
@@ -167,7 +185,8 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
 /// Scenario 2: N Ready Snapshots, operator start-up, then nothing for a while.
 func runIdle(snapshots count: Int, idleSeconds: Int, settings: BenchSettings) async throws -> ScenarioReport {
     let namespaceCount = 10
-    let fixture = try await SnapshotRepositoryFixture.prepare(count: 1, cacheRoot: settings.cacheRoot, restic: settings.tools.restic)
+    let fixture = try await SnapshotRepositoryFixture.prepare(
+        count: 1, cacheRoot: settings.cacheRoot, restic: settings.tools.restic)
     let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "idle")
     defer { cluster.stop() }
     let namespaces = (0..<namespaceCount).map { "idle-\($0)" }
@@ -182,7 +201,8 @@ func runIdle(snapshots count: Int, idleSeconds: Int, settings: BenchSettings) as
         (namespace: namespaces[index % namespaceCount], name: "idle-\(index)", id: fakeSnapshotID(index))
     }
     let (_, writeSeconds) = try await timed {
-        try await cluster.createReadySnapshots(items, location: { "local:\(repositoryRoot)/\($0)" }, policy: "Retain")
+        try await cluster.createReadySnapshots(
+            items, location: { "local:\(repositoryRoot)/\($0)" }, policy: "Retain")
     }
     progress("idle: wrote them in \(format(writeSeconds)) s; starting the operator")
     let beforeStart = try await cluster.requestCounts()
@@ -206,14 +226,18 @@ func runIdle(snapshots count: Int, idleSeconds: Int, settings: BenchSettings) as
     var report = ScenarioReport("idle")
     report.row("snapshots (Ready)", "\(count)", note: "across \(namespaceCount) namespaces")
     report.row("seconds until /readyz (caches synced)", format(syncSeconds))
-    report.row("start-up: writes", "\(startup.total { RequestCounts.writeVerbs.contains($0.verb) })", note: startup.summary)
+    report.row(
+        "start-up: writes", "\(startup.total { RequestCounts.writeVerbs.contains($0.verb) })",
+        note: startup.summary)
     report.row("start-up: restic runs", "\(startupRuns)", note: histogramText(op.restic.histogram()))
     report.row("idle seconds", "\(idleSeconds)")
     report.row("writes while idle", "\(writesWhileIdle)", baseline: "0")
     report.row("reads while idle", "\(readsWhileIdle)", note: during.summary)
     report.row("restic runs while idle", "\(idleRuns)", baseline: "0")
     report.row("operator CPU seconds while idle", format(idleCPU, digits: 3))
-    report.row("operator peak RSS MiB", format(usage?.peakRSSMiB ?? .nan), baseline: "100", note: "now \(format(usage?.rssMiB ?? .nan))")
+    report.row(
+        "operator peak RSS MiB", format(usage?.peakRSSMiB ?? .nan), baseline: "100",
+        note: "now \(format(usage?.rssMiB ?? .nan))")
     report.field("snapshots", count)
     report.field("sync_seconds", syncSeconds)
     report.field("writes_while_idle", writesWhileIdle)
@@ -239,7 +263,9 @@ func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioRe
     defer { cluster.stop() }
     let source = cluster.sourceRoot + "/data"
     progress("throughput: writing \(mib) MiB of mixed random and compressible files")
-    let (fileCount, generateSeconds) = try await timed { try DataGenerator.write(mebibytes: mib, into: source) }
+    let (fileCount, generateSeconds) = try await timed {
+        try DataGenerator.write(mebibytes: mib, into: source)
+    }
     progress("throughput: \(fileCount) files in \(format(generateSeconds)) s")
 
     // kubesnap: Repository (the operator initializes it), then one dynamic Snapshot.
@@ -248,26 +274,37 @@ func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioRe
     try await cluster.createRepository(namespace: "throughput", path: cluster.repositoryRoot + "/throughput")
     try await cluster.waitForRepositoriesReady(["throughput"], timeout: settings.timeout)
     try await waitForResticQuiet(op.restic, timeout: settings.timeout)
-    let (backupSeconds, verifySeconds, timeline) = try await withSnapshotTracker(client: cluster.loadClient) { tracker in
+    let (backupSeconds, verifySeconds, timeline) = try await withSnapshotTracker(client: cluster.loadClient) {
+        tracker in
         progress("throughput: kubesnap backup")
         let start = ContinuousClock.now
         let startEpoch = Date().timeIntervalSince1970
         _ = try await cluster.loadClient.create(
             Resources.snapshots, namespace: "throughput",
-            ["metadata": ["name": "data"], "spec": ["repository": "repo", "source": ["path": .string(source)]]])
+            [
+                "metadata": ["name": "data"],
+                "spec": ["repository": "repo", "source": ["path": .string(source)]],
+            ])
         let key = "throughput/data"
         try await tracker.wait("the Snapshot to be Ready", keys: [key], timeout: settings.timeout) {
             $0?.phase == "Ready" || $0?.phase == "Failed"
         }
-        guard let state = tracker.snapshot()[key], state.phase == "Ready", let readyAt = state.phaseSeen["Ready"] else {
-            throw BenchError("the throughput Snapshot did not become Ready: \(tracker.phases(of: [key]))\n\(op.process.logTail())")
+        guard let state = tracker.snapshot()[key], state.phase == "Ready",
+            let readyAt = state.phaseSeen["Ready"]
+        else {
+            throw BenchError(
+                "the throughput Snapshot did not become Ready: \(tracker.phases(of: [key]))\n\(op.process.logTail())"
+            )
         }
         try await tracker.wait("the Snapshot to be verified", keys: [key], timeout: settings.timeout) {
             !($0?.verificationStatus ?? "").isEmpty
         }
-        guard let verified = tracker.snapshot()[key], verified.verificationStatus == "OK", let verifiedAt = verified.verifiedAt
+        guard let verified = tracker.snapshot()[key], verified.verificationStatus == "OK",
+            let verifiedAt = verified.verifiedAt
         else {
-            throw BenchError("the throughput Snapshot's verification failed: \(tracker.snapshot()[key]?.verificationStatus ?? "")")
+            throw BenchError(
+                "the throughput Snapshot's verification failed: \(tracker.snapshot()[key]?.verificationStatus ?? "")"
+            )
         }
         let backup = readyAt - start
         let verify = verifiedAt - readyAt
@@ -287,16 +324,22 @@ func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioRe
     progress("throughput: restic backup by hand")
     let baselineRepository = cluster.work.appending("baseline-repo")
     let runner = ResticRunner(
-        restic: settings.tools.restic, repository: baselineRepository, cacheDirectory: cluster.work.appending("baseline-cache"))
+        restic: settings.tools.restic, repository: baselineRepository,
+        cacheDirectory: cluster.work.appending("baseline-cache"))
     try await runner.run(["init", "-q"])
     let (_, backupBaseline) = try await timed { try await runner.run(["backup", "-q", source]) }
-    guard let id = try await runner.snapshots().first?.id else { throw BenchError("the baseline backup made no snapshot") }
+    guard let id = try await runner.snapshots().first?.id else {
+        throw BenchError("the baseline backup made no snapshot")
+    }
     progress("throughput: restic dump by hand")
     let (dump, verifyBaseline) = try await timed {
         try await runCommand(
             "/bin/sh",
-            ["-c", "exec \"$0\" --repo \"$1\" --no-cache dump --archive=tar -- \"$2\" / > /dev/null", settings.tools.restic,
-             baselineRepository, id],
+            [
+                "-c", "exec \"$0\" --repo \"$1\" --no-cache dump --archive=tar -- \"$2\" / > /dev/null",
+                settings.tools.restic,
+                baselineRepository, id,
+            ],
             environment: runner.environment, timeout: .seconds(7200))
     }
     guard dump.succeeded else { throw BenchError("restic dump failed: \(dump.stderr.suffix(300))") }
@@ -305,8 +348,16 @@ func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioRe
     let verifyRatio = verifySeconds / verifyBaseline
     var report = ScenarioReport("throughput")
     report.row("data MiB", "\(mib)", note: "\(fileCount) files, half random, half compressible")
-    report.row("backup seconds", format(backupSeconds), baseline: format(backupBaseline), note: "ratio \(format(backupRatio)); \(format(Double(mib) / backupSeconds, digits: 1)) MiB/s vs \(format(Double(mib) / backupBaseline, digits: 1))")
-    report.row("verify seconds", format(verifySeconds), baseline: format(verifyBaseline), note: "ratio \(format(verifyRatio)); \(format(Double(mib) / verifySeconds, digits: 1)) MiB/s vs \(format(Double(mib) / verifyBaseline, digits: 1))")
+    report.row(
+        "backup seconds", format(backupSeconds), baseline: format(backupBaseline),
+        note:
+            "ratio \(format(backupRatio)); \(format(Double(mib) / backupSeconds, digits: 1)) MiB/s vs \(format(Double(mib) / backupBaseline, digits: 1))"
+    )
+    report.row(
+        "verify seconds", format(verifySeconds), baseline: format(verifyBaseline),
+        note:
+            "ratio \(format(verifyRatio)); \(format(Double(mib) / verifySeconds, digits: 1)) MiB/s vs \(format(Double(mib) / verifyBaseline, digits: 1))"
+    )
     report.row("operator restic runs", "\(histogram.values.reduce(0, +))", note: histogramText(histogram))
     report.row("restic starts after create", "", note: timeline)
     report.field("mib", mib)
@@ -318,8 +369,12 @@ func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioRe
     report.field("verify_ratio", verifyRatio)
     report.target("backup_ratio ≤ 1.10", backupRatio <= 1.10)
     report.target("verify_ratio ≤ 1.10", verifyRatio <= 1.10)
-    report.notes.append("kubesnap backup = Snapshot created → seen Ready; verify = seen Ready → verificationStatus set (both via a watch)")
-    report.notes.append("baselines: `restic backup DIR` into a fresh repository; `restic --no-cache dump --archive=tar ID / > /dev/null`")
+    report.notes.append(
+        "kubesnap backup = Snapshot created → seen Ready; verify = seen Ready → verificationStatus set (both via a watch)"
+    )
+    report.notes.append(
+        "baselines: `restic backup DIR` into a fresh repository; `restic --no-cache dump --archive=tar ID / > /dev/null`"
+    )
     return report
 }
 
@@ -334,13 +389,18 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
     let baselineRepository = cluster.work.appending("baseline-repo")
     try await SnapshotRepositoryFixture.copy(fixture.path, to: baselineRepository)
     let baselineRunner = ResticRunner(
-        restic: settings.tools.restic, repository: baselineRepository, cacheDirectory: cluster.work.appending("baseline-cache"))
-    let (_, baselineSeconds) = try await timed { try await baselineRunner.run(["forget", "-q", "--prune", "--"] + fixture.ids) }
+        restic: settings.tools.restic, repository: baselineRepository,
+        cacheDirectory: cluster.work.appending("baseline-cache"))
+    let (_, baselineSeconds) = try await timed {
+        try await baselineRunner.run(["forget", "-q", "--prune", "--"] + fixture.ids)
+    }
 
     let path = cluster.repositoryRoot + "/delete"
     try await SnapshotRepositoryFixture.copy(fixture.path, to: path)
     try await cluster.createRepository(namespace: "delete", path: path)
-    let items = fixture.ids.enumerated().map { (namespace: "delete", name: "delete-\($0.offset)", id: $0.element) }
+    let items = fixture.ids.enumerated().map {
+        (namespace: "delete", name: "delete-\($0.offset)", id: $0.element)
+    }
     progress("delete: writing \(count) Ready Snapshots (deletionPolicy Delete)")
     try await cluster.createReadySnapshots(items, location: { _ in "local:\(path)" }, policy: "Delete")
     let op = try await cluster.startOperator(name: "delete", workers: settings.workers)
@@ -355,14 +415,19 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
         progress("delete: deleting \(count) Snapshots")
         let start = ContinuousClock.now
         try await concurrentForEach(items, width: 16) { item in
-            _ = try await cluster.loadClient.delete(Resources.snapshots, namespace: item.namespace, name: item.name)
+            _ = try await cluster.loadClient.delete(
+                Resources.snapshots, namespace: item.namespace, name: item.name)
         }
         let keys = items.map { "\($0.namespace)/\($0.name)" }
-        try await tracker.wait("all Snapshots gone", keys: keys, timeout: settings.timeout) { $0?.deletedAt != nil }
+        try await tracker.wait("all Snapshots gone", keys: keys, timeout: settings.timeout) {
+            $0?.deletedAt != nil
+        }
         let objectsGoneSeconds = seconds(since: start)
         let ids = Set(fixture.ids)
         var remaining = -1
-        try await waitUntil("the snapshots to be out of restic snapshots", timeout: settings.timeout, poll: .milliseconds(100)) {
+        try await waitUntil(
+            "the snapshots to be out of restic snapshots", timeout: settings.timeout, poll: .milliseconds(100)
+        ) {
             remaining = try await runner.snapshots().filter { ids.contains($0.id) }.count
             return (remaining == 0, "\(remaining) still listed")
         }
@@ -376,7 +441,9 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
 
         var report = ScenarioReport("delete")
         report.row("snapshots", "\(count)")
-        report.row("seconds until gone from restic", format(totalSeconds), baseline: format(baselineSeconds), note: "ratio \(format(ratio))")
+        report.row(
+            "seconds until gone from restic", format(totalSeconds), baseline: format(baselineSeconds),
+            note: "ratio \(format(ratio))")
         report.row("seconds until objects gone", format(objectsGoneSeconds))
         report.row("prune runs", "\(pruneRuns)", baseline: "1")
         report.row("restic runs", "\(runs.count)", note: histogramText(histogram))
@@ -390,7 +457,9 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
         report.field("restic_runs", runs.count)
         report.target("ratio ≤ 2", ratio <= 2)
         report.target("prune_runs ≤ 3", pruneRuns <= 3)
-        report.notes.append("baseline: one `restic forget --prune ID...` of all \(count) ids on a copy of the same repository")
+        report.notes.append(
+            "baseline: one `restic forget --prune ID...` of all \(count) ids on a copy of the same repository"
+        )
         return report
     }
 }
@@ -402,16 +471,22 @@ func runFailover(snapshots count: Int, settings: BenchSettings) async throws -> 
     let namespace = "failover"
     progress("failover: writing \(count) small sources")
     for index in 0..<count {
-        _ = try DataGenerator.write(mebibytes: 1, into: cluster.sourceRoot + "/s\(index)", fileSize: 256 * 1024, seed: UInt64(index + 1))
+        _ = try DataGenerator.write(
+            mebibytes: 1, into: cluster.sourceRoot + "/s\(index)", fileSize: 256 * 1024,
+            seed: UInt64(index + 1))
     }
     let leaseArguments = ["--leader-elect", "--leader-election-namespace", namespace]
     try await cluster.createRepository(namespace: namespace, path: cluster.repositoryRoot + "/failover")
-    let first = try await cluster.startOperator(name: "a", workers: settings.workers, extraArguments: leaseArguments)
+    let first = try await cluster.startOperator(
+        name: "a", workers: settings.workers, extraArguments: leaseArguments)
     try await waitUntil("operator a to lead", timeout: settings.timeout, poll: .milliseconds(100)) {
-        guard first.process.isRunning else { throw BenchError("operator a exited:\n\(first.process.logTail())") }
+        guard first.process.isRunning else {
+            throw BenchError("operator a exited:\n\(first.process.logTail())")
+        }
         return (first.isLeader, "not leader yet")
     }
-    let second = try await cluster.startOperator(name: "b", workers: settings.workers, extraArguments: leaseArguments)
+    let second = try await cluster.startOperator(
+        name: "b", workers: settings.workers, extraArguments: leaseArguments)
     try await second.waitReady(timeout: settings.timeout)
     try await cluster.waitForRepositoriesReady([namespace], timeout: settings.timeout)
 
@@ -423,10 +498,14 @@ func runFailover(snapshots count: Int, settings: BenchSettings) async throws -> 
                 Resources.snapshots, namespace: namespace,
                 [
                     "metadata": ["name": .string("fo-\(index)")],
-                    "spec": ["repository": "repo", "source": ["path": .string(cluster.sourceRoot + "/s\(index)")]],
+                    "spec": [
+                        "repository": "repo", "source": ["path": .string(cluster.sourceRoot + "/s\(index)")],
+                    ],
                 ])
         }
-        try await tracker.wait("some Snapshots to be in flight", keys: Array(keys.prefix(1)), timeout: settings.timeout) { _ in
+        try await tracker.wait(
+            "some Snapshots to be in flight", keys: Array(keys.prefix(1)), timeout: settings.timeout
+        ) { _ in
             let phases = tracker.phases(of: keys)
             return (phases["Ready"] ?? 0) >= max(1, count / 20) && (phases["Running"] ?? 0) > 0
         }
@@ -449,10 +528,14 @@ func runFailover(snapshots count: Int, settings: BenchSettings) async throws -> 
         }
         let phases = tracker.phases(of: keys)
         let states = tracker.snapshot()
-        let failedReasons = Dictionary(grouping: keys.compactMap { states[$0] }.filter { $0.phase == "Failed" }, by: \.reason)
-            .mapValues(\.count)
+        let failedReasons = Dictionary(
+            grouping: keys.compactMap { states[$0] }.filter { $0.phase == "Failed" }, by: \.reason
+        )
+        .mapValues(\.count)
         let stuck = phases["Running"] ?? 0
-        let runner = ResticRunner(restic: settings.tools.restic, repository: cluster.repositoryRoot + "/failover", cacheDirectory: nil)
+        let runner = ResticRunner(
+            restic: settings.tools.restic, repository: cluster.repositoryRoot + "/failover",
+            cacheDirectory: nil)
         var perUID: [String: Int] = [:]
         for snapshot in try await runner.snapshots() {
             for tag in snapshot.tags where tag.hasPrefix("kubesnap-uid=") { perUID[tag, default: 0] += 1 }
@@ -462,11 +545,19 @@ func runFailover(snapshots count: Int, settings: BenchSettings) async throws -> 
 
         var report = ScenarioReport("failover")
         report.row("snapshots", "\(count)", note: "phases at the kill: \(phasesAtKill)")
-        report.row("takeover seconds", format(takeoverSeconds), baseline: "20", note: "SIGKILL → the standby's leader_election_master_status is 1")
-        report.row("phases at the end", settled ? "settled" : "NOT settled", note: "\(phases); failed reasons \(failedReasons)")
-        report.row("duplicate backups", "\(duplicates)", baseline: "0", note: "UIDs with more than one restic snapshot (\(extraCopies) extra copies)")
+        report.row(
+            "takeover seconds", format(takeoverSeconds), baseline: "20",
+            note: "SIGKILL → the standby's leader_election_master_status is 1")
+        report.row(
+            "phases at the end", settled ? "settled" : "NOT settled",
+            note: "\(phases); failed reasons \(failedReasons)")
+        report.row(
+            "duplicate backups", "\(duplicates)", baseline: "0",
+            note: "UIDs with more than one restic snapshot (\(extraCopies) extra copies)")
         report.row("stuck Running", "\(stuck)", baseline: "0")
-        report.row("restic runs (a, b)", "\(first.restic.runs().count), \(second.restic.runs().count)", note: "b: \(histogramText(second.restic.histogram()))")
+        report.row(
+            "restic runs (a, b)", "\(first.restic.runs().count), \(second.restic.runs().count)",
+            note: "b: \(histogramText(second.restic.histogram()))")
         report.field("snapshots", count)
         report.field("takeover_seconds", takeoverSeconds)
         report.field("duplicate_backups", duplicates)

@@ -21,7 +21,11 @@ enum ReportValue: Sendable {
                 case "\\": out += "\\\\"
                 case "\n": out += "\\n"
                 default:
-                    if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+                    if scalar.value < 0x20 {
+                        out += String(format: "\\u%04x", scalar.value)
+                    } else {
+                        out.unicodeScalars.append(scalar)
+                    }
                 }
             }
             return out + "\""
@@ -72,12 +76,16 @@ struct ScenarioReport: Sendable {
         let header = Row(figure: "figure", value: "kubesnap", baseline: "baseline", note: "")
         let all = [header] + rows
         let widths = [
-            all.map(\.figure.count).max() ?? 0, all.map(\.value.count).max() ?? 0, all.map(\.baseline.count).max() ?? 0,
+            all.map(\.figure.count).max() ?? 0, all.map(\.value.count).max() ?? 0,
+            all.map(\.baseline.count).max() ?? 0,
         ]
-        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+        func pad(_ text: String, _ width: Int) -> String {
+            text + String(repeating: " ", count: max(0, width - text.count))
+        }
         for (index, row) in all.enumerated() {
             lines.append(
-                "  " + pad(row.figure, widths[0]) + "  " + pad(row.value, widths[1]) + "  " + pad(row.baseline, widths[2])
+                "  " + pad(row.figure, widths[0]) + "  " + pad(row.value, widths[1]) + "  "
+                    + pad(row.baseline, widths[2])
                     + (row.note.isEmpty ? "" : "  " + row.note))
             if index == 0 { lines.append("  " + String(repeating: "-", count: widths.reduce(4, +))) }
         }

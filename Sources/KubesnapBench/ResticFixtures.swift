@@ -20,7 +20,9 @@ struct ResticRunner: Sendable {
         let result = try await runCommand(
             restic, ["--repo", repository] + cache + arguments, environment: environment, timeout: timeout)
         guard result.succeeded else {
-            throw BenchError("restic \(arguments.prefix(3).joined(separator: " ")) failed (exit \(result.status)): \(result.stderr.suffix(500))")
+            throw BenchError(
+                "restic \(arguments.prefix(3).joined(separator: " ")) failed (exit \(result.status)): \(result.stderr.suffix(500))"
+            )
         }
         return result
     }
@@ -38,7 +40,9 @@ struct ResticRunner: Sendable {
 
 enum JSONValueParsing {
     static func parse(_ text: String) throws -> JSONValue {
-        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || text.hasPrefix("null") { return .array([]) }
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || text.hasPrefix("null") {
+            return .array([])
+        }
         return try JSONValue.parse(text)
     }
 }
@@ -48,7 +52,9 @@ enum JSONValueParsing {
 /// run (copying a directory of small files is much faster than making the snapshots again).
 enum SnapshotRepositoryFixture {
     /// The cached repository's path and its snapshot ids (made now if it is not cached yet).
-    static func prepare(count: Int, cacheRoot: String, restic: String) async throws -> (path: String, ids: [String]) {
+    static func prepare(count: Int, cacheRoot: String, restic: String) async throws -> (
+        path: String, ids: [String]
+    ) {
         let base = "\(cacheRoot)/repository-\(count)"
         let repository = base + "/repo"
         let idsFile = base + "/ids.txt"
@@ -61,18 +67,26 @@ enum SnapshotRepositoryFixture {
         progress("making a restic repository with \(count) snapshots under \(base) (cached for later runs)")
         try? FileManager.default.removeItem(atPath: base)
         try FileManager.default.createDirectory(atPath: base + "/source", withIntermediateDirectories: true)
-        try "kubesnap-bench adopt fixture\n".write(toFile: base + "/source/data.txt", atomically: true, encoding: .utf8)
+        try "kubesnap-bench adopt fixture\n".write(
+            toFile: base + "/source/data.txt", atomically: true, encoding: .utf8)
         let runner = ResticRunner(restic: restic, repository: repository, cacheDirectory: base + "/cache")
         try await runner.run(["init", "-q"])
         let start = ContinuousClock.now
         let made = LockedCounter()
         try await concurrentForEach(Array(0..<count), width: 6) { index in
-            try await runner.run(["backup", "-q", "--host", "kubesnap-bench", "--tag", "bench-\(index)", base + "/source"])
+            try await runner.run([
+                "backup", "-q", "--host", "kubesnap-bench", "--tag", "bench-\(index)", base + "/source",
+            ])
             let done = made.increment()
-            if done % 100 == 0 { progress("  \(done)/\(count) restic snapshots (\(format(seconds(since: start), digits: 0)) s)") }
+            if done % 100 == 0 {
+                progress(
+                    "  \(done)/\(count) restic snapshots (\(format(seconds(since: start), digits: 0)) s)")
+            }
         }
         let ids = try await runner.snapshots().map(\.id)
-        guard ids.count == count else { throw BenchError("the fixture repository holds \(ids.count) snapshots, expected \(count)") }
+        guard ids.count == count else {
+            throw BenchError("the fixture repository holds \(ids.count) snapshots, expected \(count)")
+        }
         try? FileManager.default.removeItem(atPath: base + "/cache")
         try ids.joined(separator: "\n").write(toFile: idsFile, atomically: true, encoding: .utf8)
         return (repository, ids)
@@ -83,7 +97,9 @@ enum SnapshotRepositoryFixture {
         try FileManager.default.createDirectory(
             atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let result = try await runCommand("/bin/cp", ["-a", repository, destination], timeout: .seconds(600))
-        guard result.succeeded else { throw BenchError("cp -a \(repository) \(destination): \(result.stderr)") }
+        guard result.succeeded else {
+            throw BenchError("cp -a \(repository) \(destination): \(result.stderr)")
+        }
     }
 }
 

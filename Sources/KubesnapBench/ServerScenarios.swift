@@ -49,7 +49,9 @@ func configMap(_ name: String, value: String) -> JSONValue {
 }
 
 /// Issue 2: the client library against kubectl on the same server.
-func runClient(gets: Int, kubectlGets: Int, events: Int, settings: BenchSettings) async throws -> ScenarioReport {
+func runClient(gets: Int, kubectlGets: Int, events: Int, settings: BenchSettings) async throws
+    -> ScenarioReport
+{
     let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "client", crds: false)
     defer { cluster.stop() }
     let client = cluster.loadClient
@@ -58,14 +60,19 @@ func runClient(gets: Int, kubectlGets: Int, events: Int, settings: BenchSettings
 
     // GET round trips, one at a time.
     progress("client: \(gets) GETs with KubeClient, \(kubectlGets) with kubectl")
-    for _ in 0..<20 { _ = try await client.get(.configMaps, namespace: "client", name: "target") }  // warm the connection
+    // Warm the connection first.
+    for _ in 0..<20 { _ = try await client.get(.configMaps, namespace: "client", name: "target") }
     let (_, getSeconds) = try await timed {
         for _ in 0..<gets { _ = try await client.get(.configMaps, namespace: "client", name: "target") }
     }
     let (_, kubectlSeconds) = try await timed {
         for _ in 0..<kubectlGets {
             let result = try await runCommand(
-                settings.tools.kubectl, ["--kubeconfig", cluster.kubeconfig, "get", "configmap", "target", "-n", "client", "-o", "name"])
+                settings.tools.kubectl,
+                [
+                    "--kubeconfig", cluster.kubeconfig, "get", "configmap", "target", "-n", "client", "-o",
+                    "name",
+                ])
             guard result.succeeded else { throw BenchError("kubectl get failed: \(result.stderr)") }
         }
     }
@@ -77,13 +84,19 @@ func runClient(gets: Int, kubectlGets: Int, events: Int, settings: BenchSettings
     let kubectlLog = cluster.work.appending("logs/kubectl-watch.log")
     let kubectlWatch = try BenchProcess(
         name: "kubectl-watch", settings.tools.kubectl,
-        ["--kubeconfig", cluster.kubeconfig, "get", "configmaps", "-n", "watch", "--watch-only", "-o", "name"],
+        [
+            "--kubeconfig", cluster.kubeconfig, "get", "configmaps", "-n", "watch", "--watch-only", "-o",
+            "name",
+        ],
         logPath: kubectlLog)
     defer { kubectlWatch.killTree() }
     func kubectlLines() -> Int {
-        ((try? String(contentsOfFile: kubectlLog, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.hasPrefix("configmap/") }.count
+        ((try? String(contentsOfFile: kubectlLog, encoding: .utf8)) ?? "").split(separator: "\n").filter {
+            $0.hasPrefix("configmap/")
+        }.count
     }
-    let startRV = try await client.list(.configMaps, namespace: "watch", options: ListOptions(limit: 1)).resourceVersion
+    let startRV = try await client.list(.configMaps, namespace: "watch", options: ListOptions(limit: 1))
+        .resourceVersion
     let liveCounter = EventCounter()
     let (liveRate, kubectlLiveRate, writeRate) = try await withConfigMapWatchers(
         client: client, namespace: "watch", resourceVersion: startRV, watchers: 1, counter: liveCounter
@@ -92,11 +105,14 @@ func runClient(gets: Int, kubectlGets: Int, events: Int, settings: BenchSettings
         // watch opened after a change does not see it).
         _ = try await client.create(.configMaps, namespace: "watch", configMap("sentinel", value: "0"))
         var touches = 0
-        try await waitUntil("both watchers to see the sentinel", timeout: .seconds(60), poll: .milliseconds(300)) {
+        try await waitUntil(
+            "both watchers to see the sentinel", timeout: .seconds(60), poll: .milliseconds(300)
+        ) {
             if liveCounter.current.count >= 1 && kubectlLines() >= 1 { return (true, "") }
             touches += 1
             _ = try await client.patch(
-                .configMaps, namespace: "watch", name: "sentinel", type: .merge, ["data": ["key": .string("\(touches)")]])
+                .configMaps, namespace: "watch", name: "sentinel", type: .merge,
+                ["data": ["key": .string("\(touches)")]])
             return (false, "client \(liveCounter.current.count), kubectl \(kubectlLines())")
         }
         // Let the sentinel's last events arrive before counting from here.
@@ -105,12 +121,15 @@ func runClient(gets: Int, kubectlGets: Int, events: Int, settings: BenchSettings
         let kubectlBase = kubectlLines()
         let start = ContinuousClock.now
         try await concurrentForEach(Array(0..<events), width: 16) { index in
-            _ = try await client.create(.configMaps, namespace: "watch", configMap("event-\(index)", value: "\(index)"))
+            _ = try await client.create(
+                .configMaps, namespace: "watch", configMap("event-\(index)", value: "\(index)"))
         }
         let writeSeconds = seconds(since: start)
         var kubectlLast = ContinuousClock.now
         var kubectlSeen = 0
-        try await waitUntil("both watchers to see every event", timeout: settings.timeout, poll: .milliseconds(10)) {
+        try await waitUntil(
+            "both watchers to see every event", timeout: settings.timeout, poll: .milliseconds(10)
+        ) {
             let lines = kubectlLines()
             if lines != kubectlSeen {
                 kubectlSeen = lines
@@ -124,7 +143,8 @@ func runClient(gets: Int, kubectlGets: Int, events: Int, settings: BenchSettings
         let clientLast = liveCounter.current.last ?? .now
         func rate(_ last: ContinuousClock.Instant) -> Double {
             let elapsed = last - start
-            return Double(events) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            return Double(events)
+                / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         }
         return (rate(clientLast), rate(kubectlLast), Double(events) / writeSeconds)
     }
@@ -137,17 +157,21 @@ func runClient(gets: Int, kubectlGets: Int, events: Int, settings: BenchSettings
     let replayRate = try await withConfigMapWatchers(
         client: client, namespace: "watch", resourceVersion: nil, watchers: 1, counter: replayCounter
     ) { () async throws -> Double in
-        try await waitUntil("the replay of \(events + 1) objects", timeout: settings.timeout, poll: .milliseconds(5)) {
+        try await waitUntil(
+            "the replay of \(events + 1) objects", timeout: settings.timeout, poll: .milliseconds(5)
+        ) {
             (replayCounter.current.count >= events + 1, "\(replayCounter.current.count)")
         }
         let elapsed = (replayCounter.current.last ?? .now) - replayStart
-        return Double(events + 1) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return Double(events + 1)
+            / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
     // 100 concurrent watches, each receiving 100 events.
     progress("client: 100 concurrent watches")
     let rssBefore = ProcessUsage.read(getpid())?.rssMiB ?? .nan
-    let manyRV = try await client.list(.configMaps, namespace: "watch", options: ListOptions(limit: 1)).resourceVersion
+    let manyRV = try await client.list(.configMaps, namespace: "watch", options: ListOptions(limit: 1))
+        .resourceVersion
     let manyCounter = EventCounter()
     let rssWith100 = try await withConfigMapWatchers(
         client: client, namespace: "watch", resourceVersion: manyRV, watchers: 100, counter: manyCounter
@@ -165,10 +189,22 @@ func runClient(gets: Int, kubectlGets: Int, events: Int, settings: BenchSettings
     }
 
     var report = ScenarioReport("client")
-    report.row("GET round trips / s", format(getRate, digits: 0), baseline: format(kubectlGetRate, digits: 1), note: "KubeClient \(gets) GETs one at a time vs `kubectl get` \(kubectlGets) times")
-    report.row("live watch events / s", format(liveRate, digits: 0), baseline: format(kubectlLiveRate, digits: 0), note: "\(events) creates at \(format(writeRate, digits: 0))/s (16 at once); KubeClient watch vs `kubectl get -w -o name`")
-    report.row("replayed watch events / s", format(replayRate, digits: 0), note: "watch without resourceVersion: one ADDED per existing object")
-    report.row("RSS MiB with 100 watches", format(rssWith100, digits: 1), note: "this process; \(format(rssBefore, digits: 1)) before opening them; one `kubectl get -w` peaks at \(format(kubectlWatchRSS, digits: 1))")
+    report.row(
+        "GET round trips / s", format(getRate, digits: 0), baseline: format(kubectlGetRate, digits: 1),
+        note: "KubeClient \(gets) GETs one at a time vs `kubectl get` \(kubectlGets) times")
+    report.row(
+        "live watch events / s", format(liveRate, digits: 0), baseline: format(kubectlLiveRate, digits: 0),
+        note:
+            "\(events) creates at \(format(writeRate, digits: 0))/s (16 at once); KubeClient watch vs `kubectl get -w -o name`"
+    )
+    report.row(
+        "replayed watch events / s", format(replayRate, digits: 0),
+        note: "watch without resourceVersion: one ADDED per existing object")
+    report.row(
+        "RSS MiB with 100 watches", format(rssWith100, digits: 1),
+        note:
+            "this process; \(format(rssBefore, digits: 1)) before opening them; one `kubectl get -w` peaks at \(format(kubectlWatchRSS, digits: 1))"
+    )
     report.field("get_per_second", getRate)
     report.field("kubectl_get_per_second", kubectlGetRate)
     report.field("watch_events_per_second", liveRate)
@@ -177,8 +213,11 @@ func runClient(gets: Int, kubectlGets: Int, events: Int, settings: BenchSettings
     report.field("rss_mib_100_watches", rssWith100)
     report.field("rss_mib_before_watches", rssBefore)
     report.field("kubectl_watch_rss_mib", kubectlWatchRSS)
-    report.notes.append("KubeClient without a client-side rate limit (qps 0) for these figures; the operator's default is 50 qps")
-    report.notes.append("live watch rate = events / (last event seen − first create sent); both watchers saw the same burst")
+    report.notes.append(
+        "KubeClient without a client-side rate limit (qps 0) for these figures; the operator's default is 50 qps"
+    )
+    report.notes.append(
+        "live watch rate = events / (last event seen − first create sent); both watchers saw the same burst")
     return report
 }
 
@@ -194,7 +233,8 @@ func runAPIServer(objects: Int, settings: BenchSettings) async throws -> Scenari
     progress("apiserver: \(objects) creates, \(width) at once")
     let (_, createSeconds) = try await timed {
         try await concurrentForEach(Array(0..<objects), width: width) { index in
-            _ = try await client.create(.configMaps, namespace: "load", configMap("cm-\(index)", value: "value-\(index)"))
+            _ = try await client.create(
+                .configMaps, namespace: "load", configMap("cm-\(index)", value: "value-\(index)"))
         }
     }
     let cpuAfterCreates = cluster.apiserver.usage?.cpuSeconds ?? .nan
@@ -203,19 +243,24 @@ func runAPIServer(objects: Int, settings: BenchSettings) async throws -> Scenari
     let (_, patchSeconds) = try await timed {
         try await concurrentForEach(Array(0..<patchCount), width: width) { index in
             _ = try await client.patch(
-                .configMaps, namespace: "load", name: "cm-\(index)", type: .merge, ["data": ["key": .string("patched-\(index)")]])
+                .configMaps, namespace: "load", name: "cm-\(index)", type: .merge,
+                ["data": ["key": .string("patched-\(index)")]])
         }
     }
 
     func watchRate(watchers: Int, writes: Int, round: Int) async throws -> (Double, Double) {
-        let resourceVersion = try await client.list(.configMaps, namespace: "load", options: ListOptions(limit: 1)).resourceVersion
+        let resourceVersion = try await client.list(
+            .configMaps, namespace: "load", options: ListOptions(limit: 1)
+        ).resourceVersion
         let counter = EventCounter()
         return try await withConfigMapWatchers(
-            client: client, namespace: "load", resourceVersion: resourceVersion, watchers: watchers, counter: counter
+            client: client, namespace: "load", resourceVersion: resourceVersion, watchers: watchers,
+            counter: counter
         ) { () async throws -> (Double, Double) in
             // Each watch is open once it delivered the sentinel's event.
             _ = try await client.patch(
-                .configMaps, namespace: "load", name: "cm-0", type: .merge, ["data": ["key": .string("sentinel-\(round)")]])
+                .configMaps, namespace: "load", name: "cm-0", type: .merge,
+                ["data": ["key": .string("sentinel-\(round)")]])
             try await waitUntil("\(watchers) watches to open", timeout: .seconds(120)) {
                 (counter.current.count >= watchers, "\(counter.current.count)")
             }
@@ -247,10 +292,20 @@ func runAPIServer(objects: Int, settings: BenchSettings) async throws -> Scenari
     report.row("objects held", "\(objects)", note: "ConfigMaps of ~150 bytes")
     report.row("creates / s", format(createRate, digits: 0), note: "\(width) at once, one KubeClient")
     report.row("merge patches / s", format(patchRate, digits: 0), note: "\(patchCount) patches")
-    report.row("watch events / s, 1 watcher", format(watch1, digits: 0), note: "2000 patches at \(format(writeRate1, digits: 0))/s")
-    report.row("watch events / s, 100 watchers", format(watch100, digits: 0), note: "300 patches at \(format(writeRate100, digits: 0))/s, 30000 events; watchers parse in this process")
-    report.row("server peak RSS MiB", format(usage?.peakRSSMiB ?? .nan, digits: 1), note: "at start \(format(rssStart, digits: 1)); now \(format(usage?.rssMiB ?? .nan, digits: 1))")
-    report.row("server CPU seconds", format(usage?.cpuSeconds ?? .nan), note: "\(format(cpuAfterCreates)) after the creates")
+    report.row(
+        "watch events / s, 1 watcher", format(watch1, digits: 0),
+        note: "2000 patches at \(format(writeRate1, digits: 0))/s")
+    report.row(
+        "watch events / s, 100 watchers", format(watch100, digits: 0),
+        note:
+            "300 patches at \(format(writeRate100, digits: 0))/s, 30000 events; watchers parse in this process"
+    )
+    report.row(
+        "server peak RSS MiB", format(usage?.peakRSSMiB ?? .nan, digits: 1),
+        note: "at start \(format(rssStart, digits: 1)); now \(format(usage?.rssMiB ?? .nan, digits: 1))")
+    report.row(
+        "server CPU seconds", format(usage?.cpuSeconds ?? .nan),
+        note: "\(format(cpuAfterCreates)) after the creates")
     report.field("creates_per_second", createRate)
     report.field("patches_per_second", patchRate)
     report.field("watch_events_per_second_1", watch1)
@@ -258,6 +313,8 @@ func runAPIServer(objects: Int, settings: BenchSettings) async throws -> Scenari
     report.field("objects", objects)
     report.field("server_peak_rss_mib", usage?.peakRSSMiB ?? .nan)
     report.field("server_cpu_seconds", usage?.cpuSeconds ?? .nan)
-    report.notes.append("no baseline on this machine: kube-apiserver/etcd are not installed; client and server share the 2 cores")
+    report.notes.append(
+        "no baseline on this machine: kube-apiserver/etcd are not installed; client and server share the 2 cores"
+    )
     return report
 }

@@ -33,12 +33,14 @@ final class SnapshotTracker: @unchecked Sendable {
                 applyList(list.items, at: .now)
                 var resourceVersion = list.resourceVersion
                 for try await event in client.watch(
-                    Resources.snapshots, namespace: nil, options: WatchOptions(resourceVersion: resourceVersion))
+                    Resources.snapshots, namespace: nil,
+                    options: WatchOptions(resourceVersion: resourceVersion))
                 {
                     let now = ContinuousClock.now
                     lock.withLock {
                         switch event {
-                        case .added(let object), .modified(let object): record(object, deleted: false, at: now)
+                        case .added(let object), .modified(let object):
+                            record(object, deleted: false, at: now)
                         case .deleted(let object): record(object, deleted: true, at: now)
                         case .bookmark, .error: break
                         }
@@ -109,11 +111,16 @@ final class SnapshotTracker: @unchecked Sendable {
                 missing += 1
                 if example.isEmpty {
                     let state = states[key]
-                    example = "\(key): phase \(state?.phase ?? "(none)") \(state?.reason ?? "") verification \(state?.verificationStatus ?? "")"
+                    example =
+                        "\(key): phase \(state?.phase ?? "(none)") \(state?.reason ?? "") verification \(state?.verificationStatus ?? "")"
                 }
             }
-            let phases = Dictionary(grouping: keys.compactMap { states[$0]?.phase }, by: { $0 }).mapValues(\.count)
-            return (missing == 0, "\(missing) of \(keys.count) not yet (e.g. \(example)); phases \(phases)\(error.isEmpty ? "" : "; watch error: \(error)")")
+            let phases = Dictionary(grouping: keys.compactMap { states[$0]?.phase }, by: { $0 }).mapValues(
+                \.count)
+            return (
+                missing == 0,
+                "\(missing) of \(keys.count) not yet (e.g. \(example)); phases \(phases)\(error.isEmpty ? "" : "; watch error: \(error)")"
+            )
         }
     }
 
@@ -127,7 +134,8 @@ final class SnapshotTracker: @unchecked Sendable {
 }
 
 /// Runs a tracker for the duration of `body`.
-func withSnapshotTracker<T>(client: KubeClient, _ body: (SnapshotTracker) async throws -> T) async throws -> T {
+func withSnapshotTracker<T>(client: KubeClient, _ body: (SnapshotTracker) async throws -> T) async throws -> T
+{
     let tracker = SnapshotTracker(client: client)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await tracker.run() }

@@ -23,10 +23,15 @@ struct Tools: Sendable {
             let executable =
                 (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
                 ?? CommandLine.arguments.first ?? ""
-            kubesnap = URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("kubesnap").path
+            kubesnap =
+                URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent(
+                    "kubesnap"
+                ).path
         }
         guard FileManager.default.isExecutableFile(atPath: kubesnap) else {
-            throw BenchError("no kubesnap binary at \(kubesnap): build the kubesnap product next to kubesnap-bench, or pass --kubesnap PATH")
+            throw BenchError(
+                "no kubesnap binary at \(kubesnap): build the kubesnap product next to kubesnap-bench, or pass --kubesnap PATH"
+            )
         }
         guard FileManager.default.isExecutableFile(atPath: kubectl) else {
             throw BenchError("no kubectl at \(kubectl) (--kubectl PATH)")
@@ -100,7 +105,10 @@ final class CleanupRegistry: @unchecked Sendable {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler { [self] in
-                FileHandle.standardError.write(Data("\nkubesnap-bench: interrupted; stopping processes and removing temporary directories\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "\nkubesnap-bench: interrupted; stopping processes and removing temporary directories\n"
+                            .utf8))
                 cleanUpEverything()
                 exit(130)
             }
@@ -186,7 +194,9 @@ struct ProcessUsage: Sendable {
         else { return nil }
         // Fields after "(comm)": state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17).
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        func field(_ number: Int) -> Double { fields.count > number - 3 ? Double(fields[number - 3]) ?? 0 : 0 }
+        func field(_ number: Int) -> Double {
+            fields.count > number - 3 ? Double(fields[number - 3]) ?? 0 : 0
+        }
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         func kib(_ name: String) -> Double {
             for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
@@ -207,7 +217,10 @@ final class BenchProcess: Sendable {
     let name: String
     private let token: Int
 
-    init(name: String, _ executable: String, _ arguments: [String], environment: [String: String]? = nil, logPath: String)
+    init(
+        name: String, _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        logPath: String
+    )
         throws
     {
         self.name = name
@@ -221,7 +234,8 @@ final class BenchProcess: Sendable {
 
     /// The last lines of its log, for error messages.
     func logTail(_ lines: Int = 30) -> String {
-        child.log.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+        child.log.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(
+            separator: "\n")
     }
 
     /// SIGKILL to it and its children; waits for it to be gone.
@@ -273,7 +287,9 @@ func freeTCPPort() throws -> Int {
     address.sin_port = 0
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard bound == 0 else { throw BenchError("bind(): errno \(errno)") }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -296,11 +312,15 @@ func httpGet(port: Int, path: String) -> (status: Int, body: String)? {
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard connected == 0 else { return nil }
     let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-    guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { return nil }
+    guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else {
+        return nil
+    }
     var response: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)
     while true {
@@ -324,7 +344,9 @@ private func dechunk(_ text: String) -> String {
     var result = ""
     var rest = Substring(text)
     while let lineEnd = rest.range(of: "\r\n") {
-        guard let size = Int(rest[..<lineEnd.lowerBound].split(separator: ";").first ?? "", radix: 16), size > 0 else { break }
+        guard let size = Int(rest[..<lineEnd.lowerBound].split(separator: ";").first ?? "", radix: 16),
+            size > 0
+        else { break }
         let start = lineEnd.upperBound
         let utf8 = rest[start...].utf8
         let end = utf8.index(utf8.startIndex, offsetBy: min(size, utf8.count))
