@@ -145,36 +145,6 @@ final class WorkDirectory: Sendable {
     }
 }
 
-/// Process-tree helpers: an operator's restic children die with it.
-enum ProcessTree {
-    /// Every descendant of `pid`, found through /proc.
-    static func descendants(of pid: Int32) -> [Int32] {
-        var parentOf: [Int32: Int32] = [:]
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let child = Int32(entry),
-                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 1, let parent = Int32(fields[1]) { parentOf[child] = parent }
-        }
-        var result: [Int32] = []
-        var frontier = [pid]
-        while let next = frontier.popLast() {
-            let children = parentOf.filter { $0.value == next }.map(\.key)
-            result += children
-            frontier += children
-        }
-        return result
-    }
-
-    /// SIGKILL to `pid` and all its descendants (children found before the parent dies).
-    static func killTree(_ pid: Int32) {
-        let children = descendants(of: pid)
-        kill(pid, SIGKILL)
-        for child in children { kill(child, SIGKILL) }
-    }
-}
 
 /// Resource use of a live process, read from /proc.
 struct ProcessUsage: Sendable {
@@ -277,28 +247,6 @@ func concurrentForEach<Item: Sendable>(
     }
 }
 
-/// A TCP port that was free a moment ago (for the operator's probe server).
-func freeTCPPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw BenchError("socket(): errno \(errno)") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    guard bound == 0 else { throw BenchError("bind(): errno \(errno)") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    guard named == 0 else { throw BenchError("getsockname(): errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
 
 /// A plain-HTTP GET on 127.0.0.1 (the operator's /readyz and /metrics): status and body.
 func httpGet(port: Int, path: String) -> (status: Int, body: String)? {

@@ -80,39 +80,3 @@ final class E2ECluster: Sendable {
     }
 }
 
-/// Process-tree helpers: a pod kill takes the operator's restic children with it.
-enum ProcessTree {
-    /// The pids of every descendant of `pid` (children first found through /proc).
-    static func descendants(of pid: Int32) -> [Int32] {
-        var parentOf: [Int32: Int32] = [:]
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let child = Int32(entry),
-                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { continue }
-            // After "(comm)": " state ppid ..."
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 1, let parent = Int32(fields[1]) { parentOf[child] = parent }
-        }
-        var result: [Int32] = []
-        var frontier = [pid]
-        while let next = frontier.popLast() {
-            let children = parentOf.filter { $0.value == next }.map(\.key)
-            result += children
-            frontier += children
-        }
-        return result
-    }
-
-    /// The command line of `pid` (from /proc), or [].
-    static func arguments(of pid: Int32) -> [String] {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
-        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    /// The command name of `pid` (from /proc), or "".
-    static func name(of pid: Int32) -> String {
-        ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-}

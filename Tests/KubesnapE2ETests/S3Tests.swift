@@ -20,7 +20,7 @@ import Testing
             "AWS_ACCESS_KEY_ID": Self.accessKey, "AWS_SECRET_ACCESS_KEY": Self.secretKey,
             "AWS_DEFAULT_REGION": "us-east-1",
         ]
-        let port = try E2E.freeTCPPort()
+        let port = try freeTCPPort()
         let endpoint = "http://127.0.0.1:\(port)"
         let moto = try ChildProcess(
             motoServer, ["-H", "127.0.0.1", "-p", String(port)], environment: E2E.environment(awsEnvironment),
