@@ -29,7 +29,7 @@ dev: build
 ## Every test. This is what CI (.ci/run) runs.
 ## Tests run in parallel in one process; the width bounds how many at once, so that a 2-core
 ## machine running API servers, operators and restic for each test does not starve any of them.
-TEST_PARALLELISM ?= 6
+TEST_PARALLELISM ?= 3
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --experimental-maximum-parallelization-width $(TEST_PARALLELISM)
