@@ -4,7 +4,8 @@ import KubeTestSupport
 import Testing
 
 /// A Repository on S3 (moto_server), end to end: snapshot, verify, read with the restic CLI,
-/// delete.
+/// delete; a Repository with policy Delete wiping its prefix only; and an unreachable backend
+/// keeping a deleted Snapshot Terminating until the skip-data-deletion escape hatch.
 @Suite struct S3Tests {
     static let accessKey = "e2e-access-key"
     static let secretKey = "e2e-secret-key"
@@ -94,5 +95,80 @@ import Testing
         #expect(
             after.isEmpty,
             "the restic snapshot is still in S3 after its Snapshot (policy Delete) was deleted: \(after)")
+
+        // A Repository with policy Delete wipes its prefix of the bucket, and only that prefix.
+        try await kubectl.apply(
+            """
+            apiVersion: kubesnap.io/v1alpha1
+            kind: Repository
+            metadata: {name: s3-wiped, namespace: \(ns)}
+            spec:
+              backend:
+                s3: {endpoint: "\(endpoint)", bucket: \(bucket), prefix: e2e/wiped, region: us-east-1, credentialsSecret: s3-credentials}
+              encryptionSecret: {name: app-repo-password}
+              deletionPolicy: Delete
+            """)
+        try await kubectl.apply(
+            DemoManifests.snapshot(name: "in-wiped", namespace: ns, repository: "s3-wiped", source: "data/app"))
+        _ = try await kubectl.waitForObject(
+            "snap", "in-wiped", namespace: ns, "to be Ready", timeout: .seconds(180),
+            rejected: { $0.phase == "Failed" ? "Failed" : nil }
+        ) { $0.phase == "Ready" }
+        func keys(_ prefix: String) async throws -> [String] {
+            let listed = try await runCommand(
+                aws, ["--endpoint-url", endpoint, "s3", "ls", "s3://\(bucket)/\(prefix)/", "--recursive"],
+                environment: E2E.environment(awsEnvironment), timeout: .seconds(60))
+            return listed.stdout.split(separator: "\n").map(String.init)
+        }
+        #expect(try await !keys("e2e/wiped").isEmpty, "the repository on e2e/wiped holds nothing")
+        try await kubectl.succeed(
+            ["delete", "repo", "s3-wiped", "-n", ns, "--timeout=120s"], timeout: .seconds(150))
+        #expect(try await keys("e2e/wiped").isEmpty, "deleting s3-wiped (policy Delete) left objects in S3")
+        #expect(
+            try await keys("e2e/app").contains { $0.hasSuffix("e2e/app/config") },
+            "wiping e2e/wiped touched the neighbour repository e2e/app")
+
+        // The backend goes away: a deleted Snapshot (policy Delete) stays Terminating with phase
+        // Deleting, a condition and a Warning Event that say why; data is never dropped silently.
+        try await kubectl.apply(
+            DemoManifests.snapshot(name: "stranded", namespace: ns, repository: "s3-repo", source: "data/app"))
+        _ = try await kubectl.waitForObject(
+            "snap", "stranded", namespace: ns, "to be Ready", timeout: .seconds(180),
+            rejected: { $0.phase == "Failed" ? "Failed" : nil }
+        ) { $0.phase == "Ready" }
+        moto.kill9()
+        try await kubectl.succeed(["delete", "snap", "stranded", "-n", ns, "--wait=false"])
+        let blocked = try await kubectl.waitForObject(
+            "snap", "stranded", namespace: ns, "to stay Terminating with phase Deleting and a reason",
+            timeout: .seconds(180)
+        ) {
+            !$0["metadata"]["deletionTimestamp"].isNull && $0.phase == "Deleting"
+                && ($0["status"]["conditions"].arrayValue ?? []).contains {
+                    $0["type"].stringValue == "Ready" && $0["status"].stringValue == "False"
+                }
+        }
+        let reason = blocked.conditionReason("Ready")
+        try await waitUntil("a Warning Event about the blocked deletion", timeout: .seconds(60)) {
+            let events = try await kubectl.succeed(["get", "events", "-n", ns, "-o", "json"])
+            let warnings = (try JSONValue.parse(events)["items"].arrayValue ?? []).filter {
+                $0["involvedObject"]["name"].stringValue == "stranded" && $0["type"].stringValue == "Warning"
+            }
+            return (
+                warnings.contains { $0["reason"].stringValue == reason },
+                "warnings: \(warnings.map { $0["reason"].stringValue ?? "" }), condition reason \(reason)"
+            )
+        }
+        #expect(
+            (blocked["metadata"]["finalizers"].arrayValue ?? []).contains("kubesnap.io/finalizer"),
+            "\(blocked["metadata"])")
+
+        // The documented way out: release it without touching data.
+        try await kubectl.succeed([
+            "annotate", "snap", "stranded", "-n", ns, "kubesnap.io/skip-data-deletion=true",
+        ])
+        try await waitUntil("the stranded Snapshot to be released", timeout: .seconds(120)) {
+            let object = try await kubectl.get("snap", "stranded", namespace: ns)
+            return (object == nil, "still there: phase \(object?.phase ?? "-")")
+        }
     }
 }
