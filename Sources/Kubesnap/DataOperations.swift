@@ -90,51 +90,109 @@ actor RepositoryGate {
     }
 }
 
-/// Batches the data removal of deleted Snapshots per repository: every deletion that arrives
-/// within `window` of the first shares one `restic forget --prune` of all their ids.
+/// Batches the data removal of deleted Snapshots per repository: every deletion submitted within
+/// `window` of a repository's first shares one `restic forget --prune` of all their ids.
+///
+/// A submission does not hold the reconcile worker that made it: the deletion's reconcile
+/// returns at once (keeping its finalizer), and when the batch is done the Snapshot's key is
+/// reported on `completions`, so that its next reconcile takes the outcome and releases the
+/// finalizer. A batch can so gather every deletion of the window, however few workers there are.
 actor PruneBatcher {
+    /// Where a Snapshot's data removal stands.
+    enum Progress: Sendable {
+        /// Nothing submitted for it (or its outcome was taken already).
+        case none
+        /// Waiting for its batch.
+        case pending
+        /// Its batch ran; the outcome is handed out once.
+        case finished(Result<Void, any Error>)
+    }
+
     private struct Batch {
+        var repository: ResticRepository
         var ids: [String] = []
-        var waiters: [CheckedContinuation<Void, any Error>] = []
+        /// Snapshot UID → key, to report on `completions`.
+        var snapshots: [String: ObjectKey] = [:]
     }
 
     private let window: Duration
     private let gate: RepositoryGate
     private var batches: [String: Batch] = [:]
+    private var pending: Set<String> = []
+    private var outcomes: [String: Result<Void, any Error>] = [:]
+    private let flushes: AsyncStream<String>
+    private let flushContinuation: AsyncStream<String>.Continuation
+    /// Keys of Snapshots whose batch finished.
+    nonisolated let completions: AsyncStream<ObjectKey>
+    private let completionsContinuation: AsyncStream<ObjectKey>.Continuation
     /// forget calls made (each with a prune), for tests and metrics.
     private(set) var forgetCalls = 0
 
     init(window: Duration, gate: RepositoryGate) {
         self.window = window
         self.gate = gate
+        (flushes, flushContinuation) = AsyncStream.makeStream(of: String.self)
+        (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
     }
 
-    /// Forgets `id` in `repository` and reclaims its space; returns once that is done.
-    func forget(_ id: String, in repository: ResticRepository) async throws {
+    /// The progress of Snapshot `uid`'s data removal; a finished outcome is taken (returned once).
+    func progress(uid: String) -> Progress {
+        if let outcome = outcomes.removeValue(forKey: uid) { return .finished(outcome) }
+        return pending.contains(uid) ? .pending : .none
+    }
+
+    /// Queues `ids` (the data of Snapshot `uid`) for the next batch of `repository`.
+    func submit(ids: [String], uid: String, key: ObjectKey, in repository: ResticRepository) {
+        guard !pending.contains(uid) else { return }
+        pending.insert(uid)
         let location = repository.location
-        if batches[location] != nil {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                batches[location, default: Batch()].ids.append(id)
-                batches[location, default: Batch()].waiters.append(continuation)
-            }
-            return
+        if batches[location] == nil {
+            batches[location] = Batch(repository: repository)
+            flushContinuation.yield(location)
         }
-        batches[location] = Batch(ids: [id])
-        try? await Task.sleep(for: window)  // the batching window: collect more deletions
-        let batch = batches.removeValue(forKey: location) ?? Batch(ids: [id])
+        var batch = batches.removeValue(forKey: location) ?? Batch(repository: repository)
+        for id in ids where !batch.ids.contains(id) { batch.ids.append(id) }
+        batch.snapshots[uid] = key
+        batches[location] = batch
+    }
+
+    /// Runs each repository's batch `window` after its first submission, until cancelled. A
+    /// child of the operator's task.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            for await location in flushes {
+                group.addTask {
+                    try? await Task.sleep(for: self.window)  // the batching window: collect more deletions
+                    await self.flush(location)
+                }
+            }
+        }
+    }
+
+    /// Ends `run()` (no more batches start).
+    nonisolated func finish() {
+        flushContinuation.finish()
+        completionsContinuation.finish()
+    }
+
+    private func flush(_ location: String) async {
+        guard let batch = batches.removeValue(forKey: location) else { return }
         forgetCalls += 1
         let ids = batch.ids
         let result: Result<Void, any Error>
         do {
             _ = try await gate.withAccess(location, exclusive: true) {
-                try await repository.forget(ids: ids, prune: true)
+                try await batch.repository.forget(ids: ids, prune: true)
             }
             result = .success(())
         } catch {
             result = .failure(error)
         }
-        for waiter in batch.waiters { waiter.resume(with: result) }
-        try result.get()
+        for (uid, key) in batch.snapshots {
+            pending.remove(uid)
+            outcomes[uid] = result
+            completionsContinuation.yield(key)
+        }
     }
 }
 

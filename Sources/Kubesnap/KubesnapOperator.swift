@@ -98,12 +98,13 @@ public struct KubesnapOperator: Sendable {
 
         let gate = RepositoryGate()
         let mover = DataMover()
+        let batcher = PruneBatcher(window: configuration.pruneBatchWindow, gate: gate)
         let (refreshes, refreshContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
         let context = ReconcileContext(
             client: client, configuration: configuration, repositories: repositories.store, snapshots: snapshots.store,
             backupSessions: sessions.store, secrets: secrets.store, namespaces: namespaces.store,
             events: manager.events, access: access, sourceRoot: sourceRoot, mover: mover, gate: gate,
-            batcher: PruneBatcher(window: configuration.pruneBatchWindow, gate: gate), registry: registry,
+            batcher: batcher, registry: registry,
             refreshRepository: { refreshContinuation.yield($0) }, logger: logger,
             namespacesSynced: { namespaces.hasSynced })
 
@@ -177,6 +178,10 @@ public struct KubesnapOperator: Sendable {
             group.addTask {
                 for await key in mover.completions { snapshotController.queue.add(key) }
             }
+            group.addTask { await batcher.run() }
+            group.addTask {
+                for await key in batcher.completions { snapshotController.queue.add(key) }
+            }
             group.addTask {
                 for await key in refreshes {
                     repositoryReconciler.requestRefresh(key)
@@ -203,10 +208,12 @@ public struct KubesnapOperator: Sendable {
             } catch {
                 group.cancelAll()
                 refreshContinuation.finish()
+                batcher.finish()
                 throw error
             }
             group.cancelAll()
             refreshContinuation.finish()
+            batcher.finish()
         }
         logger.info("kubesnap operator stopped")
     }

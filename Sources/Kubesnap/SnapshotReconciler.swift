@@ -531,6 +531,22 @@ public struct SnapshotReconciler: Reconciler {
             return try await blocked(object, reason: error.reason, message: "cannot delete the snapshot's data: \(error.message)")
         }
         try await status.update(object) { $0.phase = .deleting }
+        // The removal runs in a batch (PruneBatcher); its completion reconciles this key again.
+        switch await context.batcher.progress(uid: uid) {
+        case .pending:
+            return .requeue(after: .seconds(60))
+        case .finished(.success):
+            context.events.normal(
+                object, reason: "DataDeleted", message: "deletionPolicy Delete: its restic data was forgotten and pruned")
+            context.refreshRepository(repositoryKey)
+            return .done
+        case .finished(.failure(let error)):
+            if Task.isCancelled { throw error }
+            let summary = FailureSummary(error, defaultReason: "DeletionFailed")
+            return try await blocked(object, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
+        case .none:
+            break
+        }
         do {
             var ids: [String] = knownID.map { [$0] } ?? []
             if snapshot.spec.source != nil {
@@ -544,11 +560,12 @@ public struct SnapshotReconciler: Reconciler {
                     KubesnapIndex.snapshotsByResticID, KubesnapIndex.resticIDValue(location: restic.location, id: id)
                 ).allSatisfy { $0.uid == uid }
             }
-            for id in ids { try await context.batcher.forget(id, in: restic) }
             if !ids.isEmpty {
+                await context.batcher.submit(ids: ids, uid: uid, key: key, in: restic)
                 context.events.normal(
-                    object, reason: "DataDeleted",
-                    message: "deletionPolicy Delete: forgot restic snapshot \(ids.map { String($0.prefix(8)) }.joined(separator: ", ")) and pruned")
+                    object, reason: "DataDeletionQueued",
+                    message: "deletionPolicy Delete: restic snapshot \(ids.map { String($0.prefix(8)) }.joined(separator: ", ")) will be forgotten and pruned with the repository's next batch")
+                return .requeue(after: .seconds(60))
             }
         } catch {
             if Task.isCancelled { throw error }
