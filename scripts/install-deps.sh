@@ -8,7 +8,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 packages=(libcurl4-openssl-dev libyaml-dev libssl-dev restic ca-certificates pkg-config)
-[ "$want_test" = 1 ] && packages+=(rclone python3-pip)
+[ "$want_test" = 1 ] && packages+=(rclone python3-pip curl)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,6 +28,11 @@ if [ "$want_test" = 1 ]; then
     echo "installing: moto[server] (PyPI)"
     python3 -m pip install --quiet 'moto[server]' 2>/dev/null \
       || python3 -m pip install --quiet --break-system-packages 'moto[server]'
+  fi
+  if ! command -v aws >/dev/null 2>&1; then
+    echo "installing: awscli (PyPI; the S3 tests make their buckets with it)"
+    python3 -m pip install --quiet awscli 2>/dev/null \
+      || python3 -m pip install --quiet --break-system-packages awscli
   fi
   if [ ! -x /usr/bin/kubectl ] && ! command -v kubectl >/dev/null 2>&1; then
     echo "kubectl is needed by the tests (a real client of the built-in API server); install kubectl v1.32" >&2
