@@ -1,5 +1,9 @@
 import Foundation
 
+/// Serializes `Process.run()` in tests: Foundation's Process.run() was seen crashing (a memcpy
+/// inside it) while many children were started at once.
+let processLaunchLock = NSLock()
+
 /// What a finished command printed and how it exited.
 public struct CommandResult: Sendable, CustomStringConvertible {
     public var status: Int32
@@ -46,7 +50,7 @@ public func runCommand(
         finished.continuation.finish()
     }
     do {
-        try process.run()
+        try processLaunchLock.withLock { try process.run() }
     } catch {
         throw CommandError(description: "cannot start \(executable): \(error)")
     }
@@ -100,7 +104,7 @@ public final class ChildProcess: @unchecked Sendable {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try processLaunchLock.withLock { try process.run() }
     }
 
     public var pid: Int32 { process.processIdentifier }

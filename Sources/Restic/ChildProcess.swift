@@ -74,6 +74,9 @@ enum StdoutDestination: Sendable {
 /// drained by blocking reads on dispatch threads, and exit is reported by Foundation's
 /// termination handler. Cancelling the calling task sends `policy.signal`, then SIGKILL after
 /// the grace period, waits for the child to be gone, and throws `CancellationError`.
+/// Serializes `Process.run()` calls of this module (see `ChildProcessRunner.run`).
+private let launchLock = NSLock()
+
 enum ChildProcessRunner {
     private struct RunState {
         var exited = false
@@ -108,7 +111,9 @@ enum ChildProcessRunner {
             group.leave()
         }
         do {
-            try process.run()
+            // Foundation's Process.run() crashed once here (a memcpy inside it) while many
+            // children were being started at once; launches are serialized as a precaution.
+            try launchLock.withLock { try process.run() }
         } catch {
             throw ResticError.executableNotFound("cannot start \(executable): \(error)")
         }
