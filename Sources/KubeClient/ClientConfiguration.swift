@@ -68,7 +68,8 @@ public struct ClientConfiguration: Sendable, CustomStringConvertible, CustomRefl
     /// Client-side rate limit (token bucket), requests per second; 0 or less disables it.
     /// Default 50 qps with bursts of 100: client-go's 5/10 is tuned for kubectl and stalls an
     /// operator's informers at start; kube-apiserver's priority-and-fairness protects the
-    /// server, and its 429s are honoured (Retry-After).
+    /// server, and its 429s are honoured (Retry-After). Events count against a second bucket of
+    /// the same size, so recording them never slows the work down.
     public var qps: Double = 50
     public var burst = 100
     public var connectTimeout: Duration = .seconds(10)

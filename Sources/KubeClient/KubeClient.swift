@@ -35,6 +35,10 @@ public final class KubeClient: Sendable {
     let engine: CurlEngine
     let credentials: CredentialProvider
     let rateLimiter: TokenBucket
+    /// Events have a bucket of their own (same qps and burst): recording what happened never
+    /// delays the writes that do the work, as kube-apiserver's priority and fairness keeps
+    /// events in a flow of their own.
+    let eventRateLimiter: TokenBucket
     let logger: Logger
     let observer: RequestObserver?
 
@@ -56,6 +60,7 @@ public final class KubeClient: Sendable {
         }
         credentials = CredentialProvider(configuration: configuration)
         rateLimiter = TokenBucket(qps: configuration.qps, burst: configuration.burst)
+        eventRateLimiter = TokenBucket(qps: configuration.qps, burst: configuration.burst)
         self.logger = logger
         self.observer = observer
     }
@@ -181,7 +186,8 @@ extension KubeClient {
         let clock = ContinuousClock()
         while true {
             if Task.isCancelled { throw .cancelled }
-            if let delay = rateLimiter.reserve() { try await Self.sleep(delay) }
+            let bucket = request.resource?.resource == "events" ? eventRateLimiter : rateLimiter
+            if let delay = bucket.reserve() { try await Self.sleep(delay) }
             let used = try await credentials.credentials()
             let transfer = transferRequest(request, credentials: used)
             let started = clock.now

@@ -117,6 +117,7 @@ actor PruneBatcher {
 
     private let window: Duration
     private let gate: RepositoryGate
+    private let catalog: SnapshotCatalog
     private var batches: [String: Batch] = [:]
     private var pending: Set<String> = []
     private var outcomes: [String: Result<Void, any Error>] = [:]
@@ -128,9 +129,10 @@ actor PruneBatcher {
     /// forget calls made (each with a prune), for tests and metrics.
     private(set) var forgetCalls = 0
 
-    init(window: Duration, gate: RepositoryGate) {
+    init(window: Duration, gate: RepositoryGate, catalog: SnapshotCatalog) {
         self.window = window
         self.gate = gate
+        self.catalog = catalog
         (flushes, flushContinuation) = AsyncStream.makeStream(of: String.self)
         (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
     }
@@ -188,6 +190,7 @@ actor PruneBatcher {
         } catch {
             result = .failure(error)
         }
+        await catalog.invalidate(location)
         for (uid, key) in batch.snapshots {
             pending.remove(uid)
             outcomes[uid] = result

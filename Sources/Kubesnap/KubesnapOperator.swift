@@ -98,13 +98,14 @@ public struct KubesnapOperator: Sendable {
 
         let gate = RepositoryGate()
         let mover = DataMover()
-        let batcher = PruneBatcher(window: configuration.pruneBatchWindow, gate: gate)
+        let catalog = SnapshotCatalog()
+        let batcher = PruneBatcher(window: configuration.pruneBatchWindow, gate: gate, catalog: catalog)
         let (refreshes, refreshContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
         let context = ReconcileContext(
             client: client, configuration: configuration, repositories: repositories.store, snapshots: snapshots.store,
             backupSessions: sessions.store, secrets: secrets.store, namespaces: namespaces.store,
             events: manager.events, access: access, sourceRoot: sourceRoot, mover: mover, gate: gate,
-            batcher: batcher, registry: registry,
+            batcher: batcher, catalog: catalog, registry: registry,
             refreshRepository: { refreshContinuation.yield($0) }, logger: logger,
             namespacesSynced: { namespaces.hasSynced })
 

@@ -23,6 +23,8 @@ struct ReconcileContext: Sendable {
     let mover: DataMover
     let gate: RepositoryGate
     let batcher: PruneBatcher
+    /// Shared `restic snapshots` listings: lookups by id or tag cost one listing per burst.
+    let catalog: SnapshotCatalog
     let registry: ResticProcessRegistry
     /// Asks the Repository controller to re-read a Repository's backend (size, count, locks).
     let refreshRepository: @Sendable (ObjectKey) -> Void

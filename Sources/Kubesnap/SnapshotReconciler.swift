@@ -194,7 +194,7 @@ public struct SnapshotReconciler: Reconciler {
         let tag = Self.uidTag(uid)
         let found: [SnapshotInfo]
         do {
-            found = try await restic.snapshots(tags: [tag])
+            found = try await context.catalog.snapshots(tagged: tag, in: restic)
         } catch {
             return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.backupFailed, pendingWhileTransient: true)
         }
@@ -213,7 +213,6 @@ public struct SnapshotReconciler: Reconciler {
                     message: "restic snapshot \(existing.shortID) (tagged \(tag)) is in the repository", generation: generation)
             }
             context.events.normal(object, reason: "SnapshotFound", message: "found restic snapshot \(existing.shortID) made earlier for this Snapshot")
-            context.refreshRepository(repositoryKey)
             return try await verifyAfterCapture(updated ?? object)
         }
         if phase == .running {
@@ -270,9 +269,10 @@ public struct SnapshotReconciler: Reconciler {
     {
         let generation = snapshot.metadata.generation ?? 1
         let uid = snapshot.metadata.uid ?? ""
+        let requested = snapshot.metadata.annotations?[Kubesnap.Annotation.verifyRequested] ?? ""
         let info: SnapshotInfo?
         do {
-            info = try await restic.snapshot(id: id)
+            info = try await context.catalog.find(id: id, in: restic)
         } catch {
             return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.snapshotNotFound, pendingWhileTransient: true)
         }
@@ -315,8 +315,17 @@ public struct SnapshotReconciler: Reconciler {
             status.conditions.set(
                 Kubesnap.ConditionType.ready, true, reason: "Adopted",
                 message: "adopted restic snapshot \(info.shortID) from \(restic.location)", generation: generation)
+            if (status.verificationStatus ?? "").isEmpty, requested.isEmpty {
+                status.conditions.set(
+                    Kubesnap.ConditionType.verified, nil, reason: "NotRequested",
+                    message: "an adopted snapshot is read back only on request: annotate it \(Kubesnap.Annotation.verifyRequested)=<any new value>",
+                    generation: generation)
+            }
         }
         context.events.normal(object, reason: "Adopted", message: "adopted restic snapshot \(info.shortID)")
+        // Adopting registers data that is already there; reading it back is asked for apart (a
+        // thousand adoptions must not mean a thousand full reads of the backend).
+        guard !requested.isEmpty else { return .done }
         return try await verifyAfterCapture(updated ?? object)
     }
 
@@ -327,7 +336,8 @@ public struct SnapshotReconciler: Reconciler {
         let repositoryKey = ObjectKey(namespace: key.namespace, name: object["spec"]["repository"].stringValue ?? "")
         switch (finished.kind, finished.outcome) {
         case (.backup, .backedUp(let result)):
-            context.refreshRepository(repositoryKey)
+            // The Repository's size and count are re-read after the verification that follows,
+            // not beside it (both would open the repository at once).
             let updated = try await status.update(object) { status in
                 if !deleting { status.phase = .ready }
                 status.snapshotID = result.snapshotID
@@ -365,6 +375,7 @@ public struct SnapshotReconciler: Reconciler {
             }
             return try await failed(object, reason: reason, message: message)
         case (.verify, .verified(let verification)):
+            refreshAfterFirstVerification(object, repositoryKey)
             let text = verification.error ?? "OK"
             let updated = try await status.update(object) { status in
                 status.verificationStatus = text
@@ -385,6 +396,7 @@ public struct SnapshotReconciler: Reconciler {
             }
             return updated
         case (.verify, .failed(let reason, let message, let transient)):
+            refreshAfterFirstVerification(object, repositoryKey)
             let updated = try await status.update(object) { status in
                 if !transient {
                     status.verificationStatus = message
@@ -403,10 +415,16 @@ public struct SnapshotReconciler: Reconciler {
         }
     }
 
-    /// The verify-requested value to act on, if verification is due.
+    /// A capture's first verification is when the Repository's size and count are re-read.
+    private func refreshAfterFirstVerification(_ object: JSONValue, _ repositoryKey: ObjectKey) {
+        if object["status"]["lastVerifiedTime"].isNull { context.refreshRepository(repositoryKey) }
+    }
+
+    /// The verify-requested value to act on, if verification is due: a dynamic Snapshot is read
+    /// back once after its capture; any Snapshot again for each new verify-requested value.
     private func verifyRequest(_ snapshot: Snapshot, _ status: SnapshotStatus) -> String? {
         let requested = snapshot.metadata.annotations?[Kubesnap.Annotation.verifyRequested] ?? ""
-        if (status.verificationStatus ?? "").isEmpty { return requested }
+        if (status.verificationStatus ?? "").isEmpty, snapshot.spec.source != nil { return requested }
         if !requested.isEmpty, requested != status.lastVerifyRequest { return requested }
         return nil
     }
@@ -550,7 +568,7 @@ public struct SnapshotReconciler: Reconciler {
         do {
             var ids: [String] = knownID.map { [$0] } ?? []
             if snapshot.spec.source != nil {
-                for info in try await restic.snapshots(tags: [Self.uidTag(uid)]) where !ids.contains(info.id) {
+                for info in try await context.catalog.snapshots(tagged: Self.uidTag(uid), in: restic) where !ids.contains(info.id) {
                     ids.append(info.id)
                 }
             }

@@ -207,18 +207,15 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
     /// Throws for failures that say nothing about the data (unreachable backend, wrong
     /// password, lock, unknown snapshot: `.snapshotNotFound`).
     public func verify(snapshotID: String) async throws -> SnapshotVerification {
-        guard let snapshot = try await snapshot(id: snapshotID) else {
-            throw ResticError.commandFailed(
-                ResticFailure(
-                    kind: .snapshotNotFound, command: "dump", exitCode: 1,
-                    stderr: "no snapshot \(snapshotID) in \(location)"))
-        }
+        // No lookup first: each restic run pays for opening the repository, and `dump` itself
+        // answers "no matching ID" (classified `.snapshotNotFound`) for an id it does not hold.
+        try Self.validateID(snapshotID)
         let counter = Locked<Int64>(0)
         let result = try await run(
-            ["dump", "--archive=tar", "--", snapshot.id, "/"], cache: false, allowedExitCodes: nil,
+            ["dump", "--archive=tar", "--", snapshotID, "/"], cache: false, allowedExitCodes: nil,
             stdout: .stream { chunk in counter.withLock { $0 += Int64(chunk.count) } })
         let bytes = counter.withLock { $0 }
-        if result.exitCode == 0 { return SnapshotVerification(snapshotID: snapshot.id, bytesRead: bytes, error: nil) }
+        if result.exitCode == 0 { return SnapshotVerification(snapshotID: snapshotID, bytesRead: bytes, error: nil) }
         let failure = failure(command: "dump", result: result)
         switch failure.kind {
         case .backendUnreachable, .wrongPassword, .accessDenied, .locked, .repositoryNotFound, .snapshotNotFound:
@@ -226,7 +223,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         default:
             let message = failure.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
             return SnapshotVerification(
-                snapshotID: snapshot.id, bytesRead: bytes,
+                snapshotID: snapshotID, bytesRead: bytes,
                 error: message.isEmpty ? "restic dump exited \(result.exitCode)" : message)
         }
     }
