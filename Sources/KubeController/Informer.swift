@@ -126,7 +126,7 @@ public final class Informer: Sendable {
             state.handlers[state.nextID] = handler
             return state.nextID
         }
-        for object in store.list() { handler(.added(object)) }
+        store.forEach { handler(.added($0)) }
         return id
     }
 
@@ -260,9 +260,10 @@ public final class Informer: Sendable {
         deleted["metadata"].objectValue == nil ? cached : deleted
     }
 
-    /// A paged list; replaces the cache and delivers the differences. Returns the list's RV.
+    /// A paged list; replaces the cache page by page (only one page is ever held parsed) and
+    /// delivers the differences. Returns the list's RV.
     private func listAll() async throws(KubeError) -> String {
-        var items: [JSONValue] = []
+        var seen = Set<ObjectKey>()
         var continueToken: String?
         var resourceVersion = ""
         repeat {
@@ -271,18 +272,16 @@ public final class Informer: Sendable {
                 options: ListOptions(
                     labelSelector: options.labelSelector, fieldSelector: options.fieldSelector,
                     limit: options.pageSize, continueToken: continueToken))
-            items.reserveCapacity(items.count + page.items.count)
-            for item in page.items { items.append(ingest(item)) }
+            for event in store.merge(page: page.items.map(ingest), seen: &seen) { dispatch(event) }
             continueToken = page.continueToken.flatMap { $0.isEmpty ? nil : $0 }
             if resourceVersion.isEmpty || continueToken == nil { resourceVersion = page.resourceVersion }
         } while continueToken != nil
-        let events = store.replace(with: items)
-        for event in events { dispatch(event) }
+        for event in store.removeAll(except: seen) { dispatch(event) }
         metrics?.listed.increment(resource.description)
         if !synced.isOpen {
             logger.info(
                 "cache synced",
-                metadata: ["objects": "\(items.count)", "resourceVersion": "\(resourceVersion)"])
+                metadata: ["objects": "\(seen.count)", "resourceVersion": "\(resourceVersion)"])
             synced.open()
         }
         return resourceVersion
@@ -292,7 +291,7 @@ public final class Informer: Sendable {
         await synced.wait()
         while !Task.isCancelled {
             do { try await Task.sleep(for: period) } catch { return }
-            for object in store.list() { dispatch(.resync(object)) }
+            store.forEach { dispatch(.resync($0)) }
         }
     }
 

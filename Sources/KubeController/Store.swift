@@ -9,17 +9,34 @@ public typealias IndexFunction = @Sendable (JSONValue) -> [String]
 /// The in-memory cache of one kind, fed by its informer: objects by key, by namespace, and by
 /// any index a reconciler declares. Reconcilers read from here, never from the API server.
 ///
-/// Objects are kept as `JSONValue` (after the informer's transform, which drops
-/// `metadata.managedFields` by default); `get(_:as:)` decodes a typed view on read. Measured:
-/// 10,000 Snapshot-sized objects (about 1.3 KiB of JSON each before managedFields are dropped)
-/// cost about 37 MiB of RSS, indexes included (CacheMemoryTests prints the figure).
+/// Objects are kept as compact JSON text (after the informer's transform, which drops
+/// `metadata.managedFields` by default) and parsed on read: a parsed `JSONValue` tree costs
+/// several times its text (a hash table per JSON object, a heap string per long value), and an
+/// operator reads one object per reconcile but keeps every object of its kinds for as long as it
+/// runs. `get(_:as:)` decodes a typed view on read. CacheMemoryTests prints the cost per object.
 public final class Store: Sendable {
     /// The built-in index of objects by `metadata.namespace` ("" for cluster-scoped objects).
     public static let namespaceIndex = "namespace"
 
     private struct Entry {
-        var object: JSONValue
+        /// The object as compact JSON (keys sorted, so equal objects have equal text).
+        var json: [UInt8]
         var indexValues: [String: [String]]
+
+        init(_ object: JSONValue, indexValues: [String: [String]]) {
+            let text = object.serializedBytes()
+            // An exact-size copy: the serializer's buffer grows by doubling.
+            json = [UInt8](unsafeUninitializedCapacity: text.count) { buffer, count in
+                _ = buffer.initialize(from: text)
+                count = text.count
+            }
+            self.indexValues = indexValues
+        }
+
+        var object: JSONValue {
+            // The text was written by JSONValue's own serializer: it parses.
+            (try? JSONValue.parse(json)) ?? .null
+        }
     }
 
     private struct State {
@@ -52,7 +69,7 @@ public final class Store: Sendable {
 
     /// The cached object for `key`.
     public func get(_ key: ObjectKey) -> JSONValue? {
-        state.withLockedValue { $0.objects[key]?.object }
+        state.withLockedValue { $0.objects[key] }?.object
     }
 
     /// The cached object for `key`, decoded.
@@ -67,7 +84,14 @@ public final class Store: Sendable {
 
     /// Every cached object, sorted by key.
     public func list() -> [JSONValue] {
-        state.withLockedValue { state in state.objects.sorted { $0.key < $1.key }.map(\.value.object) }
+        state.withLockedValue { state in state.objects.sorted { $0.key < $1.key }.map(\.value) }.map(\.object)
+    }
+
+    /// Calls `body` with every cached object, parsing one at a time (a list of every parsed
+    /// object at once would cost what the compact cache saves).
+    public func forEach(_ body: (JSONValue) throws -> Void) rethrows {
+        let entries = state.withLockedValue { Array($0.objects.values) }
+        for entry in entries { try body(entry.object) }
     }
 
     /// The cached objects of one namespace, sorted by key.
@@ -78,8 +102,8 @@ public final class Store: Sendable {
     /// The cached objects whose index `name` contains `value`, sorted by key.
     public func byIndex(_ name: String, _ value: String) -> [JSONValue] {
         state.withLockedValue { state in
-            (state.indexes[name]?[value] ?? []).sorted().compactMap { state.objects[$0]?.object }
-        }
+            (state.indexes[name]?[value] ?? []).sorted().compactMap { state.objects[$0] }
+        }.map(\.object)
     }
 
     /// The keys whose index `name` contains `value`, sorted.
@@ -109,9 +133,16 @@ public final class Store: Sendable {
 
     /// Replaces the whole content (after a list); returns what changed.
     func replace(with objects: [JSONValue]) -> [InformerEvent] {
+        var seen = Set<ObjectKey>()
+        return merge(page: objects, seen: &seen) + removeAll(except: seen)
+    }
+
+    /// One page of a list: upserts its objects, adds their keys to `seen`, returns what changed.
+    /// After the last page, `removeAll(except: seen)` completes the replacement, so a list is
+    /// held in memory a page at a time.
+    func merge(page objects: [JSONValue], seen: inout Set<ObjectKey>) -> [InformerEvent] {
         state.withLockedValue { state in
             var events: [InformerEvent] = []
-            var seen = Set<ObjectKey>()
             for object in objects {
                 guard let key = ObjectKey(object) else { continue }
                 seen.insert(key)
@@ -121,7 +152,15 @@ public final class Store: Sendable {
                     events.append(.added(object))
                 }
             }
-            for key in state.objects.keys where !seen.contains(key) {
+            return events
+        }
+    }
+
+    /// Removes every object whose key is not in `keep`; returns the deletions.
+    func removeAll(except keep: Set<ObjectKey>) -> [InformerEvent] {
+        state.withLockedValue { state in
+            var events: [InformerEvent] = []
+            for key in state.objects.keys where !keep.contains(key) {
                 if let old = Self.delete(key, &state) { events.append(.deleted(old)) }
             }
             return events
@@ -136,7 +175,7 @@ public final class Store: Sendable {
             values[name] = indexValues
             for value in indexValues { state.indexes[name, default: [:]][value, default: []].insert(key) }
         }
-        state.objects[key] = Entry(object: object, indexValues: values)
+        state.objects[key] = Entry(object, indexValues: values)
         return old
     }
 

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `kubesnap`: one binary for the operator, the built-in API server, and the embedded default.
 struct KubesnapCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +24,7 @@ let kubesnapVersion = "0.1.0"
 @main
 enum KubesnapMain {
     static func main() async {
+        limitMallocArenas()
         do {
             var command = try KubesnapCommand.parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -40,4 +45,20 @@ enum KubesnapMain {
             exit(code.rawValue)
         }
     }
+}
+
+/// glibc gives each thread that meets contention an arena of its own (up to 8 per core), and
+/// each arena keeps the memory freed into it: on an operator whose threads (curl loop, Swift
+/// concurrency pool, child-process readers) take turns parsing pages of objects, that retained
+/// memory was a third of the resident size (10,000 cached Snapshots: 105 MiB with the default,
+/// 75 MiB with two arenas; `kubesnap-bench idle`). Two arenas keep two cores busy without
+/// contention. Called first thing, before threads start allocating.
+func limitMallocArenas() {
+    #if canImport(Glibc)
+        // mallopt is in <malloc.h>, which the Glibc module does not export; M_ARENA_MAX is -8
+        // in glibc's ABI.
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        _ = unsafeBitCast(symbol, to: Mallopt.self)(-8, 2)
+    #endif
 }
