@@ -222,6 +222,8 @@ final class DataMover: Sendable {
         /// A failure with an API.md reason; `transient` failures are retried.
         case failed(reason: String, message: String, transient: Bool)
         case cancelled
+        /// The job gave up before touching any data (its Running status could not be recorded).
+        case notStarted
     }
 
     struct Finished: Sendable {

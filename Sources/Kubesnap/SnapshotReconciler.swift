@@ -190,44 +190,51 @@ public struct SnapshotReconciler: Reconciler {
         }
         guard let sourcePath else { return .done }
 
-        // 6. Dynamic: look for a copy made before (by tag) before making one.
+        // 6. Dynamic. A backup starts only after Running is recorded (step 7), so a Snapshot
+        //    that is not Running has no data anywhere and goes straight to its backup; one found
+        //    Running (the operator restarted) may have a copy already: look for it by its tag.
         let tag = Self.uidTag(uid)
-        let found: [SnapshotInfo]
-        do {
-            found = try await context.catalog.snapshots(tagged: tag, in: restic)
-        } catch {
-            return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.backupFailed, pendingWhileTransient: true)
-        }
-        if let existing = found.last {
-            context.logger.info(
-                "found the restic snapshot of a Snapshot by its tag; adopting it",
-                metadata: ["snapshot": "\(key)", "id": "\(existing.shortID)"])
-            let updated = try await status.update(object) { status in
-                status.phase = .ready
-                status.snapshotID = existing.id
-                status.snapshotTime = Conditions.timestamp(existing.time)
-                status.backendRepository = restic.location
-                status.observedGeneration = generation
-                status.conditions.set(
-                    Kubesnap.ConditionType.ready, true, reason: "SnapshotFound",
-                    message: "restic snapshot \(existing.shortID) (tagged \(tag)) is in the repository", generation: generation)
-            }
-            context.events.normal(object, reason: "SnapshotFound", message: "found restic snapshot \(existing.shortID) made earlier for this Snapshot")
-            return try await verifyAfterCapture(updated ?? object)
-        }
         if phase == .running {
+            let found: [SnapshotInfo]
+            do {
+                found = try await context.catalog.snapshots(tagged: tag, in: restic)
+            } catch {
+                return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.backupFailed, pendingWhileTransient: true)
+            }
+            if let existing = found.last {
+                context.logger.info(
+                    "found the restic snapshot of a Snapshot by its tag; adopting it",
+                    metadata: ["snapshot": "\(key)", "id": "\(existing.shortID)"])
+                let updated = try await status.update(object) { status in
+                    status.phase = .ready
+                    status.snapshotID = existing.id
+                    status.snapshotTime = Conditions.timestamp(existing.time)
+                    status.backendRepository = restic.location
+                    status.observedGeneration = generation
+                    status.conditions.set(
+                        Kubesnap.ConditionType.ready, true, reason: "SnapshotFound",
+                        message: "restic snapshot \(existing.shortID) (tagged \(tag)) is in the repository", generation: generation)
+                }
+                context.events.normal(object, reason: "SnapshotFound", message: "found restic snapshot \(existing.shortID) made earlier for this Snapshot")
+                return try await verifyAfterCapture(updated ?? object)
+            }
             try await fail(
                 object, reason: Kubesnap.Reason.interrupted,
                 message: "the backup was interrupted (the operator restarted while it ran) and left no snapshot; create a new Snapshot to take one")
             return .done
         }
 
-        // 7. Start the backup (one data operation per source at a time).
+        // 7. Start the backup (one data operation per source at a time). restic waits until
+        //    Running is recorded: the record is what tells a restarted operator to look for a copy.
         let sourceKey = "\(restic.location)|\(sourcePath)"
         let gate = context.gate
         let location = restic.location
         let tags = [tag, "kubesnap-snapshot=\(namespace)/\(key.name)"]
+        let recorded = Latch()
+        let abandoned = LockedValue(false)
         let submitted = context.mover.submit(key: key, uid: uid, kind: .backup, sourceKey: sourceKey) {
+            await recorded.wait()
+            if abandoned.withLock({ $0 }) { return .notStarted }
             do {
                 let result = try await gate.withAccess(location, exclusive: false) {
                     try await restic.backup(path: sourcePath, tags: tags)
@@ -250,14 +257,21 @@ public struct SnapshotReconciler: Reconciler {
                 message: "waiting for Snapshot \"\(holder.name)\" to finish its data operation on the same source and repository")
             return .done
         case .started:
-            try await status.update(object) { status in
-                status.phase = .running
-                status.backendRepository = location
-                status.observedGeneration = generation
-                status.conditions.set(
-                    Kubesnap.ConditionType.ready, false, reason: "BackupRunning",
-                    message: "restic is copying \(sourcePath) into \(location)", generation: generation)
+            do {
+                try await status.update(object) { status in
+                    status.phase = .running
+                    status.backendRepository = location
+                    status.observedGeneration = generation
+                    status.conditions.set(
+                        Kubesnap.ConditionType.ready, false, reason: "BackupRunning",
+                        message: "restic is copying \(sourcePath) into \(location)", generation: generation)
+                }
+            } catch {
+                abandoned.withLock { $0 = true }
+                recorded.open()
+                throw error
             }
+            recorded.open()
             context.events.normal(object, reason: "BackupStarted", message: "backing up \(sourcePath) into \(location)")
             return .done
         }
@@ -341,14 +355,14 @@ public struct SnapshotReconciler: Reconciler {
             let updated = try await status.update(object) { status in
                 if !deleting { status.phase = .ready }
                 status.snapshotID = result.snapshotID
-                status.snapshotTime = Conditions.timestamp(result.snapshot.time)
+                status.snapshotTime = Conditions.timestamp(result.time)
                 status.sizeBytes = result.totalBytesProcessed
                 status.fileCount = result.fileCount
                 status.observedGeneration = generation
                 let message =
                     result.isComplete
-                    ? "restic snapshot \(result.snapshot.shortID) holds \(result.fileCount) files"
-                    : "restic snapshot \(result.snapshot.shortID) is incomplete: \(result.warnings.count) files could not be read"
+                    ? "restic snapshot \(result.shortID) holds \(result.fileCount) files"
+                    : "restic snapshot \(result.shortID) is incomplete: \(result.warnings.count) files could not be read"
                 status.conditions.set(
                     Kubesnap.ConditionType.ready, true, reason: result.isComplete ? "BackupCompleted" : "BackupIncomplete",
                     message: message, generation: generation)
@@ -356,11 +370,11 @@ public struct SnapshotReconciler: Reconciler {
             if result.isComplete {
                 context.events.normal(
                     object, reason: "BackupCompleted",
-                    message: "restic snapshot \(result.snapshot.shortID): \(result.fileCount) files, \(ByteCount.human(result.totalBytesProcessed))")
+                    message: "restic snapshot \(result.shortID): \(result.fileCount) files, \(ByteCount.human(result.totalBytesProcessed))")
             } else {
                 context.events.warning(
                     object, reason: "BackupIncomplete",
-                    message: "restic snapshot \(result.snapshot.shortID) misses files: \(result.warnings.prefix(3).joined(separator: "; "))")
+                    message: "restic snapshot \(result.shortID) misses files: \(result.warnings.prefix(3).joined(separator: "; "))")
             }
             return updated
         case (.backup, .cancelled):
@@ -385,7 +399,7 @@ public struct SnapshotReconciler: Reconciler {
                     Kubesnap.ConditionType.verified, verification.isOK,
                     reason: verification.isOK ? "VerificationSucceeded" : "VerificationFailed",
                     message: verification.isOK
-                        ? "read back \(ByteCount.human(verification.bytesRead)) from the repository; every byte checked"
+                        ? "restic read every file of the snapshot back from the repository; every byte checked"
                         : text,
                     generation: generation)
             }

@@ -35,7 +35,9 @@ public struct SnapshotInfo: Sendable, Hashable {
 public struct BackupResult: Sendable, Hashable {
     /// The full snapshot id (restic's JSON summary prints only the short one; it is resolved).
     public var snapshotID: String
-    public var snapshot: SnapshotInfo
+    /// When the backup started (restic's snapshot time is taken at its start too).
+    public var time: Date
+    public var shortID: String { String(snapshotID.prefix(8)) }
     /// New data written to the repository (after deduplication, before compression).
     public var bytesAdded: Int64
     /// Bytes of the source that were read.
@@ -61,8 +63,6 @@ public struct ForgetResult: Sendable, Hashable {
 /// The result of reading back one snapshot.
 public struct SnapshotVerification: Sendable, Hashable {
     public var snapshotID: String
-    /// Bytes of the tar stream restic produced from the snapshot (file contents plus headers).
-    public var bytesRead: Int64
     /// nil when every byte was read and checked; else restic's error about the data.
     public var error: String?
     public var isOK: Bool { error == nil }

@@ -114,6 +114,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
             arguments.append("--host=\(host)")
         }
         arguments += ["--", path]
+        let started = Date()
         let lines = Locked(JSONLineCollector())
         let result = try await run(arguments, allowedExitCodes: [0, 3], stdout: .stream { chunk in lines.withLock { $0.append(chunk) } })
         let summaryLine = lines.withLock { $0.finish() }.last { $0.contains("\"message_type\":\"summary\"") }
@@ -123,7 +124,12 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         else {
             throw ResticError.unexpectedOutput(command: "backup", detail: "no summary with a snapshot id in restic's output")
         }
-        guard let snapshot = try await snapshot(id: shortID) else {
+        let fullID: String
+        if let listed = try? await snapshotFileNames(prefix: shortID), listed.count == 1 {
+            fullID = listed[0]
+        } else if let snapshot = try await snapshot(id: shortID) {
+            fullID = snapshot.id
+        } else {
             throw ResticError.unexpectedOutput(command: "backup", detail: "snapshot \(shortID) reported by backup is not listed")
         }
         let warnings = result.exitCode == 3 ? result.stderr.split(separator: "\n").map(String.init) : []
@@ -131,7 +137,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
             summary.total_files_processed
             ?? ((summary.files_new ?? 0) + (summary.files_changed ?? 0) + (summary.files_unmodified ?? 0))
         return BackupResult(
-            snapshotID: snapshot.id, snapshot: snapshot, bytesAdded: summary.data_added ?? 0,
+            snapshotID: fullID, time: started, bytesAdded: summary.data_added ?? 0,
             totalBytesProcessed: summary.total_bytes_processed ?? 0, fileCount: fileCount,
             durationSeconds: summary.total_duration ?? 0, warnings: warnings)
     }
@@ -157,6 +163,25 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
             throw ResticError.invalidArgument("snapshot id prefix \"\(id)\" matches more than one snapshot")
         }
         return found.first { $0.id.hasPrefix(id) }
+    }
+
+    /// The names of the backend's `snapshots/` files that start with `prefix` (a snapshot's file
+    /// name is its full id), read without restic: every restic run pays for opening the
+    /// repository (~0.35 s of scrypt), a directory or bucket listing does not. nil for a backend
+    /// that cannot be listed this way (rest).
+    func snapshotFileNames(prefix: String) async throws -> [String]? {
+        switch backend {
+        case .local(let path):
+            let names = try FileManager.default.contentsOfDirectory(atPath: path + "/snapshots")
+            return names.filter { $0.hasPrefix(prefix) }
+        case .s3(let endpoint, let bucket, let repositoryPrefix, let region, let credentials):
+            let store = S3ObjectStore(endpoint: endpoint, bucket: bucket, region: region, credentials: credentials)
+            let trimmed = (repositoryPrefix ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            let base = (trimmed.isEmpty ? "" : trimmed + "/") + "snapshots/"
+            return try await store.keys(prefix: base + prefix).map { String($0.dropFirst(base.count)) }
+        case .rest:
+            return nil
+        }
     }
 
     /// Removes these snapshots (full ids or unique prefixes), then confirms they are gone: restic
@@ -210,12 +235,9 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         // No lookup first: each restic run pays for opening the repository, and `dump` itself
         // answers "no matching ID" (classified `.snapshotNotFound`) for an id it does not hold.
         try Self.validateID(snapshotID)
-        let counter = Locked<Int64>(0)
         let result = try await run(
-            ["dump", "--archive=tar", "--", snapshotID, "/"], cache: false, allowedExitCodes: nil,
-            stdout: .stream { chunk in counter.withLock { $0 += Int64(chunk.count) } })
-        let bytes = counter.withLock { $0 }
-        if result.exitCode == 0 { return SnapshotVerification(snapshotID: snapshotID, bytesRead: bytes, error: nil) }
+            ["dump", "--archive=tar", "--", snapshotID, "/"], cache: false, allowedExitCodes: nil, stdout: .discard)
+        if result.exitCode == 0 { return SnapshotVerification(snapshotID: snapshotID, error: nil) }
         let failure = failure(command: "dump", result: result)
         switch failure.kind {
         case .backendUnreachable, .wrongPassword, .accessDenied, .locked, .repositoryNotFound, .snapshotNotFound:
@@ -223,7 +245,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         default:
             let message = failure.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
             return SnapshotVerification(
-                snapshotID: snapshotID, bytesRead: bytes,
+                snapshotID: snapshotID,
                 error: message.isEmpty ? "restic dump exited \(result.exitCode)" : message)
         }
     }

@@ -87,7 +87,7 @@ import Testing
         try await repository.initialize()
         #expect(FileManager.default.fileExists(atPath: served + "/config"))
         let result = try await repository.backup(path: try fixture.source("app"))
-        #expect(try await repository.snapshot(id: result.snapshot.shortID)?.id == result.snapshotID)
+        #expect(try await repository.snapshot(id: result.shortID)?.id == result.snapshotID)
         #expect(try await repository.verify(snapshotID: result.snapshotID).isOK)
     }
 
