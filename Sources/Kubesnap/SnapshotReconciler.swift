@@ -228,6 +228,7 @@ public struct SnapshotReconciler: Reconciler {
         let gate = context.gate
         let location = restic.location
         let tags = [tag, "kubesnap-snapshot=\(namespace)/\(key.name)"]
+        let sourceField = snapshot.spec.source?.path ?? ""
         let submitted = context.mover.submit(key: key, uid: uid, kind: .backup, sourceKey: sourceKey) {
             do {
                 let result = try await gate.withAccess(location, exclusive: false) {
@@ -238,6 +239,14 @@ public struct SnapshotReconciler: Reconciler {
                 return .cancelled
             } catch {
                 if Task.isCancelled { return .cancelled }
+                // The source existed when the backup started; gone now, it is the cause (and
+                // permanent: a copy taken after it comes back would not be the one asked for).
+                if !FileManager.default.fileExists(atPath: sourcePath) {
+                    return .failed(
+                        reason: Kubesnap.Reason.sourceNotFound,
+                        message: "spec.source.path \"\(sourceField)\" vanished while the backup ran: restic found nothing to read at \(sourcePath)",
+                        transient: false)
+                }
                 let summary = FailureSummary(error, defaultReason: Kubesnap.Reason.backupFailed)
                 return .failed(reason: summary.reason, message: summary.message, transient: summary.transient)
             }

@@ -1,0 +1,113 @@
+import Foundation
+import KubeClient
+import KubeController
+import KubeJSON
+import KubeTestSupport
+import Testing
+
+@testable import Kubesnap
+
+/// A real restic `backup --stdin` on the repository: it takes restic's lock and then waits for
+/// its standard input, so it holds the lock exactly as long as the test wants.
+final class LockHoldingRestic: @unchecked Sendable {
+    let process = Process()
+    private let input = Pipe()
+
+    init(repository: String, password: String, cacheDirectory: String, home: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/restic")
+        process.arguments = [
+            "-r", repository, "--cache-dir", cacheDirectory, "backup", "--stdin", "--stdin-filename", "held", "--quiet",
+        ]
+        process.environment = ["RESTIC_PASSWORD": password, "PATH": "/usr/bin:/bin", "HOME": home]
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// SIGKILL: restic cannot remove its lock, which stays behind, stale.
+    func kill9() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Ends its input: restic saves the (small) snapshot, removes its lock and exits.
+    func finish() throws {
+        input.fileHandleForWriting.write(Data("held\n".utf8))
+        try input.fileHandleForWriting.close()
+    }
+}
+
+/// Lock files of a local repository.
+func lockFiles(_ repository: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: repository + "/locks")) ?? []).sorted()
+}
+
+@Suite("Stale restic locks, end to end")
+struct StaleLockTests {
+    @Test("a lock left by a killed restic is reported as StaleLock, kept while a live lock is held, then removed; a backup then succeeds")
+    func staleLockIsReportedAndRemoved() async throws {
+        try await withOperator { h in
+            let ns = "default"
+            let password = "lock-pass"
+            let repositoryPath = h.repositoryRoot + "/locked"
+            try await h.createSecret(ns, "pw", password: password)
+            try await h.createRepository(ns, "repo", path: "locked", secret: "pw")
+            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            let cache = h.root.appending("lock-test-cache")
+
+            // A restic that dies holding its lock.
+            let killed = try LockHoldingRestic(repository: repositoryPath, password: password, cacheDirectory: cache, home: h.root.path)
+            defer { killed.kill9() }
+            let staleLock: String = try await waitFor("the killed restic's lock file") {
+                let locks = lockFiles(repositoryPath)
+                return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
+            }
+            killed.kill9()
+            #expect(lockFiles(repositoryPath) == [staleLock], "SIGKILL leaves the lock behind")
+
+            // A live restic holding a lock of its own: the stale lock is reported, not removed.
+            let live = try LockHoldingRestic(repository: repositoryPath, password: password, cacheDirectory: cache, home: h.root.path)
+            defer { live.kill9() }
+            try await waitUntil("the live restic's lock file") {
+                let locks = lockFiles(repositoryPath)
+                return (locks.count == 2, "locks: \(locks)")
+            }
+            // A Secret change makes the Repository re-read its backend (locks included).
+            _ = try await h.client.patch(
+                .secrets, namespace: ns, name: "pw", type: .merge, ["metadata": ["labels": ["test/nudge": "1"]]])
+            let found = try await h.waitForStatus(Harness.repositories, ns, "repo", "StaleLock=True") { object in
+                Conditions.get(object["status"], type: "StaleLock")?.status == "True"
+            }
+            let foundCondition = try #require(Conditions.get(found["status"], type: "StaleLock"))
+            #expect(foundCondition.reason == "StaleLockFound")
+            #expect(foundCondition.message.contains("pid \(killed.pid)"), "\(foundCondition.message)")
+            #expect(lockFiles(repositoryPath).contains(staleLock), "kept while a live lock is held")
+            #expect(live.process.isRunning, "the live restic was not disturbed")
+
+            // The live one ends normally; the next look removes the stale lock.
+            try live.finish()
+            let removed = try await h.waitForStatus(Harness.repositories, ns, "repo", "StaleLock=False, StaleLockRemoved", timeout: .seconds(90)) { object in
+                let condition = Conditions.get(object["status"], type: "StaleLock")
+                return condition?.status == "False" && condition?.reason == "StaleLockRemoved"
+            }
+            #expect(Conditions.get(removed["status"], type: "StaleLock")?.message.contains(String(staleLock.prefix(8))) == true)
+            #expect(lockFiles(repositoryPath).isEmpty, "locks: \(lockFiles(repositoryPath))")
+            try await waitUntil("a StaleLockRemoved Event") {
+                let reasons = try await h.eventReasons(ns, about: "repo")
+                return (reasons.contains("StaleLockRemoved"), "\(reasons)")
+            }
+
+            // The repository works: a backup succeeds.
+            let source = try h.makeSource("after-lock", files: ["f": "after"])
+            try await h.createSnapshot(ns, "after", repository: "repo", source: source)
+            let ready = try await h.waitForPhase(Harness.snapshots, ns, "after", "Ready")
+            let id = try #require(ready["status"]["snapshotID"].stringValue)
+            let listed = try await h.resticSnapshots(repository: repositoryPath, password: password)
+            #expect(listed.contains { $0["id"].stringValue == id })
+        }
+    }
+}
