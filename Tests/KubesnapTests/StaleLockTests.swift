@@ -8,7 +8,8 @@ import Testing
 @testable import Kubesnap
 
 /// A real restic `backup --stdin` on the repository: it takes restic's lock and then waits for
-/// its standard input, so it holds the lock exactly as long as the test wants.
+/// its standard input (a pipe nobody writes), so it holds the lock exactly as long as the test
+/// wants: SIGKILL leaves the lock behind, SIGINT makes restic remove it.
 final class LockHoldingRestic: @unchecked Sendable {
     let process = Process()
     private let input = Pipe()
@@ -34,10 +35,11 @@ final class LockHoldingRestic: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// Ends its input: restic saves the (small) snapshot, removes its lock and exits.
-    func finish() throws {
-        input.fileHandleForWriting.write(Data("held\n".utf8))
-        try input.fileHandleForWriting.close()
+    /// SIGINT: restic cleans up (removes its own lock) and exits.
+    func interrupt() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
     }
 }
 
@@ -50,7 +52,8 @@ func lockFiles(_ repository: String) -> [String] {
 struct StaleLockTests {
     @Test("a lock left by a killed restic is reported as StaleLock, kept while a live lock is held, then removed; a backup then succeeds")
     func staleLockIsReportedAndRemoved() async throws {
-        try await withOperator { h in
+        // The Repository re-reads its backend (locks included) every second.
+        try await withOperator(configure: { $0.repositoryRefreshInterval = .seconds(1) }) { h in
             let ns = "default"
             let password = "lock-pass"
             let repositoryPath = h.repositoryRoot + "/locked"
@@ -67,6 +70,9 @@ struct StaleLockTests {
                 return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
             }
             killed.kill9()
+            try await waitUntil("the killed restic (pid \(killed.pid)) to be gone, not a zombie") {
+                (kill(killed.pid, 0) != 0 && errno == ESRCH, "pid \(killed.pid) still answers")
+            }
             #expect(lockFiles(repositoryPath) == [staleLock], "SIGKILL leaves the lock behind")
 
             // A live restic holding a lock of its own: the stale lock is reported, not removed.
@@ -76,9 +82,6 @@ struct StaleLockTests {
                 let locks = lockFiles(repositoryPath)
                 return (locks.count == 2, "locks: \(locks)")
             }
-            // A Secret change makes the Repository re-read its backend (locks included).
-            _ = try await h.client.patch(
-                .secrets, namespace: ns, name: "pw", type: .merge, ["metadata": ["labels": ["test/nudge": "1"]]])
             let found = try await h.waitForStatus(Harness.repositories, ns, "repo", "StaleLock=True") { object in
                 Conditions.get(object["status"], type: "StaleLock")?.status == "True"
             }
@@ -88,9 +91,10 @@ struct StaleLockTests {
             #expect(lockFiles(repositoryPath).contains(staleLock), "kept while a live lock is held")
             #expect(live.process.isRunning, "the live restic was not disturbed")
 
-            // The live one ends normally; the next look removes the stale lock.
-            try live.finish()
-            let removed = try await h.waitForStatus(Harness.repositories, ns, "repo", "StaleLock=False, StaleLockRemoved", timeout: .seconds(90)) { object in
+            // The live one ends (removing its own lock); the next look removes the stale lock.
+            live.interrupt()
+            #expect(lockFiles(repositoryPath) == [staleLock], "the live restic removed its own lock")
+            let removed = try await h.waitForStatus(Harness.repositories, ns, "repo", "StaleLock=False, StaleLockRemoved") { object in
                 let condition = Conditions.get(object["status"], type: "StaleLock")
                 return condition?.status == "False" && condition?.reason == "StaleLockRemoved"
             }
