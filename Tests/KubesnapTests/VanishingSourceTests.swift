@@ -2,6 +2,7 @@ import Foundation
 import KubeClient
 import KubeJSON
 import KubeTestSupport
+import Restic
 import Testing
 
 @testable import Kubesnap
@@ -35,8 +36,10 @@ struct VanishingSourceTests {
             let message = Harness.readyMessage(failed)
             #expect(message.contains("spec.source.path \"vanish-whole\""), "\(message)")
             #expect(failed["status"]["snapshotID"].isNull)
-            let wholeEvents = try await h.eventReasons(ns, about: "whole")
-            #expect(wholeEvents.contains("SourceNotFound"), "\(wholeEvents)")
+            try await waitUntil("a SourceNotFound Event about whole") {
+                let reasons = try await h.eventReasons(ns, about: "whole")
+                return (reasons.contains("SourceNotFound"), "\(reasons)")
+            }
 
             // Part of a source: two big sparse files read first, then z-dir (removed while restic reads).
             let part = try h.makeSource("vanish-part", files: ["keep": "kept"])
@@ -61,12 +64,17 @@ struct VanishingSourceTests {
             // keep, a-big-1 and a-big-2 were saved; nothing of z-dir.
             #expect(incomplete["status"]["fileCount"].intValue == 3, "\(incomplete["status"])")
             let id = try #require(incomplete["status"]["snapshotID"].stringValue)
-            let events = try await h.client.list(.events, namespace: ns).items.filter {
-                $0["involvedObject"]["name"].stringValue == "part" && $0["reason"].stringValue == "BackupIncomplete"
+            let event: JSONValue = try await waitFor("a BackupIncomplete Event about part") {
+                let events = try await h.client.list(.events, namespace: ns).items.filter {
+                    $0["involvedObject"]["name"].stringValue == "part"
+                }
+                if let event = events.first(where: { $0["reason"].stringValue == "BackupIncomplete" }) { return .done(event) }
+                return .notYet("\(events.map { $0["reason"].stringValue ?? "" })")
             }
-            let event = try #require(events.first, "a BackupIncomplete Event")
             #expect(event["type"].stringValue == "Warning")
-            #expect(event["message"].stringValue?.contains("z-dir") == true, "\(event["message"])")
+            let eventMessage = event["message"].stringValue ?? ""
+            #expect(eventMessage.contains("z-dir"), "\(eventMessage)")
+            #expect(!eventMessage.contains("message_type"), "restic's JSON is not passed on as it is: \(eventMessage)")
 
             // The incomplete snapshot is kept and verified; the failed one left no data.
             let listed = try await h.resticSnapshots(repository: h.repositoryRoot + "/vanish", password: "vanish-pass")
@@ -77,5 +85,21 @@ struct VanishingSourceTests {
             let again = try await h.get(Harness.snapshots, ns, "whole")
             #expect(again?["status"]["phase"].stringValue == "Failed", "\(Harness.describe(again))")
         }
+    }
+
+    @Test("restic 0.14's stderr of an incomplete backup becomes one line per unreadable item")
+    func unreadableItems() {
+        let stderr = """
+            {"message_type":"error","error":{"Op":"lstat","Path":"src/z-dir/f2","Err":2},"during":"archival","item":"/src/z-dir/f2"}
+            {"message_type":"error","error":{},"during":"archival","item":"src/z-dir/f1"}
+            Warning: at least one source file could not be read
+
+            """
+        #expect(
+            BackupResult.unreadableItems(stderr: stderr) == [
+                "/src/z-dir/f2: lstat: No such file or directory", "src/z-dir/f1: could not be read",
+            ])
+        #expect(BackupResult.unreadableItems(stderr: "something else\n") == ["something else"])
+        #expect(!BackupResult.unreadableItems(stderr: "").isEmpty, "an exit 3 never reads as complete")
     }
 }
