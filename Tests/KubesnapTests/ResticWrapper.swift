@@ -14,6 +14,8 @@ import KubeTestSupport
 ///   both readers have taken a big file and nothing in `z-dir` has been read yet: restic meets
 ///   the missing files, whatever the machine's load. The big files are sparse and large enough
 ///   that reading one takes far longer than the script's look at `/proc`.
+/// - `hold`: the script waits until `release()` is called, then runs restic: the operator's
+///   backup (and its hold on the repository) lasts exactly as long as the test wants.
 /// Every removal is written to `actions.log`.
 struct ResticWrapper: Sendable {
     let directory: TemporaryDirectory
@@ -35,6 +37,10 @@ struct ResticWrapper: Sendable {
               vanish-whole*)
                 rm -rf -- "$path"
                 echo "removed $path" >> "$actions"
+                ;;
+              hold*)
+                # (also ends when the test removes this directory, so a failed test leaves no loop behind)
+                while [ ! -e '\(directory.appending("release"))' ] && [ -d '\(directory.path)' ]; do sleep 0.01; done
                 ;;
               vanish-part*)
                 /usr/bin/restic "$@" &
@@ -70,6 +76,11 @@ struct ResticWrapper: Sendable {
     /// What the script removed so far.
     func actions() -> [String] {
         ((try? String(contentsOfFile: actionsLog, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// Lets held backups (sources named `hold*`) go on.
+    func release() throws {
+        try "".write(toFile: directory.appending("release"), atomically: true, encoding: .utf8)
     }
 
     func remove() { directory.remove() }

@@ -114,4 +114,64 @@ struct StaleLockTests {
             #expect(listed.contains { $0["id"].stringValue == id })
         }
     }
+
+    @Test("a stale lock is left alone while a kubesnap backup holds the repository, and removed once it ends")
+    func staleLockKeptWhileKubesnapOperates() async throws {
+        let wrapper = try ResticWrapper()
+        defer { wrapper.remove() }
+        let port = try freeTCPPort()
+        try await withOperator(configure: {
+            $0.resticExecutable = wrapper.executable
+            $0.repositoryRefreshInterval = .seconds(1)
+            $0.healthProbeBindAddress = "127.0.0.1:\(port)"
+            $0.metricsBindAddress = "127.0.0.1:\(port)"
+        }) { h in
+            let ns = "default"
+            let password = "hold-pass"
+            let repositoryPath = h.repositoryRoot + "/held"
+            try await h.createSecret(ns, "pw", password: password)
+            try await h.createRepository(ns, "repo", path: "held", secret: "pw")
+            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+
+            // A kubesnap backup that holds the repository until released.
+            let source = try h.makeSource("hold-src", files: ["f": "held"])
+            try await h.createSnapshot(ns, "held", repository: "repo", source: source)
+            try await h.waitForPhase(Harness.snapshots, ns, "held", "Running")
+            try await waitUntil("the operator's backup to reach the (holding) restic wrapper") {
+                (wrapper.runs().contains { $0.contains(" backup ") }, "\(wrapper.runs())")
+            }
+
+            // Then a stale lock.
+            let killed = try LockHoldingRestic(
+                repository: repositoryPath, password: password, cacheDirectory: h.root.appending("lock-test-cache"), home: h.root.path)
+            defer { killed.kill9() }
+            let staleLock: String = try await waitFor("the killed restic's lock file") {
+                let locks = lockFiles(repositoryPath)
+                return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
+            }
+            killed.kill9()
+            try await waitUntil("the killed restic (pid \(killed.pid)) to be gone, not a zombie") {
+                (kill(killed.pid, 0) != 0 && errno == ESRCH, "pid \(killed.pid) still answers")
+            }
+
+            // Several Repository reconciles (one a second) while the backup holds it: the lock stays.
+            let before = try await ResyncCostTests.reconcileCount(metricsPort: port, controller: "repository")
+            try await waitUntil("three Repository reconciles while the backup holds the repository") {
+                let count = try await ResyncCostTests.reconcileCount(metricsPort: port, controller: "repository")
+                return (count >= before + 3, "reconciles: \(before) before, \(count) now")
+            }
+            #expect(lockFiles(repositoryPath) == [staleLock], "not removed while kubesnap's backup holds the repository")
+            let stillRunning = try await h.get(Harness.snapshots, ns, "held")
+            #expect(stillRunning?["status"]["phase"].stringValue == "Running", "\(Harness.describe(stillRunning))")
+
+            // The backup ends; then the stale lock goes.
+            try wrapper.release()
+            try await h.waitForPhase(Harness.snapshots, ns, "held", "Ready")
+            try await h.waitForStatus(Harness.repositories, ns, "repo", "StaleLock=False, StaleLockRemoved") { object in
+                let condition = Conditions.get(object["status"], type: "StaleLock")
+                return condition?.status == "False" && condition?.reason == "StaleLockRemoved"
+            }
+            #expect(lockFiles(repositoryPath).isEmpty, "locks: \(lockFiles(repositoryPath))")
+        }
+    }
 }
