@@ -611,6 +611,13 @@ public struct SnapshotReconciler: Reconciler {
         } catch {
             return try await blocked(object, reason: error.reason, message: "cannot delete the snapshot's data: \(error.message)")
         }
+        if let recorded = current.backendRepository, recorded != restic.location {
+            // spec.repository was changed past an older CRD: deleting "its" data there would
+            // report success and leave the real data behind.
+            return try await blocked(
+                object, reason: Self.immutableFieldChanged,
+                message: "cannot delete the snapshot's data: it is in \(recorded), but spec.repository now names Repository \"\(snapshot.spec.repository)\" (\(restic.location)); restore spec.repository, or set \(Kubesnap.Annotation.skipDataDeletion)=true to release it without deleting data")
+        }
         try await status.update(object) { $0.phase = .deleting }
         // The removal runs in a batch (PruneBatcher); its completion reconciles this key again.
         switch await context.batcher.progress(uid: uid) {

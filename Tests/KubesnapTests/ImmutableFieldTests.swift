@@ -28,7 +28,9 @@ func withoutImmutabilityRules(_ crd: JSONValue) -> JSONValue {
 /// without the rules) leaves the data as taken (status.snapshotID, status.backendRepository and
 /// the restic snapshot are untouched, nothing is backed up again) and is reported by a condition
 /// `ImmutableFieldChanged`=True and a Warning Event of that reason naming the field; restoring
-/// the field turns the condition False.
+/// the field turns the condition False. Deleting it while spec.repository names another
+/// Repository is blocked (phase Deleting, a condition and Event naming spec.repository) until
+/// the field is restored: kubesnap never reports data deleted that it did not delete.
 @Suite("Immutable Snapshot fields changed past an older CRD")
 struct ImmutableFieldTests {
     @Test("changed spec.source.path, spec.repository, spec.snapshotID: ImmutableFieldChanged condition and Warning Event naming the field; data untouched")
@@ -52,6 +54,7 @@ struct ImmutableFieldTests {
             let backend = ready["status"]["backendRepository"]
 
             /// Waits for the condition's status and the newest ImmutableFieldChanged Event about `name` to mention `field`.
+            @discardableResult
             func expectReported(_ name: String, field: String) async throws -> JSONValue {
                 let object = try await h.waitForStatus(Harness.snapshots, ns, name, "ImmutableFieldChanged=True naming \(field)") {
                     let condition = Conditions.get($0["status"], type: "ImmutableFieldChanged")
@@ -116,6 +119,24 @@ struct ImmutableFieldTests {
             #expect(try await h.resticSnapshots(repository: h.repositoryRoot + "/imm-other", password: password).isEmpty)
             let dyn = try await h.get(Harness.snapshots, ns, "dyn")
             #expect(dyn?["status"]["phase"].stringValue == "Ready", "\(Harness.describe(dyn))")
+
+            // Deleting (policy Delete) while spec.repository names another Repository: blocked,
+            // never a "deleted" that leaves the data behind; restoring the field lets it finish.
+            _ = try await h.client.patch(
+                Harness.snapshots, namespace: ns, name: "dyn", type: .merge, ["spec": ["repository": "other"]])
+            try await expectReported("dyn", field: "spec.repository")
+            _ = try await h.client.delete(Harness.snapshots, namespace: ns, name: "dyn")
+            try await h.waitForStatus(Harness.snapshots, ns, "dyn", "Deleting, blocked naming spec.repository") {
+                $0["status"]["phase"] == "Deleting" && Harness.readyMessage($0).contains("spec.repository")
+            }
+            #expect(try await h.resticSnapshots(repository: repositoryPath, password: password).contains { $0["id"].stringValue == id })
+            _ = try await h.client.patch(
+                Harness.snapshots, namespace: ns, name: "dyn", type: .merge, ["spec": ["repository": "repo"]])
+            try await h.waitForGone(Harness.snapshots, ns, "dyn")
+            try await waitUntil("restic snapshot \(id.prefix(8)) forgotten") {
+                let ids = try await h.resticSnapshots(repository: repositoryPath, password: password).compactMap { $0["id"].stringValue }
+                return (!ids.contains(id), "\(ids)")
+            }
         }
     }
 }
