@@ -83,14 +83,38 @@ public struct SnapshotReconciler: Reconciler {
         let current = snapshot.status ?? SnapshotStatus()
         let phase = current.phase ?? .pending
 
-        // 2. Finished Snapshots: nothing to read from the backend unless verification is asked for.
+        // 2. Finished Snapshots: nothing to read from the backend unless verification is asked
+        // for or the spec changed (then immutable fields are compared with the data held).
         if phase == .ready {
-            if let request = verifyRequest(snapshot, current) {
-                return try await startVerification(object, snapshot, request: request)
-            }
             if current.observedGeneration != generation {
                 reportUnknownPolicy(object, snapshot)
-                try await status.update(object) { $0.observedGeneration = generation }
+                let changes = try await immutableFieldChanges(snapshot, current)
+                let hadChanges = Conditions.get(object["status"], type: Self.immutableFieldChanged)?.status == "True"
+                let updated = try await status.update(object) { status in
+                    status.observedGeneration = generation
+                    if !changes.isEmpty {
+                        status.conditions.set(
+                            Self.immutableFieldChanged, true, reason: Self.immutableFieldChanged,
+                            message: changes.joined(separator: "; ") + "; the change is ignored and the data is kept as taken: restore the field, or create a new Snapshot",
+                            generation: generation)
+                    } else if hadChanges {
+                        status.conditions.set(
+                            Self.immutableFieldChanged, false, reason: "SpecMatchesData",
+                            message: "spec.repository, spec.source and spec.snapshotID describe the data held again",
+                            generation: generation)
+                    }
+                }
+                if !changes.isEmpty {
+                    if updated != nil {
+                        context.events.warning(
+                            object, reason: Self.immutableFieldChanged,
+                            message: changes.joined(separator: "; ") + "; the change is ignored, the data is kept")
+                    }
+                    return .done  // nothing is read or verified through a spec that does not describe the data
+                }
+            }
+            if let request = verifyRequest(snapshot, current) {
+                return try await startVerification(object, snapshot, request: request)
             }
             return .done
         }
@@ -232,6 +256,7 @@ public struct SnapshotReconciler: Reconciler {
         let tags = [tag, "kubesnap-snapshot=\(namespace)/\(key.name)"]
         let recorded = Latch()
         let abandoned = LockedValue(false)
+        let sourceField = snapshot.spec.source?.path ?? ""
         let submitted = context.mover.submit(key: key, uid: uid, kind: .backup, sourceKey: sourceKey) {
             await recorded.wait()
             if abandoned.withLock({ $0 }) { return .notStarted }
@@ -244,6 +269,14 @@ public struct SnapshotReconciler: Reconciler {
                 return .cancelled
             } catch {
                 if Task.isCancelled { return .cancelled }
+                // The source existed when the backup started; gone now, it is the cause (and
+                // permanent: a copy taken after it comes back would not be the one asked for).
+                if !FileManager.default.fileExists(atPath: sourcePath) {
+                    return .failed(
+                        reason: Kubesnap.Reason.sourceNotFound,
+                        message: "spec.source.path \"\(sourceField)\" vanished while the backup ran: restic found nothing to read at \(sourcePath)",
+                        transient: false)
+                }
                 let summary = FailureSummary(error, defaultReason: Kubesnap.Reason.backupFailed)
                 return .failed(reason: summary.reason, message: summary.message, transient: summary.transient)
             }
@@ -275,6 +308,54 @@ public struct SnapshotReconciler: Reconciler {
             context.events.normal(object, reason: "BackupStarted", message: "backing up \(sourcePath) into \(location)")
             return .done
         }
+    }
+
+    /// The type and reason of the condition (and the reason of the Warning Event) saying that an
+    /// immutable field of a Ready Snapshot was changed.
+    static let immutableFieldChanged = "ImmutableFieldChanged"
+
+    /// Immutable fields of a Ready Snapshot (`spec.repository`, `spec.source.path`,
+    /// `spec.snapshotID`) that no longer describe the data it holds, one message per field.
+    ///
+    /// The CRD's validation rules reject such changes, but an API server with an older CRD (no
+    /// rules) lets them through. kubesnap then keeps the data as taken (status.snapshotID and
+    /// status.backendRepository are what it holds; deletion and verification go by them) and
+    /// reports the change. It compares the spec with what status recorded, and `spec.source.path`
+    /// with the path restic recorded in the snapshot: a repository listing (shared, see
+    /// `SnapshotCatalog`), looked at only when the generation changed, never on a resync.
+    private func immutableFieldChanges(_ snapshot: Snapshot, _ current: SnapshotStatus) async throws -> [String] {
+        guard let id = current.snapshotID, !id.isEmpty else { return [] }
+        let namespace = snapshot.metadata.namespace ?? ""
+        let repositoryObject = context.repositories.get(ObjectKey(namespace: namespace, name: snapshot.spec.repository))
+        let repository = try? repositoryObject?.decode(Repository.self)
+        let location = repository.flatMap { try? context.access.backend(of: $0).location() }
+        if let recorded = current.backendRepository, let location, location != recorded {
+            // The other fields cannot be compared through another repository.
+            return [
+                "spec.repository changed to \"\(snapshot.spec.repository)\" (\(location)) after the snapshot was taken; its data is in \(recorded)"
+            ]
+        }
+        var changes: [String] = []
+        if let wanted = snapshot.spec.snapshotID, !wanted.isEmpty, !id.hasPrefix(wanted) {
+            changes.append("spec.snapshotID changed to \"\(wanted)\"; this Snapshot holds restic snapshot \(id.prefix(8))")
+        }
+        if let source = snapshot.spec.source, let repository {
+            let wantedPath = try? context.sourceRoot.confine(source.path, field: "spec.source.path").resolvedPath
+            let info: SnapshotInfo?
+            do {
+                info = try await context.catalog.find(id: id, in: context.access.open(repository))
+            } catch {
+                if Task.isCancelled { throw error }
+                let summary = FailureSummary(error, defaultReason: Kubesnap.Reason.backendUnreachable)
+                if summary.transient { throw KubesnapError.backendUnreachable(summary.message) }
+                return changes  // the repository cannot say what was captured
+            }
+            if let info, wantedPath.map({ !info.paths.contains($0) }) ?? true {
+                changes.append(
+                    "spec.source.path changed to \"\(source.path)\"; restic snapshot \(info.shortID) holds \(info.paths.joined(separator: ", "))")
+            }
+        }
+        return changes
     }
 
     /// Adopts an existing restic snapshot (`spec.snapshotID`).
@@ -561,6 +642,13 @@ public struct SnapshotReconciler: Reconciler {
             restic = try context.access.open(repository)
         } catch {
             return try await blocked(object, reason: error.reason, message: "cannot delete the snapshot's data: \(error.message)")
+        }
+        if let recorded = current.backendRepository, recorded != restic.location {
+            // spec.repository was changed past an older CRD: deleting "its" data there would
+            // report success and leave the real data behind.
+            return try await blocked(
+                object, reason: Self.immutableFieldChanged,
+                message: "cannot delete the snapshot's data: it is in \(recorded), but spec.repository now names Repository \"\(snapshot.spec.repository)\" (\(restic.location)); restore spec.repository, or set \(Kubesnap.Annotation.skipDataDeletion)=true to release it without deleting data")
         }
         try await status.update(object) { $0.phase = .deleting }
         // The removal runs in a batch (PruneBatcher); its completion reconciles this key again.

@@ -44,10 +44,42 @@ public struct BackupResult: Sendable, Hashable {
     public var totalBytesProcessed: Int64
     public var fileCount: Int64
     public var durationSeconds: Double
-    /// restic exit code 3: the snapshot was made but some files could not be read; these are
-    /// restic's messages about them. Empty for a complete snapshot.
+    /// restic exit code 3: the snapshot was made but some files could not be read; one line per
+    /// file or directory that could not be read (`<path>: <what failed>`, see
+    /// `unreadableItems(stderr:)`). Empty for a complete snapshot.
     public var warnings: [String]
     public var isComplete: Bool { warnings.isEmpty }
+
+    /// The files and directories `restic backup --json` (exit 3) says it could not read, one
+    /// line each, from its stderr: `{"message_type":"error","error":{"Op":"lstat","Path":...,
+    /// "Err":2},"item":"/src/x"}` becomes `/src/x: lstat: No such file or directory`; restic's
+    /// closing "Warning: at least one source file could not be read" is not an item. Lines
+    /// that are not restic's JSON are kept as they are, so an exit 3 never reads as complete.
+    public static func unreadableItems(stderr: String) -> [String] {
+        struct ErrorLine: Decodable {
+            struct Cause: Decodable {
+                var Op: String?
+                var Err: Int32?
+            }
+            var message_type: String?
+            var error: Cause?
+            var item: String?
+        }
+        var items: [String] = []
+        var other: [String] = []
+        for line in stderr.split(whereSeparator: \.isNewline).map(String.init) where !line.isEmpty {
+            if let parsed = try? JSONDecoder().decode(ErrorLine.self, from: Data(line.utf8)), parsed.message_type == "error" {
+                var cause = "could not be read"
+                if let op = parsed.error?.Op, let code = parsed.error?.Err, code > 0 {
+                    cause = "\(op): \(String(cString: strerror(code)))"
+                }
+                items.append("\(parsed.item ?? "?"): \(cause)")
+            } else if !line.hasPrefix("Warning: at least one source file could not be read") {
+                other.append(line)
+            }
+        }
+        return items.isEmpty ? (other.isEmpty ? ["restic could not read some files"] : other) : items
+    }
 }
 
 /// What `forget` did.

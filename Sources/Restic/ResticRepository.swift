@@ -132,7 +132,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         } else {
             throw ResticError.unexpectedOutput(command: "backup", detail: "snapshot \(shortID) reported by backup is not listed")
         }
-        let warnings = result.exitCode == 3 ? result.stderr.split(separator: "\n").map(String.init) : []
+        let warnings = result.exitCode == 3 ? BackupResult.unreadableItems(stderr: result.stderr) : []
         let fileCount =
             summary.total_files_processed
             ?? ((summary.files_new ?? 0) + (summary.files_changed ?? 0) + (summary.files_unmodified ?? 0))

@@ -182,8 +182,13 @@ let packageRoot: String = {
 
 /// Starts an API server with the CRDs, runs the operator in-process while `body` runs, and
 /// tears everything down (operator, server, temporary directories) even when `body` throws.
+///
+/// `adjustCRD` rewrites each CRD document of `crds/` before it is installed (e.g. to install an
+/// older Snapshot CRD without its validation rules).
 func withOperator(
-    configure: (inout OperatorConfiguration) -> Void = { _ in }, _ body: @Sendable (Harness) async throws -> Void
+    configure: (inout OperatorConfiguration) -> Void = { _ in },
+    adjustCRD: (JSONValue) -> JSONValue = { $0 },
+    _ body: @Sendable (Harness) async throws -> Void
 ) async throws {
     let api = try await TestAPIServer.start()
     let root: TemporaryDirectory
@@ -198,7 +203,7 @@ func withOperator(
         let client = try KubeClient(configuration: clientConfiguration)
         for file in ["repositories.yaml", "snapshots.yaml", "backupsessions.yaml"] {
             let text = try String(contentsOfFile: "\(packageRoot)/crds/\(file)", encoding: .utf8)
-            for document in try YAML.parseAll(text) { try await api.server.apply(document) }
+            for document in try YAML.parseAll(text) { try await api.server.apply(adjustCRD(document)) }
         }
         for resource in [Harness.repositories, Harness.snapshots, Harness.sessions] {
             try await waitUntil("\(resource.resource) to be served") {

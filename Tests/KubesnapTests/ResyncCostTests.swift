@@ -1,0 +1,81 @@
+import Foundation
+import KubeClient
+import KubeJSON
+import KubeTestSupport
+import Testing
+
+@testable import Kubesnap
+
+@Suite("A finished Snapshot costs nothing on resync")
+struct ResyncCostTests {
+    /// Sum of the operator's `controller_runtime_reconcile_total` for one controller, scraped
+    /// from its `/metrics` as Prometheus would.
+    static func reconcileCount(metricsPort: Int, controller: String) async throws -> Int {
+        let result = try await runCommand("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(metricsPort)/metrics"])
+        guard result.succeeded else { throw TestFailure("curl /metrics: \(result)") }
+        var total = 0
+        for line in result.stdout.split(separator: "\n")
+        where line.hasPrefix("controller_runtime_reconcile_total{") && line.contains("controller=\"\(controller)\"") {
+            total += Int(Double(line.split(separator: " ").last ?? "") ?? 0)
+        }
+        return total
+    }
+
+    /// Writes (every verb but get, list and watch) to Snapshots and their status.
+    static func snapshotWrites(_ api: TestAPIServer) async throws -> Int {
+        var total = 0
+        for verb in ["create", "update", "patch", "apply", "delete", "deletecollection"] {
+            for subresource in ["", "status"] {
+                total += try await api.requestCount(verb: verb, resource: "snapshots", subresource: subresource)
+            }
+        }
+        return total
+    }
+
+    @Test("a Ready, verified Snapshot reconciled again by resyncs: no API write, no restic run")
+    func finishedSnapshotCostsNothingOnResync() async throws {
+        let wrapper = try ResticWrapper()
+        defer { wrapper.remove() }
+        let port = try freeTCPPort()
+        try await withOperator(configure: {
+            $0.resticExecutable = wrapper.executable
+            $0.healthProbeBindAddress = "127.0.0.1:\(port)"
+            $0.metricsBindAddress = "127.0.0.1:\(port)"
+            $0.resyncPeriod = .milliseconds(500)
+            // The refresh a finished backup asks of its Repository happens at once, before the
+            // window below opens.
+            $0.repositoryRefreshSpacing = .milliseconds(10)
+        }) { h in
+            let ns = "default"
+            let source = try h.makeSource("resync", files: ["a": "a", "b": "b"])
+            try await h.createSecret(ns, "pw", password: "resync-pass")
+            try await h.createRepository(ns, "repo", path: "resync", secret: "pw")
+            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            try await h.createSnapshot(ns, "snap", repository: "repo", source: source)
+            try await h.waitForStatus(Harness.snapshots, ns, "snap", "Ready and verified") {
+                $0["status"]["phase"] == "Ready" && $0["status"]["verificationStatus"] == "OK"
+            }
+            try await h.waitForStatus(Harness.repositories, ns, "repo", "snapshotCount 1") {
+                $0["status"]["snapshotCount"].intValue == 1
+            }
+            #expect(!wrapper.runs().isEmpty, "the wrapper counts the operator's restic runs")
+            let writesBefore = try await Self.snapshotWrites(h.api)
+            let runsBefore = wrapper.runs()
+            let reconcilesBefore = try await Self.reconcileCount(metricsPort: port, controller: "snapshot")
+            let before = try await h.get(Harness.snapshots, ns, "snap")
+
+            // At least two resyncs reconcile the (only) Snapshot again.
+            try await waitUntil("two more snapshot reconciles (resyncs every 500 ms)") {
+                let count = try await Self.reconcileCount(metricsPort: port, controller: "snapshot")
+                return (count >= reconcilesBefore + 2, "reconciles: \(reconcilesBefore) before, \(count) now")
+            }
+
+            let runsAfter = wrapper.runs()
+            #expect(runsAfter.count == runsBefore.count, "restic runs during resyncs: \(runsAfter.dropFirst(runsBefore.count))")
+            let writesAfter = try await Self.snapshotWrites(h.api)
+            #expect(writesAfter == writesBefore, "Snapshot writes during resyncs: \(writesAfter - writesBefore)")
+            let after = try await h.get(Harness.snapshots, ns, "snap")
+            #expect(after?["metadata"]["resourceVersion"] == before?["metadata"]["resourceVersion"])
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import KubeClient
+import KubeController
+import KubeJSON
+import KubeTestSupport
+import Testing
+
+@testable import Kubesnap
+
+/// A real restic `backup --stdin` on the repository: it takes restic's lock and then waits for
+/// its standard input (a pipe nobody writes), so it holds the lock exactly as long as the test
+/// wants: SIGKILL leaves the lock behind, SIGINT makes restic remove it.
+final class LockHoldingRestic: @unchecked Sendable {
+    let process = Process()
+    private let input = Pipe()
+
+    init(repository: String, password: String, cacheDirectory: String, home: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/restic")
+        process.arguments = [
+            "-r", repository, "--cache-dir", cacheDirectory, "backup", "--stdin", "--stdin-filename", "held", "--quiet",
+        ]
+        process.environment = ["RESTIC_PASSWORD": password, "PATH": "/usr/bin:/bin", "HOME": home]
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// SIGKILL: restic cannot remove its lock, which stays behind, stale.
+    func kill9() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGINT: restic cleans up (removes its own lock) and exits.
+    func interrupt() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+    }
+}
+
+/// Lock files of a local repository.
+func lockFiles(_ repository: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: repository + "/locks")) ?? []).sorted()
+}
+
+@Suite("Stale restic locks, end to end")
+struct StaleLockTests {
+    @Test("a lock left by a killed restic is reported as StaleLock, kept while a live lock is held, then removed; a backup then succeeds")
+    func staleLockIsReportedAndRemoved() async throws {
+        // The Repository re-reads its backend (locks included) every second.
+        try await withOperator(configure: { $0.repositoryRefreshInterval = .seconds(1) }) { h in
+            let ns = "default"
+            let password = "lock-pass"
+            let repositoryPath = h.repositoryRoot + "/locked"
+            try await h.createSecret(ns, "pw", password: password)
+            try await h.createRepository(ns, "repo", path: "locked", secret: "pw")
+            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            let cache = h.root.appending("lock-test-cache")
+
+            // A restic that dies holding its lock.
+            let killed = try LockHoldingRestic(repository: repositoryPath, password: password, cacheDirectory: cache, home: h.root.path)
+            defer { killed.kill9() }
+            let staleLock: String = try await waitFor("the killed restic's lock file") {
+                let locks = lockFiles(repositoryPath)
+                return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
+            }
+            killed.kill9()
+            try await waitUntil("the killed restic (pid \(killed.pid)) to be gone, not a zombie") {
+                (kill(killed.pid, 0) != 0 && errno == ESRCH, "pid \(killed.pid) still answers")
+            }
+            #expect(lockFiles(repositoryPath) == [staleLock], "SIGKILL leaves the lock behind")
+
+            // A live restic holding a lock of its own: the stale lock is reported, not removed.
+            let live = try LockHoldingRestic(repository: repositoryPath, password: password, cacheDirectory: cache, home: h.root.path)
+            defer { live.kill9() }
+            try await waitUntil("the live restic's lock file") {
+                let locks = lockFiles(repositoryPath)
+                return (locks.count == 2, "locks: \(locks)")
+            }
+            let found = try await h.waitForStatus(Harness.repositories, ns, "repo", "StaleLock=True") { object in
+                Conditions.get(object["status"], type: "StaleLock")?.status == "True"
+            }
+            let foundCondition = try #require(Conditions.get(found["status"], type: "StaleLock"))
+            #expect(foundCondition.reason == "StaleLockFound")
+            #expect(foundCondition.message.contains("pid \(killed.pid)"), "\(foundCondition.message)")
+            #expect(lockFiles(repositoryPath).contains(staleLock), "kept while a live lock is held")
+            #expect(live.process.isRunning, "the live restic was not disturbed")
+
+            // The live one ends (removing its own lock); the next look removes the stale lock.
+            live.interrupt()
+            #expect(lockFiles(repositoryPath) == [staleLock], "the live restic removed its own lock")
+            let removed = try await h.waitForStatus(Harness.repositories, ns, "repo", "StaleLock=False, StaleLockRemoved") { object in
+                let condition = Conditions.get(object["status"], type: "StaleLock")
+                return condition?.status == "False" && condition?.reason == "StaleLockRemoved"
+            }
+            #expect(Conditions.get(removed["status"], type: "StaleLock")?.message.contains(String(staleLock.prefix(8))) == true)
+            #expect(lockFiles(repositoryPath).isEmpty, "locks: \(lockFiles(repositoryPath))")
+            try await waitUntil("a StaleLockRemoved Event") {
+                let reasons = try await h.eventReasons(ns, about: "repo")
+                return (reasons.contains("StaleLockRemoved"), "\(reasons)")
+            }
+
+            // The repository works: a backup succeeds.
+            let source = try h.makeSource("after-lock", files: ["f": "after"])
+            try await h.createSnapshot(ns, "after", repository: "repo", source: source)
+            let ready = try await h.waitForPhase(Harness.snapshots, ns, "after", "Ready")
+            let id = try #require(ready["status"]["snapshotID"].stringValue)
+            let listed = try await h.resticSnapshots(repository: repositoryPath, password: password)
+            #expect(listed.contains { $0["id"].stringValue == id })
+        }
+    }
+
+    @Test("a stale lock is left alone while a kubesnap backup holds the repository, and removed once it ends")
+    func staleLockKeptWhileKubesnapOperates() async throws {
+        let wrapper = try ResticWrapper()
+        defer { wrapper.remove() }
+        let port = try freeTCPPort()
+        try await withOperator(configure: {
+            $0.resticExecutable = wrapper.executable
+            $0.repositoryRefreshInterval = .seconds(1)
+            $0.healthProbeBindAddress = "127.0.0.1:\(port)"
+            $0.metricsBindAddress = "127.0.0.1:\(port)"
+        }) { h in
+            let ns = "default"
+            let password = "hold-pass"
+            let repositoryPath = h.repositoryRoot + "/held"
+            try await h.createSecret(ns, "pw", password: password)
+            try await h.createRepository(ns, "repo", path: "held", secret: "pw")
+            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+
+            // A kubesnap backup that holds the repository until released.
+            let source = try h.makeSource("hold-src", files: ["f": "held"])
+            try await h.createSnapshot(ns, "held", repository: "repo", source: source)
+            try await h.waitForPhase(Harness.snapshots, ns, "held", "Running")
+            try await waitUntil("the operator's backup to reach the (holding) restic wrapper") {
+                (wrapper.runs().contains { $0.contains(" backup ") }, "\(wrapper.runs())")
+            }
+
+            // Then a stale lock.
+            let killed = try LockHoldingRestic(
+                repository: repositoryPath, password: password, cacheDirectory: h.root.appending("lock-test-cache"), home: h.root.path)
+            defer { killed.kill9() }
+            let staleLock: String = try await waitFor("the killed restic's lock file") {
+                let locks = lockFiles(repositoryPath)
+                return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
+            }
+            killed.kill9()
+            try await waitUntil("the killed restic (pid \(killed.pid)) to be gone, not a zombie") {
+                (kill(killed.pid, 0) != 0 && errno == ESRCH, "pid \(killed.pid) still answers")
+            }
+
+            // Several Repository reconciles (one a second) while the backup holds it: the lock stays.
+            let before = try await ResyncCostTests.reconcileCount(metricsPort: port, controller: "repository")
+            try await waitUntil("three Repository reconciles while the backup holds the repository") {
+                let count = try await ResyncCostTests.reconcileCount(metricsPort: port, controller: "repository")
+                return (count >= before + 3, "reconciles: \(before) before, \(count) now")
+            }
+            #expect(lockFiles(repositoryPath) == [staleLock], "not removed while kubesnap's backup holds the repository")
+            let stillRunning = try await h.get(Harness.snapshots, ns, "held")
+            #expect(stillRunning?["status"]["phase"].stringValue == "Running", "\(Harness.describe(stillRunning))")
+
+            // The backup ends; then the stale lock goes.
+            try wrapper.release()
+            try await h.waitForPhase(Harness.snapshots, ns, "held", "Ready")
+            try await h.waitForStatus(Harness.repositories, ns, "repo", "StaleLock=False, StaleLockRemoved") { object in
+                let condition = Conditions.get(object["status"], type: "StaleLock")
+                return condition?.status == "False" && condition?.reason == "StaleLockRemoved"
+            }
+            #expect(lockFiles(repositoryPath).isEmpty, "locks: \(lockFiles(repositoryPath))")
+        }
+    }
+}
