@@ -110,12 +110,16 @@ actor PruneBatcher {
 
     private struct Batch {
         var repository: ResticRepository
+        var opened = ContinuousClock.now
+        var lastSubmission = ContinuousClock.now
         var ids: [String] = []
         /// Snapshot UID → key, to report on `completions`.
         var snapshots: [String: ObjectKey] = [:]
     }
 
     private let window: Duration
+    /// A batch runs once no deletion joined it for this long (or at `window`).
+    private let quiet: Duration
     private let gate: RepositoryGate
     private let catalog: SnapshotCatalog
     private var batches: [String: Batch] = [:]
@@ -129,8 +133,9 @@ actor PruneBatcher {
     /// forget calls made (each with a prune), for tests and metrics.
     private(set) var forgetCalls = 0
 
-    init(window: Duration, gate: RepositoryGate, catalog: SnapshotCatalog) {
+    init(window: Duration, quiet: Duration = .milliseconds(300), gate: RepositoryGate, catalog: SnapshotCatalog) {
         self.window = window
+        self.quiet = min(quiet, window)
         self.gate = gate
         self.catalog = catalog
         (flushes, flushContinuation) = AsyncStream.makeStream(of: String.self)
@@ -155,20 +160,32 @@ actor PruneBatcher {
         var batch = batches.removeValue(forKey: location) ?? Batch(repository: repository)
         for id in ids where !batch.ids.contains(id) { batch.ids.append(id) }
         batch.snapshots[uid] = key
+        batch.lastSubmission = ContinuousClock.now
         batches[location] = batch
     }
 
-    /// Runs each repository's batch `window` after its first submission, until cancelled. A
-    /// child of the operator's task.
+    /// Runs each repository's batch once no deletion has joined it for `quiet` (a burst of
+    /// deletions has arrived), or `window` after its first submission at the latest, until
+    /// cancelled. A child of the operator's task.
     func run() async {
         await withDiscardingTaskGroup { group in
             for await location in flushes {
                 group.addTask {
-                    try? await Task.sleep(for: self.window)  // the batching window: collect more deletions
+                    while let wait = await self.timeUntilDue(location) {
+                        do { try await Task.sleep(for: wait) } catch { break }  // collect more deletions
+                    }
                     await self.flush(location)
                 }
             }
         }
+    }
+
+    /// How long the batch of `location` should still wait for more deletions; nil when due.
+    private func timeUntilDue(_ location: String) -> Duration? {
+        guard let batch = batches[location] else { return nil }
+        let now = ContinuousClock.now
+        let due = min(batch.lastSubmission + quiet, batch.opened + window)
+        return due > now ? due - now : nil
     }
 
     /// Ends `run()` (no more batches start).

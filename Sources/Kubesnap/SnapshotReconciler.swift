@@ -650,8 +650,10 @@ public struct SnapshotReconciler: Reconciler {
                 object, reason: Self.immutableFieldChanged,
                 message: "cannot delete the snapshot's data: it is in \(recorded), but spec.repository now names Repository \"\(snapshot.spec.repository)\" (\(restic.location)); restore spec.repository, or set \(Kubesnap.Annotation.skipDataDeletion)=true to release it without deleting data")
         }
-        try await status.update(object) { $0.phase = .deleting }
         // The removal runs in a batch (PruneBatcher); its completion reconciles this key again.
+        // No status write on this path: a mass deletion would otherwise cost a write per
+        // Snapshot before the finalizer's own; phase Deleting marks deletions that are stuck
+        // (`blocked`) or wait for a running capture to stop.
         switch await context.batcher.progress(uid: uid) {
         case .pending:
             return .requeue(after: .seconds(60))

@@ -24,20 +24,25 @@ final class BenchCluster: Sendable {
     let tools: Tools
     let apiserver: BenchProcess
     let kubeconfig: String
-    /// The library client with its defaults (50 qps, burst 100), as the operator uses it.
+    /// The library client with the operator's rate limit (`rate`), as the operator uses it.
     let client: KubeClient
+    /// The operator's client-side rate limit (`--kube-api-qps`, `--kube-api-burst`).
+    let rate: ClientRate
     /// The same library without a client-side rate limit: the load generator.
     let loadClient: KubeClient
 
     var sourceRoot: String { work.appending("sources") }
     var repositoryRoot: String { work.appending("repositories") }
 
-    private init(work: WorkDirectory, tools: Tools, apiserver: BenchProcess, kubeconfig: String) throws {
+    private init(work: WorkDirectory, tools: Tools, apiserver: BenchProcess, kubeconfig: String, rate: ClientRate) throws {
         self.work = work
+        self.rate = rate
         self.tools = tools
         self.apiserver = apiserver
         self.kubeconfig = kubeconfig
-        let configuration = try ClientConfiguration.load(kubeconfig: kubeconfig)
+        var configuration = try ClientConfiguration.load(kubeconfig: kubeconfig)
+        configuration.qps = rate.qps
+        configuration.burst = rate.burst
         client = try KubeClient(configuration: configuration)
         var unlimited = configuration
         unlimited.qps = 0
@@ -46,7 +51,9 @@ final class BenchCluster: Sendable {
     }
 
     /// Starts the API server in a fresh work directory and, with `crds`, installs kubesnap's CRDs.
-    static func start(tools: Tools, prefix: String, crds: Bool = true) async throws -> BenchCluster {
+    static func start(tools: Tools, prefix: String, crds: Bool = true, rate: ClientRate = .operatorDefaults) async throws
+        -> BenchCluster
+    {
         let work = try WorkDirectory(prefix: "kubesnap-bench-\(prefix)")
         do {
             for sub in ["sources", "repositories", "logs"] { _ = try work.makeDirectory(sub) }
@@ -65,7 +72,7 @@ final class BenchCluster: Sendable {
                     return (FileManager.default.fileExists(atPath: kubeconfig), "no \(kubeconfig) yet")
                 }
                 let cluster = try BenchCluster(
-                    work: work, tools: tools, apiserver: apiserver, kubeconfig: kubeconfig)
+                    work: work, tools: tools, apiserver: apiserver, kubeconfig: kubeconfig, rate: rate)
                 if crds { try await cluster.installCRDs() }
                 return cluster
             } catch {
@@ -252,7 +259,7 @@ final class BenchCluster: Sendable {
                 "--cache-dir", work.appending("cache-\(name)"), "--metrics-bind-address", "127.0.0.1:\(port)",
                 "--health-probe-bind-address", "127.0.0.1:\(port)", "--restic", wrapper.path,
                 "--workers", String(workers),
-            ] + extraArguments,
+            ] + rate.operatorArguments + extraArguments,
             logPath: work.appending("logs/operator-\(name).log"))
         return OperatorProcess(process: process, port: port, restic: wrapper)
     }
@@ -410,5 +417,17 @@ struct RequestCounts: Sendable {
         }
         return byVerb.sorted { $0.value > $1.value }.map { "\($0.key)=\(Int($0.value))" }.joined(
             separator: ", ")
+    }
+}
+
+/// A client-side rate limit, for the operator and for the baseline that stands for it.
+struct ClientRate: Sendable {
+    var qps: Double
+    var burst: Int
+    /// `kubesnap operator`'s defaults.
+    static let operatorDefaults = ClientRate(qps: 50, burst: 100)
+
+    var operatorArguments: [String] {
+        ["--kube-api-qps", String(qps), "--kube-api-burst", String(burst)]
     }
 }

@@ -42,7 +42,16 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "The operator's --workers.")
     var workers: Int = 4
 
+    @Option(help: "The operator's --kube-api-qps (the adopt baseline's client uses the same).")
+    var kubeApiQps: Double = ClientRate.operatorDefaults.qps
+
+    @Option(help: "The operator's --kube-api-burst.")
+    var kubeApiBurst: Int = ClientRate.operatorDefaults.burst
+
     func validate() throws {
+        guard kubeApiQps > 0, kubeApiBurst >= 1 else {
+            throw ValidationError("--kube-api-qps must be above 0 and --kube-api-burst at least 1")
+        }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
         guard (1...256).contains(workers) else {
             throw ValidationError("--workers must be between 1 and 256, got \(workers)")
@@ -57,7 +66,9 @@ struct CommonOptions: ParsableArguments {
             ?? ((environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? (environment["HOME"] ?? NSTemporaryDirectory()) + "/.cache") + "/kubesnap-bench")
         try FileManager.default.createDirectory(atPath: cacheRoot, withIntermediateDirectories: true)
-        return BenchSettings(tools: tools, cacheRoot: cacheRoot, timeout: .seconds(timeout), workers: workers)
+        return BenchSettings(
+            tools: tools, cacheRoot: cacheRoot, timeout: .seconds(timeout), workers: workers,
+            rate: ClientRate(qps: kubeApiQps, burst: kubeApiBurst))
     }
 }
 

@@ -23,9 +23,21 @@ struct OperatorOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "Requests per second to the Kubernetes API (client-side token bucket; Events have a bucket of their own).")
+    var kubeApiQps: Double = 50
+
+    @Option(help: "Requests the Kubernetes API client may send at once above --kube-api-qps.")
+    var kubeApiBurst: Int = 100
+
     func validate() throws {
         guard workers >= 1 && workers <= 256 else {
             throw ValidationError("--workers must be between 1 and 256, got \(workers)")
+        }
+        guard kubeApiQps > 0 && kubeApiQps <= 10_000 else {
+            throw ValidationError("--kube-api-qps must be above 0 and at most 10000, got \(kubeApiQps)")
+        }
+        guard kubeApiBurst >= 1 && kubeApiBurst <= 100_000 else {
+            throw ValidationError("--kube-api-burst must be between 1 and 100000, got \(kubeApiBurst)")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
@@ -37,6 +49,8 @@ struct OperatorOptions: ParsableArguments {
     func apply(to configuration: inout OperatorConfiguration) {
         configuration.workers = workers
         configuration.resticExecutable = restic
+        configuration.client.qps = kubeApiQps
+        configuration.client.burst = kubeApiBurst
     }
 
     static var defaultCacheDirectory: String {

@@ -38,6 +38,7 @@ import Testing
             [
                 "--kubeconfig", "--namespace", "--workers", "--leader-elect", "--metrics-bind-address",
                 "--health-probe-bind-address", "--source-root", "--repository-root", "--cache-dir",
+                "--kube-api-qps", "--kube-api-burst",
             ]
         ),
         ("apiserver", ["--data-dir", "--port", "--host"]),
@@ -63,6 +64,8 @@ import Testing
         (["operator", "--workers", "0"], "--workers"),
         (["dev", "--workers", "0"], "--workers"),
         (["operator", "--log-level", "loud"], "--log-level"),
+        (["operator", "--kube-api-qps", "0"], "--kube-api-qps"),
+        (["dev", "--kube-api-burst", "0"], "--kube-api-burst"),
         (["operator", "--no-such-flag"], "--no-such-flag"),
         (["apiserver", "--no-such-flag"], "--no-such-flag"),
         (["no-such-command"], "no-such-command"),
