@@ -60,9 +60,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "KubesnapAPI", dependencies: ["KubeJSON"], swiftSettings: swiftSettings),
+        .target(name: "ChildProcesses", swiftSettings: swiftSettings),
         .target(
             name: "Restic",
-            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCurl", "ChildProcesses", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Kubesnap",
@@ -101,7 +102,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "KubeTestSupport",
-            dependencies: ["KubeJSON", "KubeAPIServer", "CKubeCrypto"],
+            dependencies: ["KubeJSON", "KubeAPIServer", "CKubeCrypto", "ChildProcesses"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeJSONTests", dependencies: ["KubeJSON", "KubeTestSupport"],

@@ -1,8 +1,6 @@
+import ChildProcesses
 import Foundation
 
-/// Serializes `Process.run()` in tests: Foundation's Process.run() was seen crashing (a memcpy
-/// inside it) while many children were started at once.
-let processLaunchLock = NSLock()
 
 /// What a finished command printed and how it exited.
 public struct CommandResult: Sendable, CustomStringConvertible {
@@ -28,87 +26,66 @@ public func runCommand(
     directory: String? = nil,
     timeout: Duration = .seconds(120)
 ) async throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment {
-        process.environment = environment
-    }
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let out = try TemporaryDirectory(prefix: "cmd")
     defer { out.remove() }
     let stdoutPath = out.appending("stdout"), stderrPath = out.appending("stderr")
-    _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
-    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-    let stdinPipe = Pipe()
-    process.standardInput = input == nil ? FileHandle.nullDevice : stdinPipe
-    let finished = AsyncStream<Int32>.makeStream()
-    process.terminationHandler = { p in
-        finished.continuation.yield(p.terminationStatus)
-        finished.continuation.finish()
-    }
+    let child: SpawnedProcess
     do {
-        try processLaunchLock.withLock { try process.run() }
+        child = try SpawnedProcess(
+            executable: executable, arguments: arguments, environment: environment, directory: directory,
+            standardInput: input == nil ? .null : .pipe, standardOutput: .file(stdoutPath),
+            standardError: .file(stderrPath))
     } catch {
-        throw CommandError(description: "cannot start \(executable): \(error)")
+        throw CommandError(description: "\(error)")
     }
-    if let input {
-        stdinPipe.fileHandleForWriting.write(Data(input.utf8))
-        try? stdinPipe.fileHandleForWriting.close()
-    }
-    let status: Int32? = await withTaskGroup(of: Int32?.self) { group in
-        group.addTask {
-            for await s in finished.stream { return s }
-            return nil
+    if let input, let standardInput = child.standardInput {
+        // A thread of its own: a blocking write must not hold the cooperative pool.
+        SpawnedProcess.onOwnThread {
+            standardInput.write(Data(input.utf8))
+            try? standardInput.close()
         }
+    }
+    let termination: SpawnedProcess.Termination? = await withTaskGroup(of: SpawnedProcess.Termination?.self) { group in
+        group.addTask { await child.termination() }
         group.addTask {
             try? await Task.sleep(for: timeout)  // the command's time limit
             return nil
         }
-        let first = await group.next()!
+        let first = await group.next() ?? nil
         group.cancelAll()
         return first
     }
-    guard let status else {
-        process.terminate()
-        kill(process.processIdentifier, SIGKILL)
+    guard let termination else {
+        child.signal(SIGKILL)
+        _ = await child.termination()
         throw CommandError(description: "\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout)")
     }
     return CommandResult(
-        status: status,
+        status: termination.status,
         stdout: (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "",
         stderr: (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")
 }
 
 /// A long-running child process (an API server, an operator) whose output goes to a log file.
 /// `stop()` or `kill()` it in a `defer`: tests clean up every process they start.
-public final class ChildProcess: @unchecked Sendable {
-    public let process: Process
+public final class ChildProcess: Sendable {
+    public let process: SpawnedProcess
     public let logPath: String
 
     public init(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
         directory: String? = nil, logPath: String
     ) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         self.logPath = logPath
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try processLaunchLock.withLock { try process.run() }
+        process = try SpawnedProcess(
+            executable: executable, arguments: arguments, environment: environment, directory: directory,
+            standardInput: .null, standardOutput: .file(logPath), standardError: .sameAsStandardOutput)
     }
 
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.pid }
     public var isRunning: Bool { process.isRunning }
+    /// The exit status (or the signal's number); nil while running.
+    public var terminationStatus: Int32? { process.terminationResult?.status }
 
     /// What the process has written so far.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -117,24 +94,28 @@ public final class ChildProcess: @unchecked Sendable {
     /// or nil if it is still running (then it is SIGKILLed).
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(20)) async -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
-        kill(pid, signal)
-        do {
-            try await waitUntil("process \(pid) to exit", timeout: timeout) {
-                (!self.process.isRunning, "still running")
+        if let done = process.terminationResult { return done.status }
+        process.signal(signal)
+        let ended = await withTaskGroup(of: SpawnedProcess.Termination?.self) { group in
+            group.addTask { await self.process.termination() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)  // the grace period before SIGKILL
+                return nil
             }
-            return process.terminationStatus
-        } catch {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-            return nil
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
         }
+        if let ended { return ended.status }
+        process.signal(SIGKILL)
+        _ = await process.termination()
+        return nil
     }
 
     /// SIGKILL, and wait for it to be gone.
     public func kill9() {
         guard process.isRunning else { return }
-        kill(pid, SIGKILL)
-        process.waitUntilExit()
+        process.signal(SIGKILL)
+        _ = process.waitUntilExit()
     }
 }

@@ -32,18 +32,43 @@ struct ReconcileContext: Sendable {
 
     /// Whether the namespaces cache is complete.
     let namespacesSynced: @Sendable () -> Bool
+    /// Live reads of Namespaces by deletions (see `namespaceIsTerminating`).
+    let namespaceReads = FreshFetches<Bool>()
 
-    /// Whether `namespace` is being deleted (then every policy is Retain). Throws while the
-    /// namespaces cache is not complete yet: when in doubt, keep data.
-    func namespaceIsTerminating(_ namespace: String) throws -> Bool {
+    /// Whether `namespace` is being deleted (then every policy is Retain). A "yes" from the
+    /// cache is enough; a "no" is confirmed by a read of the Namespace begun after this call,
+    /// because the Namespace's own update can arrive after the deletions it causes (they come
+    /// through other watches), and deleting data on a stale "no" loses it. Concurrent deletions
+    /// share one read. Throws while unsure (the cache is not complete, the read failed): when in
+    /// doubt, keep data.
+    func namespaceIsTerminating(_ namespace: String) async throws -> Bool {
         guard let namespaces else { return false }
         guard namespacesSynced() else {
             throw KubesnapError.deletionBlocked(reason: "CacheNotSynced", message: "namespaces are not known yet")
         }
-        guard let object = namespaces.get(ObjectKey(namespace: nil, name: namespace)) else {
-            return false
+        if let cached = namespaces.get(ObjectKey(namespace: nil, name: namespace)), Self.isTerminating(cached) {
+            return true
         }
-        return !object["metadata"]["deletionTimestamp"].isNull || object["status"]["phase"].stringValue == "Terminating"
+        let client = self.client
+        do {
+            return try await namespaceReads.value(for: namespace, startedAfter: .now) {
+                let object: JSONValue
+                do {
+                    object = try await client.get(.namespaces, namespace: nil, name: namespace)
+                } catch {
+                    if (error as? KubeError)?.isNotFound == true { return true }  // gone already: it was deleted
+                    throw error
+                }
+                return Self.isTerminating(object)
+            }.value
+        } catch {
+            throw KubesnapError.deletionBlocked(
+                reason: "NamespaceUnknown", message: "cannot read namespace \(namespace) to rule out its deletion: \(error)")
+        }
+    }
+
+    static func isTerminating(_ namespace: JSONValue) -> Bool {
+        !namespace["metadata"]["deletionTimestamp"].isNull || namespace["status"]["phase"].stringValue == "Terminating"
     }
 
     static func now() -> String { Conditions.timestamp(Date()) }

@@ -229,16 +229,9 @@ public struct SnapshotReconciler: Reconciler {
                 context.logger.info(
                     "found the restic snapshot of a Snapshot by its tag; adopting it",
                     metadata: ["snapshot": "\(key)", "id": "\(existing.shortID)"])
-                let updated = try await status.update(object) { status in
-                    status.phase = .ready
-                    status.snapshotID = existing.id
-                    status.snapshotTime = Conditions.timestamp(existing.time)
-                    status.backendRepository = restic.location
-                    status.observedGeneration = generation
-                    status.conditions.set(
-                        Kubesnap.ConditionType.ready, true, reason: "SnapshotFound",
-                        message: "restic snapshot \(existing.shortID) (tagged \(tag)) is in the repository", generation: generation)
-                }
+                let updated = try await markReady(
+                    object, holding: existing, in: restic.location, reason: "SnapshotFound",
+                    message: "restic snapshot \(existing.shortID) (tagged \(tag)) is in the repository")
                 context.events.normal(object, reason: "SnapshotFound", message: "found restic snapshot \(existing.shortID) made earlier for this Snapshot")
                 return try await verifyAfterCapture(updated ?? object)
             }
@@ -401,15 +394,10 @@ public struct SnapshotReconciler: Reconciler {
                 message: "restic snapshot \(info.shortID) is already held by Snapshot \"\(holder?.name ?? claimedBy)\"")
             return .done
         }
-        let updated = try await status.update(object) { status in
-            status.phase = .ready
-            status.snapshotID = info.id
-            status.snapshotTime = Conditions.timestamp(info.time)
-            status.backendRepository = restic.location
-            status.observedGeneration = generation
-            status.conditions.set(
-                Kubesnap.ConditionType.ready, true, reason: "Adopted",
-                message: "adopted restic snapshot \(info.shortID) from \(restic.location)", generation: generation)
+        let updated = try await markReady(
+            object, holding: info, in: restic.location, reason: "Adopted",
+            message: "adopted restic snapshot \(info.shortID) from \(restic.location)"
+        ) { status in
             if (status.verificationStatus ?? "").isEmpty, requested.isEmpty {
                 status.conditions.set(
                     Kubesnap.ConditionType.verified, nil, reason: "NotRequested",
@@ -422,6 +410,24 @@ public struct SnapshotReconciler: Reconciler {
         // thousand adoptions must not mean a thousand full reads of the backend).
         guard !requested.isEmpty else { return .done }
         return try await verifyAfterCapture(updated ?? object)
+    }
+
+    /// Records restic snapshot `info`, found in the repository at `location`, as the Snapshot's
+    /// data: phase Ready, in one status write with whatever `more` adds. Returns the updated object.
+    private func markReady(
+        _ object: JSONValue, holding info: SnapshotInfo, in location: String, reason: String, message: String,
+        more: (inout SnapshotStatus) -> Void = { _ in }
+    ) async throws -> JSONValue? {
+        let generation = object["metadata"]["generation"].intValue ?? 1
+        return try await status.update(object) { status in
+            status.phase = .ready
+            status.snapshotID = info.id
+            status.snapshotTime = Conditions.timestamp(info.time)
+            status.backendRepository = location
+            status.observedGeneration = generation
+            status.conditions.set(Kubesnap.ConditionType.ready, true, reason: reason, message: message, generation: generation)
+            more(&status)
+        }
     }
 
     /// Writes a finished data operation into status. Returns the updated object.
@@ -595,7 +601,7 @@ public struct SnapshotReconciler: Reconciler {
                 message: "\(Kubesnap.Annotation.skipDataDeletion) is \"true\": released without touching backend data")
             return .done
         }
-        if try context.namespaceIsTerminating(key.namespace) {
+        if try await context.namespaceIsTerminating(key.namespace) {
             context.events.normal(
                 object, reason: "Retained",
                 message: "namespace \(key.namespace) is being deleted: the snapshot's data is kept whatever the deletion policy")

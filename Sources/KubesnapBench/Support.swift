@@ -212,7 +212,7 @@ final class BenchProcess: Sendable {
     func killTree() {
         if child.isRunning {
             ProcessTree.killTree(pid)
-            child.process.waitUntilExit()
+            _ = child.process.waitUntilExit()
         }
         CleanupRegistry.shared.unregister(token)
     }

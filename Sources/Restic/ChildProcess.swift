@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 
 /// A value guarded by a lock, shared between a running child and the threads that watch it.
@@ -75,19 +76,12 @@ enum StdoutDestination: Sendable {
     case discard
 }
 
-/// Runs one child process to completion without blocking Swift's cooperative pool: pipes are
-/// drained by blocking reads on dispatch threads, and exit is reported by Foundation's
-/// termination handler. Cancelling the calling task sends `policy.signal`, then SIGKILL after
-/// the grace period, waits for the child to be gone, and throws `CancellationError`.
-/// Serializes `Process.run()` calls of this module (see `ChildProcessRunner.run`).
-private let launchLock = NSLock()
-
+/// Runs one child process to completion without blocking Swift's cooperative pool: it is
+/// started with `SpawnedProcess` (posix_spawn; Foundation's `Process.run()` crashes now and then
+/// on Linux), its pipes are drained by blocking reads on dispatch threads, and its exit is
+/// awaited. Cancelling the calling task sends `policy.signal`, then SIGKILL after the grace
+/// period, waits for the child to be gone, and throws `CancellationError`.
 enum ChildProcessRunner {
-    private struct RunState {
-        var exited = false
-        var signalSent = false
-    }
-
     static func run(
         executable: String,
         arguments: [String],
@@ -97,37 +91,22 @@ enum ChildProcessRunner {
         registry: ResticProcessRegistry?
     ) async throws -> ChildResult {
         try Task.checkCancellation()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        let stdoutPipe = Pipe()
-        let stderrPipe = Pipe()
-        process.standardOutput = destination.isDiscard ? FileHandle.nullDevice : stdoutPipe
-        process.standardError = stderrPipe
-
-        let state = Locked(RunState())
-        let collected = Locked((stdout: Data(), stderr: Data()))
-        let group = DispatchGroup()
-        group.enter()  // termination
-        process.terminationHandler = { _ in
-            state.withLock { $0.exited = true }
-            group.leave()
-        }
+        let child: SpawnedProcess
         do {
-            // Foundation's Process.run() crashed once here (a memcpy inside it) while many
-            // children were being started at once; launches are serialized as a precaution.
-            try launchLock.withLock { try process.run() }
+            child = try SpawnedProcess(
+                executable: executable, arguments: arguments, environment: environment,
+                standardInput: .null, standardOutput: destination.isDiscard ? .null : .pipe, standardError: .pipe)
         } catch {
-            throw ResticError.executableNotFound("cannot start \(executable): \(error)")
+            throw ResticError.executableNotFound(error.description)
         }
-        let pid = process.processIdentifier
+        let pid = child.pid
         registry?.register(pid)
         defer { registry?.unregister(pid) }
 
-        if !destination.isDiscard {
-            drain(stdoutPipe.fileHandleForReading, group: group) { chunk in
+        let collected = Locked((stdout: Data(), stderr: Data()))
+        let group = DispatchGroup()
+        if let standardOutput = child.standardOutput {
+            drain(standardOutput, group: group) { chunk in
                 switch destination {
                 case .capture: collected.withLock { $0.stdout.append(contentsOf: chunk) }
                 case .stream(let sink): sink(Data(chunk))
@@ -135,23 +114,22 @@ enum ChildProcessRunner {
                 }
             }
         }
-        drain(stderrPipe.fileHandleForReading, group: group) { chunk in
-            collected.withLock { $0.stderr.append(contentsOf: chunk) }
-        }
-
-        /// Sends `signal` unless the child has already been reaped (its pid could be reused).
-        @Sendable func send(_ signal: Int32) {
-            state.withLock { s in
-                guard !s.exited else { return }
-                s.signalSent = true
-                kill(pid, signal)
+        if let standardError = child.standardError {
+            drain(standardError, group: group) { chunk in
+                collected.withLock { $0.stderr.append(contentsOf: chunk) }
             }
         }
 
-        await withTaskCancellationHandler {
+        let signalSent = Locked(false)
+        @Sendable func send(_ signal: Int32) {
+            if child.signal(signal) { signalSent.withLock { $0 = true } }
+        }
+        let termination = await withTaskCancellationHandler {
+            let termination = await child.termination()
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 group.notify(queue: .global()) { continuation.resume() }
             }
+            return termination
         } onCancel: {
             send(policy.signal)
             let grace = policy.gracePeriod.components
@@ -161,25 +139,24 @@ enum ChildProcessRunner {
             ) { send(SIGKILL) }
         }
 
-        let signalled = state.withLock { $0.signalSent }
-        if signalled { throw CancellationError() }
+        if signalSent.withLock({ $0 }) { throw CancellationError() }
         let output = collected.withLock { $0 }
         return ChildResult(
-            exitCode: process.terminationStatus,
-            wasSignalled: process.terminationReason == .uncaughtSignal,
+            exitCode: termination.status,
+            wasSignalled: termination.signalled,
             stdout: output.stdout,
             stderr: String(decoding: output.stderr, as: UTF8.self))
     }
 
-    /// Reads `handle` to end of file on a dispatch thread (a blocking read must not run on the
-    /// cooperative pool), handing each chunk to `consume`.
+    /// Reads `handle` to end of file on a thread of its own (a blocking read must hold neither
+    /// the cooperative pool nor a dispatch worker), handing each chunk to `consume`.
     private static func drain(
         _ handle: FileHandle, group: DispatchGroup,
         consume: @escaping @Sendable (UnsafeRawBufferPointer) -> Void
     ) {
         group.enter()
         let fd = handle.fileDescriptor
-        DispatchQueue.global().async {
+        SpawnedProcess.onOwnThread {
             var buffer = [UInt8](repeating: 0, count: 64 * 1024)
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

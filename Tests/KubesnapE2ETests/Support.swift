@@ -168,7 +168,7 @@ final class KubesnapProcess: Sendable {
             if let current = Self.fileIdentity(kubeconfigPath), current != stale { return (true, "") }
             if !child.isRunning {
                 throw E2EError(
-                    "kubesnap exited with \(child.process.terminationStatus): \(E2E.tail(child.log))")
+                    "kubesnap exited with \(child.terminationStatus.map(String.init) ?? "?"): \(E2E.tail(child.log))")
             }
             return (false, "no kubeconfig yet; log: \(E2E.tail(child.log, lines: 5))")
         }

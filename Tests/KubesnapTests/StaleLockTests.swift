@@ -44,6 +44,27 @@ final class LockHoldingRestic: @unchecked Sendable {
 }
 
 /// Lock files of a local repository.
+extension LockHoldingRestic {
+    /// Starts a restic that takes the repository's lock, SIGKILLs it once the lock file exists,
+    /// and waits until the process is gone: the lock it leaves is stale. Returns its file name
+    /// and the dead restic's pid.
+    static func leaveStaleLock(repository: String, password: String, cacheDirectory: String, home: String) async throws
+        -> (file: String, pid: Int32)
+    {
+        let killed = try LockHoldingRestic(repository: repository, password: password, cacheDirectory: cacheDirectory, home: home)
+        defer { killed.kill9() }
+        let staleLock: String = try await waitFor("the killed restic's lock file") {
+            let locks = lockFiles(repository)
+            return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
+        }
+        killed.kill9()
+        try await waitUntil("the killed restic (pid \(killed.pid)) to be gone, not a zombie") {
+            (kill(killed.pid, 0) != 0 && errno == ESRCH, "pid \(killed.pid) still answers")
+        }
+        return (staleLock, killed.pid)
+    }
+}
+
 func lockFiles(_ repository: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: repository + "/locks")) ?? []).sorted()
 }
@@ -63,16 +84,8 @@ struct StaleLockTests {
             let cache = h.root.appending("lock-test-cache")
 
             // A restic that dies holding its lock.
-            let killed = try LockHoldingRestic(repository: repositoryPath, password: password, cacheDirectory: cache, home: h.root.path)
-            defer { killed.kill9() }
-            let staleLock: String = try await waitFor("the killed restic's lock file") {
-                let locks = lockFiles(repositoryPath)
-                return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
-            }
-            killed.kill9()
-            try await waitUntil("the killed restic (pid \(killed.pid)) to be gone, not a zombie") {
-                (kill(killed.pid, 0) != 0 && errno == ESRCH, "pid \(killed.pid) still answers")
-            }
+            let (staleLock, killedPID) = try await LockHoldingRestic.leaveStaleLock(
+                repository: repositoryPath, password: password, cacheDirectory: cache, home: h.root.path)
             #expect(lockFiles(repositoryPath) == [staleLock], "SIGKILL leaves the lock behind")
 
             // A live restic holding a lock of its own: the stale lock is reported, not removed.
@@ -87,7 +100,7 @@ struct StaleLockTests {
             }
             let foundCondition = try #require(Conditions.get(found["status"], type: "StaleLock"))
             #expect(foundCondition.reason == "StaleLockFound")
-            #expect(foundCondition.message.contains("pid \(killed.pid)"), "\(foundCondition.message)")
+            #expect(foundCondition.message.contains("pid \(killedPID)"), "\(foundCondition.message)")
             #expect(lockFiles(repositoryPath).contains(staleLock), "kept while a live lock is held")
             #expect(live.process.isRunning, "the live restic was not disturbed")
 
@@ -142,17 +155,9 @@ struct StaleLockTests {
             }
 
             // Then a stale lock.
-            let killed = try LockHoldingRestic(
-                repository: repositoryPath, password: password, cacheDirectory: h.root.appending("lock-test-cache"), home: h.root.path)
-            defer { killed.kill9() }
-            let staleLock: String = try await waitFor("the killed restic's lock file") {
-                let locks = lockFiles(repositoryPath)
-                return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
-            }
-            killed.kill9()
-            try await waitUntil("the killed restic (pid \(killed.pid)) to be gone, not a zombie") {
-                (kill(killed.pid, 0) != 0 && errno == ESRCH, "pid \(killed.pid) still answers")
-            }
+            let (staleLock, _) = try await LockHoldingRestic.leaveStaleLock(
+                repository: repositoryPath, password: password, cacheDirectory: h.root.appending("lock-test-cache"),
+                home: h.root.path)
 
             // Several Repository reconciles (one a second) while the backup holds it: the lock stays.
             let before = try await ResyncCostTests.reconcileCount(metricsPort: port, controller: "repository")
