@@ -43,7 +43,7 @@ let package = Package(
         .target(
             name: "KubeClient",
             dependencies: [
-                "CCurl", "KubeJSON",
+                "CCurl", "KubeJSON", "ChildProcesses",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

@@ -34,6 +34,8 @@ public final class SpawnedProcess: Sendable {
         case file(String)
         /// Standard error only: the same as standard output.
         case sameAsStandardOutput
+        /// This process's own descriptor.
+        case inherit
     }
 
     /// How the child ended.
@@ -100,6 +102,8 @@ public final class SpawnedProcess: Sendable {
                 posix_spawn_file_actions_addopen(&fileActions, target, path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
             case .sameAsStandardOutput:
                 posix_spawn_file_actions_adddup2(&fileActions, 1, target)
+            case .inherit:
+                break
             }
         }
         try arrange(stdin, as: 0)

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import KubeJSON
 
@@ -196,35 +197,23 @@ enum ExecCredentialRunner {
             if let hint = plugin.installHint { message += "; \(hint)" }
             throw .configuration(message)
         }
-        let processEnvironment = environment
-        let output: Result<(Int32, Data), KubeError> = await withCheckedContinuation { continuation in
-            let thread = Thread {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: executable)
-                process.arguments = plugin.arguments
-                process.environment = processEnvironment
-                process.standardInput = FileHandle.nullDevice
-                process.standardError = FileHandle.standardError
-                let stdout = Pipe()
-                process.standardOutput = stdout
-                do {
-                    try process.run()
-                } catch {
-                    continuation.resume(
-                        returning: .failure(.configuration("exec plugin \(name): cannot start it: \(error)")))
-                    return
-                }
-                let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-                DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-                let data = stdout.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                killer.cancel()
-                continuation.resume(returning: .success((process.terminationStatus, data)))
-            }
-            thread.name = "kubesnap.client.exec"
-            thread.start()
+        let child: SpawnedProcess
+        do {
+            child = try SpawnedProcess(
+                executable: executable, arguments: plugin.arguments, environment: environment,
+                standardInput: .null, standardOutput: .pipe, standardError: .inherit)
+        } catch {
+            throw .configuration("exec plugin \(name): cannot start it: \(error)")
         }
-        let (status, data) = try output.get()
+        let killer = DispatchWorkItem { child.signal(SIGTERM) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+        let data: Data = await withCheckedContinuation { continuation in
+            SpawnedProcess.onOwnThread {
+                continuation.resume(returning: child.standardOutput?.readDataToEndOfFile() ?? Data())
+            }
+        }
+        let status = await child.termination().status
+        killer.cancel()
         guard status == 0 else { throw .configuration("exec plugin \(name): exited with status \(status)") }
         return try parse(data, plugin: plugin)
     }

@@ -109,6 +109,10 @@ public struct KubesnapOperator: Sendable {
             refreshRepository: { refreshContinuation.yield($0) }, logger: logger,
             namespacesSynced: { namespaces.hasSynced })
 
+        // Deletions are timed as they arrive (see ReconcileContext.namespaceIsTerminating).
+        snapshots.subscribe { context.deletionsSeen.observe($0) }
+        repositories.subscribe { context.deletionsSeen.observe($0) }
+
         let controllerOptions = ControllerOptions(
             workers: configuration.workers, rateLimiter: ControllerRateLimiter(maxDelay: configuration.maxRetryDelay))
         let repositoryReconciler = RepositoryReconciler(context: context)

@@ -34,14 +34,17 @@ struct ReconcileContext: Sendable {
     let namespacesSynced: @Sendable () -> Bool
     /// Live reads of Namespaces by deletions (see `namespaceIsTerminating`).
     let namespaceReads = FreshFetches<Bool>()
+    /// When this process first saw each object's deletion (by UID).
+    let deletionsSeen = DeletionsSeen()
 
-    /// Whether `namespace` is being deleted (then every policy is Retain). A "yes" from the
-    /// cache is enough; a "no" is confirmed by a read of the Namespace begun after this call,
-    /// because the Namespace's own update can arrive after the deletions it causes (they come
-    /// through other watches), and deleting data on a stale "no" loses it. Concurrent deletions
-    /// share one read. Throws while unsure (the cache is not complete, the read failed): when in
-    /// doubt, keep data.
-    func namespaceIsTerminating(_ namespace: String) async throws -> Bool {
+    /// Whether `namespace` is being deleted (then every policy is Retain), for the deletion of
+    /// the object `uid`. A "yes" from the cache is enough; a "no" is confirmed by a read of the
+    /// Namespace begun after this process saw the object's deletion: the Namespace's own update
+    /// can arrive after the deletions it causes (they come through other watches), and deleting
+    /// data on a stale "no" loses it, but a namespace is marked terminating before any of its
+    /// objects is deleted. A burst of deletions seen together shares one read. Throws while
+    /// unsure (the cache is not complete, the read failed): when in doubt, keep data.
+    func namespaceIsTerminating(_ namespace: String, deleting uid: String) async throws -> Bool {
         guard let namespaces else { return false }
         guard namespacesSynced() else {
             throw KubesnapError.deletionBlocked(reason: "CacheNotSynced", message: "namespaces are not known yet")
@@ -51,7 +54,7 @@ struct ReconcileContext: Sendable {
         }
         let client = self.client
         do {
-            return try await namespaceReads.value(for: namespace, startedAfter: .now) {
+            return try await namespaceReads.value(for: namespace, startedAfter: deletionsSeen.firstSeen(uid)) {
                 let object: JSONValue
                 do {
                     object = try await client.get(.namespaces, namespace: nil, name: namespace)
@@ -171,5 +174,27 @@ struct FailureSummary: Sendable, Equatable {
         } else {
             self.init(reason: defaultReason, message: "\(error)", transient: true)
         }
+    }
+}
+
+/// When this process first saw each object's deletion (its `deletionTimestamp`), by UID: the
+/// informers record it as events arrive, before the deletion waits in a work queue.
+final class DeletionsSeen: Sendable {
+    private let seen = LockedValue<[String: ContinuousClock.Instant]>([:])
+
+    /// Records a deletion seen now, unless seen before; forgets an object that is gone.
+    func observe(_ event: InformerEvent) {
+        guard let uid = event.object.uid else { return }
+        if case .deleted = event {
+            seen.withLock { $0[uid] = nil }
+        } else if !event.object["metadata"]["deletionTimestamp"].isNull {
+            let now = ContinuousClock.now
+            seen.withLock { if $0[uid] == nil { $0[uid] = now } }
+        }
+    }
+
+    /// When the deletion of `uid` was first seen; now if it was not recorded.
+    func firstSeen(_ uid: String) -> ContinuousClock.Instant {
+        seen.withLock { $0[uid] } ?? .now
     }
 }

@@ -318,7 +318,7 @@ public struct RepositoryReconciler: Reconciler {
                 message: "\(Kubesnap.Annotation.skipDataDeletion) is \"true\": released without touching backend data")
             return .done
         }
-        if try await context.namespaceIsTerminating(key.namespace) {
+        if try await context.namespaceIsTerminating(key.namespace, deleting: object.uid ?? "") {
             context.events.normal(
                 object, reason: "Retained",
                 message: "namespace \(key.namespace) is being deleted: the repository's data is kept whatever the deletion policy")

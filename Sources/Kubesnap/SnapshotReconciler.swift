@@ -601,7 +601,7 @@ public struct SnapshotReconciler: Reconciler {
                 message: "\(Kubesnap.Annotation.skipDataDeletion) is \"true\": released without touching backend data")
             return .done
         }
-        if try await context.namespaceIsTerminating(key.namespace) {
+        if try await context.namespaceIsTerminating(key.namespace, deleting: object.uid ?? "") {
             context.events.normal(
                 object, reason: "Retained",
                 message: "namespace \(key.namespace) is being deleted: the snapshot's data is kept whatever the deletion policy")
@@ -689,10 +689,11 @@ public struct SnapshotReconciler: Reconciler {
                 ).allSatisfy { $0.uid == uid }
             }
             if !ids.isEmpty {
+                // One Event per deletion (DataDeleted, when the batch is done), not one more here.
                 await context.batcher.submit(ids: ids, uid: uid, key: key, in: restic)
-                context.events.normal(
-                    object, reason: "DataDeletionQueued",
-                    message: "deletionPolicy Delete: restic snapshot \(ids.map { String($0.prefix(8)) }.joined(separator: ", ")) will be forgotten and pruned with the repository's next batch")
+                context.logger.debug(
+                    "data deletion queued",
+                    metadata: ["snapshot": "\(key)", "ids": "\(ids.map { String($0.prefix(8)) })"])
                 return .requeue(after: .seconds(60))
             }
         } catch {
