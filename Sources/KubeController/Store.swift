@@ -116,6 +116,9 @@ public final class Store: Sendable {
 
     public var count: Int { state.withLockedValue { $0.objects.count } }
 
+    /// Bytes of JSON text held for the cached objects (keys and indexes apart).
+    public var storedTextBytes: Int { state.withLockedValue { $0.objects.values.reduce(0) { $0 + $1.json.count } } }
+
     // MARK: - mutations (the informer's)
 
     /// Inserts or replaces an object; returns the previous one.

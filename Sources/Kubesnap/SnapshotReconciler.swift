@@ -470,7 +470,7 @@ public struct SnapshotReconciler: Reconciler {
         case (.backup, .failed(let reason, let message, let transient)):
             if deleting { return nil }
             if transient {
-                if reason == "RepositoryLocked" { context.refreshRepository(repositoryKey) }
+                if reason == Self.repositoryLocked { context.refreshRepository(repositoryKey) }
                 try await pending(object, reason: reason, message: "the backup failed and will be retried: \(message)")
                 throw KubesnapError.backendUnreachable(message)
             }
@@ -497,7 +497,11 @@ public struct SnapshotReconciler: Reconciler {
             }
             return updated
         case (.verify, .failed(let reason, let message, let transient)):
-            refreshAfterFirstVerification(object, repositoryKey)
+            if reason == Self.repositoryLocked {
+                context.refreshRepository(repositoryKey)
+            } else {
+                refreshAfterFirstVerification(object, repositoryKey)
+            }
             let updated = try await status.update(object) { status in
                 if !transient {
                     status.verificationStatus = message
@@ -515,6 +519,9 @@ public struct SnapshotReconciler: Reconciler {
             return nil
         }
     }
+
+    /// The reason of restic's "repository is already locked" (FailureSummary).
+    static let repositoryLocked = "RepositoryLocked"
 
     /// A capture's first verification is when the Repository's size and count are re-read.
     private func refreshAfterFirstVerification(_ object: JSONValue, _ repositoryKey: ObjectKey) {
@@ -671,6 +678,9 @@ public struct SnapshotReconciler: Reconciler {
         case .finished(.failure(let error)):
             if Task.isCancelled { throw error }
             let summary = FailureSummary(error, defaultReason: "DeletionFailed")
+            // A lock left by a killed restic (a cancelled verification, say) is cleared by the
+            // Repository's stale-lock check: ask for it now rather than at its next refresh.
+            if summary.reason == Self.repositoryLocked { context.refreshRepository(repositoryKey) }
             return try await blocked(object, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
         case .none:
             break

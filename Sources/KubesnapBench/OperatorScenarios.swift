@@ -419,6 +419,7 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
             _ = try await cluster.loadClient.delete(
                 Resources.snapshots, namespace: item.namespace, name: item.name)
         }
+        let deleteCallsSeconds = seconds(since: start)
         let keys = items.map { "\($0.namespace)/\($0.name)" }
         try await tracker.wait("all Snapshots gone", keys: keys, timeout: settings.timeout) {
             $0?.deletedAt != nil
@@ -450,6 +451,7 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
             "seconds until gone from restic", format(totalSeconds), baseline: format(baselineSeconds),
             note: "ratio \(format(ratio))")
         report.row("seconds until objects gone", format(objectsGoneSeconds))
+        report.row("  (bench's deletes took)", format(deleteCallsSeconds))
         report.row("prune runs", "\(pruneRuns)", baseline: "1")
         report.row("restic runs", "\(runs.count)", note: histogramText(histogram))
         report.row("API requests", "", note: requests.summary)

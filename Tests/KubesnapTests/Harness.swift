@@ -42,6 +42,14 @@ struct Harness: Sendable {
         _ = try await client.create(.secrets, namespace: namespace, secret)
     }
 
+    /// A Secret `pw` holding `password`, and the Repository `name` at `path` (under the
+    /// repository root) that uses it, once Ready.
+    func readyRepository(_ namespace: String, _ name: String, path: String, password: String) async throws {
+        try await createSecret(namespace, "pw", password: password)
+        try await createRepository(namespace, name, path: path, secret: "pw")
+        try await waitForPhase(Self.repositories, namespace, name, "Ready")
+    }
+
     @discardableResult
     func createRepository(
         _ namespace: String, _ name: String, path: String, secret: String, deletionPolicy: String? = nil

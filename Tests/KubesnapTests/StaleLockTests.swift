@@ -78,9 +78,7 @@ struct StaleLockTests {
             let ns = "default"
             let password = "lock-pass"
             let repositoryPath = h.repositoryRoot + "/locked"
-            try await h.createSecret(ns, "pw", password: password)
-            try await h.createRepository(ns, "repo", path: "locked", secret: "pw")
-            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            try await h.readyRepository(ns, "repo", path: "locked", password: password)
             let cache = h.root.appending("lock-test-cache")
 
             // A restic that dies holding its lock.
@@ -142,9 +140,7 @@ struct StaleLockTests {
             let ns = "default"
             let password = "hold-pass"
             let repositoryPath = h.repositoryRoot + "/held"
-            try await h.createSecret(ns, "pw", password: password)
-            try await h.createRepository(ns, "repo", path: "held", secret: "pw")
-            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            try await h.readyRepository(ns, "repo", path: "held", password: password)
 
             // A kubesnap backup that holds the repository until released.
             let source = try h.makeSource("hold-src", files: ["f": "held"])
@@ -177,6 +173,44 @@ struct StaleLockTests {
                 return condition?.status == "False" && condition?.reason == "StaleLockRemoved"
             }
             #expect(lockFiles(repositoryPath).isEmpty, "locks: \(lockFiles(repositoryPath))")
+        }
+    }
+    /// A deletion that meets a stale lock (a cancelled or killed restic left it) asks the
+    /// Repository's stale-lock check at once; it does not wait for the periodic refresh.
+    @Test("a stale lock in the way of a deletion is cleared at once, not at the next periodic refresh")
+    func staleLockBlockingADeletionIsClearedPromptly() async throws {
+        let wrapper = try ResticWrapper()
+        defer { wrapper.remove() }
+        try await withOperator(configure: {
+            $0.resticExecutable = wrapper.executable
+            $0.repositoryRefreshInterval = .seconds(3600)
+        }) { h in
+            let ns = "default"
+            let password = "delete-lock-pass"
+            let repositoryPath = h.repositoryRoot + "/deleting"
+            try await h.readyRepository(ns, "repo", path: "deleting", password: password)
+            let source = try h.makeSource("delete-lock", files: ["f": "data"])
+            try await h.createSnapshot(ns, "doomed", repository: "repo", source: source)
+            let ready = try await h.waitForStatus(Harness.snapshots, ns, "doomed", "Ready and verified") {
+                $0["status"]["phase"] == "Ready" && $0["status"]["verificationStatus"] == "OK"
+            }
+            let id = try #require(ready["status"]["snapshotID"].stringValue)
+            // The Repository refresh that follows the verification (stats after dump) is done:
+            // from here only the deletion can ask for another.
+            try await waitUntil("the Repository refresh after the verification (stats after dump)") {
+                let runs = wrapper.runs()
+                guard let dump = runs.lastIndex(where: { $0.contains(" dump ") }) else { return (false, "\(runs)") }
+                return (runs[dump...].contains { $0.contains(" stats ") }, "\(runs)")
+            }
+
+            let (staleLock, _) = try await LockHoldingRestic.leaveStaleLock(
+                repository: repositoryPath, password: password, cacheDirectory: h.root.appending("lock-test-cache"),
+                home: h.root.path)
+            try await h.client.delete(Harness.snapshots, namespace: ns, name: "doomed")
+            try await h.waitForGone(Harness.snapshots, ns, "doomed", timeout: .seconds(90))
+            #expect(!lockFiles(repositoryPath).contains(staleLock), "the stale lock is still there")
+            let listed = try await h.resticSnapshots(repository: repositoryPath, password: password)
+            #expect(!listed.contains { $0["id"].stringValue == id }, "the deleted Snapshot's data is still listed")
         }
     }
 }
