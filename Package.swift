@@ -127,7 +127,7 @@ let package = Package(
             name: "KubesnapAPITests", dependencies: ["KubesnapAPI", "KubeJSON", "KubeTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "ResticTests", dependencies: ["Restic", "KubeTestSupport"],
+            name: "ResticTests", dependencies: ["Restic", "KubeTestSupport", "ChildProcesses"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubesnapTests",

@@ -165,6 +165,30 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         return found.first { $0.id.hasPrefix(id) }
     }
 
+    /// The S3 store of an s3 backend and the repository's key prefix in it ("" or "path/").
+    private func s3Objects() -> (store: S3ObjectStore, root: String)? {
+        guard case .s3(let endpoint, let bucket, let prefix, let region, let credentials) = backend else { return nil }
+        let trimmed = (prefix ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        return (
+            S3ObjectStore(endpoint: endpoint, bucket: bucket, region: region, credentials: credentials),
+            trimmed.isEmpty ? "" : trimmed + "/"
+        )
+    }
+
+    /// Deletes these lock files from the backend by name (local and s3; rest cannot).
+    private func removeLockFiles(_ ids: [String]) async throws {
+        for id in ids { try Self.validateID(id) }
+        switch backend {
+        case .local(let path):
+            for id in ids { try? FileManager.default.removeItem(atPath: path + "/locks/" + id) }
+        case .s3:
+            guard let (store, root) = s3Objects() else { return }
+            for id in ids { try await store.delete(key: root + "locks/" + id) }
+        case .rest:
+            break
+        }
+    }
+
     /// The names of the backend's `snapshots/` files that start with `prefix` (a snapshot's file
     /// name is its full id), read without restic: every restic run pays for opening the
     /// repository (~0.35 s of scrypt), a directory or bucket listing does not. nil for a backend
@@ -174,10 +198,9 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         case .local(let path):
             let names = try FileManager.default.contentsOfDirectory(atPath: path + "/snapshots")
             return names.filter { $0.hasPrefix(prefix) }
-        case .s3(let endpoint, let bucket, let repositoryPrefix, let region, let credentials):
-            let store = S3ObjectStore(endpoint: endpoint, bucket: bucket, region: region, credentials: credentials)
-            let trimmed = (repositoryPrefix ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-            let base = (trimmed.isEmpty ? "" : trimmed + "/") + "snapshots/"
+        case .s3:
+            guard let (store, root) = s3Objects() else { return nil }
+            let base = root + "snapshots/"
             return try await store.keys(prefix: base + prefix).map { String($0.dropFirst(base.count)) }
         case .rest:
             return nil
@@ -186,8 +209,9 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
 
     /// Removes these snapshots (full ids or unique prefixes), then confirms they are gone: restic
     /// exits 0 for ids it does not know, so unknown ids are reported in `notFound`, and a
-    /// snapshot still listed afterwards throws `forgetIncomplete`. With `prune`, the space is
-    /// reclaimed in the same call (`forget --prune`), which is how to batch many deletions.
+    /// snapshot still in the backend's snapshots/ afterwards throws `forgetIncomplete`. With
+    /// `prune`, the space is reclaimed in the same call (`forget --prune`), which is how to batch
+    /// many deletions.
     @discardableResult
     public func forget(ids: [String], prune: Bool = false) async throws -> ForgetResult {
         for id in ids { try Self.validateID(id) }
@@ -222,7 +246,14 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
             }
             notFound += resolved.filter { ignored.contains($0) }
             resolved.removeAll { ignored.contains($0) }
-            let after = Set(try await snapshots().map(\.id))
+            // Confirmed from the backend's snapshots/ listing where it can be read without restic
+            // (a snapshot exists exactly while its file does), else by restic's own listing.
+            let after: Set<String>
+            if let listed = try await snapshotFileNames(prefix: "") {
+                after = Set(listed)
+            } else {
+                after = Set(try await snapshots().map(\.id))
+            }
             let remaining = resolved.filter { after.contains($0) }
             if !remaining.isEmpty { throw ResticError.forgetIncomplete(remaining: remaining) }
         } else if prune {
@@ -335,10 +366,31 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
     /// A lock is stale when it was made on this machine by a process that no longer exists.
     /// (restic also calls a lock stale when it is older than 30 minutes; this function does not
     /// guess about other machines' processes.)
+    ///
+    /// A pid can be in use again by a later process (pids wrap around, at 32,768 by default):
+    /// a process that started after the lock was made cannot have made it, so that lock is
+    /// stale too (restic's own check cannot tell; see `removeStaleLocks`).
     public func isStale(_ lock: ResticLock) -> Bool {
         guard lock.hostname == Self.localHostname else { return false }
-        if kill(lock.pid, 0) == 0 { return false }
-        return errno == ESRCH
+        if kill(lock.pid, 0) != 0 { return errno == ESRCH }
+        guard let started = Self.processStartTime(lock.pid) else { return false }
+        return started > lock.time.addingTimeInterval(1)  // /proc's start time has 10 ms ticks
+    }
+
+    /// When process `pid` started, from /proc (Linux); nil where it cannot be read.
+    static func processStartTime(_ pid: Int32) -> Date? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let afterName = stat.lastIndex(of: ")"),
+            let system = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let bootLine = system.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
+            let boot = Double(bootLine.dropFirst(6).trimmingCharacters(in: .whitespaces))
+        else { return nil }
+        // Fields after "(comm)": state is field 3, starttime field 22 (clock ticks since boot).
+        let fields = stat[stat.index(after: afterName)...].split(separator: " ")
+        guard fields.count > 19, let ticks = Double(fields[19]) else { return nil }
+        let hertz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard hertz > 0 else { return nil }
+        return Date(timeIntervalSince1970: boot + ticks / hertz)
     }
 
     /// Runs `restic unlock` only when every lock is stale and none belongs to a pid in
@@ -355,7 +407,13 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         let live = current.filter { lock in !stale.contains(lock) }
         if !live.isEmpty { return .kept(live: live, stale: stale) }
         _ = try await run(["unlock"])
-        let remaining = Set(try await locks().map(\.id))
+        var remaining = Set(try await locks().map(\.id))
+        let keptByRestic = stale.filter { remaining.contains($0.id) }
+        if !keptByRestic.isEmpty {
+            // restic keeps a lock whose pid a later process has: remove exactly those files.
+            try await removeLockFiles(keptByRestic.map(\.id))
+            remaining = Set(try await locks().map(\.id))
+        }
         let notRemoved = stale.filter { remaining.contains($0.id) }
         if !notRemoved.isEmpty {
             throw ResticError.unexpectedOutput(
@@ -385,10 +443,9 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
                 throw .unsupported("cannot remove \(path): \(error.localizedDescription)")
             }
             return true
-        case .s3(let endpoint, let bucket, let prefix, let region, let credentials):
-            let store = S3ObjectStore(endpoint: endpoint, bucket: bucket, region: region, credentials: credentials)
+        case .s3(_, let bucket, let prefix, _, _):
+            guard let (store, base) = s3Objects() else { return false }
             let trimmed = (prefix ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-            let base = trimmed.isEmpty ? "" : trimmed + "/"
             let keys = try await store.keys(prefix: base)
             if keys.isEmpty { return false }
             guard keys.contains(base + "config"), keys.contains(where: { $0.hasPrefix(base + "keys/") }) else {

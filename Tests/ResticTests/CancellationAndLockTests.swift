@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import KubeTestSupport
 import Testing
@@ -111,5 +112,26 @@ import Testing
         #expect(try await repository.removeStaleLocks() == .removed([lock]))
         #expect(try await repository.locks().isEmpty)
         try await repository.prune()
+    }
+    /// pids wrap around: a lock whose pid now belongs to a process that started after the lock
+    /// was made is stale (its maker is gone), while a process that started before it may hold it.
+    @Test func aLockWhosePidWasReusedByALaterProcessIsStale() async throws {
+        let fixture = try LocalFixture(prefix: "restic-pid-reuse")
+        defer { fixture.remove() }
+        let repository = try fixture.repository()
+        let later = try SpawnedProcess(executable: "/bin/sleep", arguments: ["30"])
+        defer {
+            later.signal(SIGKILL)
+            _ = later.waitUntilExit()
+        }
+        let started = try #require(ResticRepository.processStartTime(later.pid))
+        #expect(abs(started.timeIntervalSinceNow) < 60, "start time read from /proc: \(started)")
+        func lock(madeAt time: Date) -> ResticLock {
+            ResticLock(
+                id: String(repeating: "a", count: 64), pid: later.pid, hostname: ResticRepository.localHostname,
+                username: nil, time: time, exclusive: false)
+        }
+        #expect(repository.isStale(lock(madeAt: started.addingTimeInterval(-3600))), "made an hour before its pid's process started")
+        #expect(!repository.isStale(lock(madeAt: started.addingTimeInterval(5))), "made by the process that has the pid")
     }
 }
