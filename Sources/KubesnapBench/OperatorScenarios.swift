@@ -414,6 +414,7 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
         let runsBefore = op.restic.runs().count
         let before = try await cluster.requestCounts()
         progress("delete: deleting \(count) Snapshots")
+        let startEpoch = Date().timeIntervalSince1970
         let start = ContinuousClock.now
         try await concurrentForEach(items, width: 16) { item in
             _ = try await cluster.loadClient.delete(
@@ -452,6 +453,10 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
             note: "ratio \(format(ratio))")
         report.row("seconds until objects gone", format(objectsGoneSeconds))
         report.row("  (bench's deletes took)", format(deleteCallsSeconds))
+        let timeline = op.restic.timedRuns().filter { $0.started >= startEpoch }.map {
+            "+\(format($0.started - startEpoch)) \($0.command)"
+        }
+        report.row("restic starts after the deletes began", "", note: timeline.joined(separator: ", "))
         report.row("prune runs", "\(pruneRuns)", baseline: "1")
         report.row("restic runs", "\(runs.count)", note: histogramText(histogram))
         report.row("API requests", "", note: requests.summary)
