@@ -594,6 +594,28 @@ public struct SnapshotReconciler: Reconciler {
             capturedID = result.snapshotID
         }
         context.mover.clearFinished(uid: uid)
+        // Data queued for a batch (PruneBatcher) by an earlier reconcile: its completion
+        // reconciles this key again, and its outcome is all there is left to act on (everything
+        // below was checked when the data was queued).
+        let repositoryKey = ObjectKey(namespace: key.namespace, name: object["spec"]["repository"].stringValue ?? "")
+        switch await context.batcher.progress(uid: uid) {
+        case .pending:
+            return .requeue(after: .seconds(60))
+        case .finished(.success):
+            context.events.normal(
+                object, reason: "DataDeleted", message: "deletionPolicy Delete: its restic data was forgotten and pruned")
+            context.refreshRepository(repositoryKey)
+            return .done
+        case .finished(.failure(let error)):
+            if Task.isCancelled { throw error }
+            let summary = FailureSummary(error, defaultReason: "DeletionFailed")
+            // A lock left by a killed restic (a cancelled verification, say) is cleared by the
+            // Repository's stale-lock check: ask for it now rather than at its next refresh.
+            if summary.reason == Self.repositoryLocked { context.refreshRepository(repositoryKey) }
+            return try await blocked(object, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
+        case .none:
+            break
+        }
         let snapshot: Snapshot
         do {
             snapshot = try object.decode(Snapshot.self)
@@ -635,7 +657,6 @@ public struct SnapshotReconciler: Reconciler {
         guard mayHaveData else { return .done }  // nothing was ever captured
         if snapshot.spec.source == nil && knownID == nil { return .done }
 
-        let repositoryKey = ObjectKey(namespace: key.namespace, name: snapshot.spec.repository)
         guard let repositoryObject = context.repositories.get(repositoryKey),
             let repository = try? repositoryObject.decode(Repository.self)
         else {
@@ -663,28 +684,10 @@ public struct SnapshotReconciler: Reconciler {
                 object, reason: Self.immutableFieldChanged,
                 message: "cannot delete the snapshot's data: it is in \(recorded), but spec.repository now names Repository \"\(snapshot.spec.repository)\" (\(restic.location)); restore spec.repository, or set \(Kubesnap.Annotation.skipDataDeletion)=true to release it without deleting data")
         }
-        // The removal runs in a batch (PruneBatcher); its completion reconciles this key again.
-        // No status write on this path: a mass deletion would otherwise cost a write per
-        // Snapshot before the finalizer's own; phase Deleting marks deletions that are stuck
-        // (`blocked`) or wait for a running capture to stop.
-        switch await context.batcher.progress(uid: uid) {
-        case .pending:
-            return .requeue(after: .seconds(60))
-        case .finished(.success):
-            context.events.normal(
-                object, reason: "DataDeleted", message: "deletionPolicy Delete: its restic data was forgotten and pruned")
-            context.refreshRepository(repositoryKey)
-            return .done
-        case .finished(.failure(let error)):
-            if Task.isCancelled { throw error }
-            let summary = FailureSummary(error, defaultReason: "DeletionFailed")
-            // A lock left by a killed restic (a cancelled verification, say) is cleared by the
-            // Repository's stale-lock check: ask for it now rather than at its next refresh.
-            if summary.reason == Self.repositoryLocked { context.refreshRepository(repositoryKey) }
-            return try await blocked(object, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
-        case .none:
-            break
-        }
+        // The removal runs in a batch (PruneBatcher, see the top of cleanup); no status write on
+        // this path: a mass deletion would otherwise cost a write per Snapshot before the
+        // finalizer's own; phase Deleting marks deletions that are stuck (`blocked`) or wait for
+        // a running capture to stop.
         do {
             var ids: [String] = knownID.map { [$0] } ?? []
             if snapshot.spec.source != nil {
