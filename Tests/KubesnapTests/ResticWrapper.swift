@@ -69,6 +69,16 @@ struct ResticWrapper: Sendable {
     }
 
     /// The command lines of the restic runs so far, oldest first.
+    /// Waits until the Repository refresh that a Snapshot's first verification asks for has
+    /// run (a `stats` after the last `dump`), so that later runs can be told apart from it.
+    func waitForRepositoryRefreshAfterVerification() async throws {
+        try await waitUntil("the Repository refresh after the verification (stats after dump)") {
+            let runs = self.runs()
+            guard let dump = runs.lastIndex(where: { $0.contains(" dump ") }) else { return (false, "\(runs)") }
+            return (runs[dump...].contains { $0.contains(" stats ") }, "\(runs)")
+        }
+    }
+
     func runs() -> [String] {
         ((try? String(contentsOfFile: runsLog, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }

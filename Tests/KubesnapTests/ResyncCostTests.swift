@@ -63,11 +63,7 @@ struct ResyncCostTests {
             }
             // The Repository refresh that the first verification asks for runs `stats` after the
             // `dump`: wait for it, so that it is not taken for a resync's cost.
-            try await waitUntil("the Repository refresh after the verification (stats after dump)") {
-                let runs = wrapper.runs()
-                guard let dump = runs.lastIndex(where: { $0.contains(" dump ") }) else { return (false, "\(runs)") }
-                return (runs[dump...].contains { $0.contains(" stats ") }, "\(runs)")
-            }
+            try await wrapper.waitForRepositoryRefreshAfterVerification()
             #expect(!wrapper.runs().isEmpty, "the wrapper counts the operator's restic runs")
             let writesBefore = try await Self.snapshotWrites(h.api)
             let runsBefore = wrapper.runs()

@@ -197,11 +197,7 @@ struct StaleLockTests {
             let id = try #require(ready["status"]["snapshotID"].stringValue)
             // The Repository refresh that follows the verification (stats after dump) is done:
             // from here only the deletion can ask for another.
-            try await waitUntil("the Repository refresh after the verification (stats after dump)") {
-                let runs = wrapper.runs()
-                guard let dump = runs.lastIndex(where: { $0.contains(" dump ") }) else { return (false, "\(runs)") }
-                return (runs[dump...].contains { $0.contains(" stats ") }, "\(runs)")
-            }
+            try await wrapper.waitForRepositoryRefreshAfterVerification()
 
             let (staleLock, _) = try await LockHoldingRestic.leaveStaleLock(
                 repository: repositoryPath, password: password, cacheDirectory: h.root.appending("lock-test-cache"),
