@@ -89,6 +89,7 @@ let package = Package(
             name: "KubesnapCLI",
             dependencies: [
                 "Kubesnap", "KubesnapAPI", "KubeAPIServer", "KubeController", "KubeClient", "KubeJSON",
+                "ChildProcesses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -222,8 +222,8 @@ public final class SpawnedProcess: Sendable {
     /// `pipe2(O_CLOEXEC)`, atomically close-on-exec; else `pipe` then `fcntl` (a child spawned
     /// between the two by another thread is still covered by the closefrom action).
     private static func closeOnExecPipe(_ fds: inout [Int32]) -> Bool {
-        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2") {
-            return unsafeBitCast(symbol, to: Pipe2.self)(&fds, O_CLOEXEC) == 0
+        if let pipe2 = glibcFunction("pipe2", as: Pipe2.self) {
+            return pipe2(&fds, O_CLOEXEC) == 0
         }
         guard pipe(&fds) == 0 else { return false }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
@@ -231,15 +231,16 @@ public final class SpawnedProcess: Sendable {
     }
 
     private static func addChdir(_ actions: inout posix_spawn_file_actions_t, _ directory: String) -> Bool {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else {
+        guard let addChdir = glibcFunction("posix_spawn_file_actions_addchdir_np", as: AddChdir.self) else {
             return false
         }
-        return unsafeBitCast(symbol, to: AddChdir.self)(&actions, directory) == 0
+        return addChdir(&actions, directory) == 0
     }
 
     private static func addCloseFrom(_ actions: inout posix_spawn_file_actions_t, _ lowest: Int32) {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
-        _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, lowest)
+        guard let addCloseFrom = glibcFunction("posix_spawn_file_actions_addclosefrom_np", as: AddCloseFrom.self)
+        else { return }
+        _ = addCloseFrom(&actions, lowest)
     }
 }
 
@@ -251,4 +252,12 @@ public struct SpawnError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         "cannot start \(executable): \(during): \(String(cString: strerror(errno)))"
     }
+}
+
+/// A C function of the C library that the Glibc module does not declare (GNU extensions such as
+/// `pipe2`, `mallopt`), looked up at run time; nil where this libc lacks it. `Function` must be
+/// the matching `@convention(c)` type.
+public func glibcFunction<Function>(_ name: String, as type: Function.Type) -> Function? {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
+    return unsafeBitCast(symbol, to: type)
 }

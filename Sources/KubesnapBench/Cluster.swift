@@ -142,6 +142,15 @@ final class BenchCluster: Sendable {
 
     /// A namespace with the password Secret and a Repository on `path` (inside the repository
     /// root). Does not wait for it to be Ready.
+    /// A Repository "repo" in each namespace, each on its own copy of the fixture repository.
+    func createRepositories(copying fixture: String, into namespaces: [String]) async throws {
+        for namespace in namespaces {
+            let path = repositoryRoot + "/" + namespace
+            try await SnapshotRepositoryFixture.copy(fixture, to: path)
+            try await createRepository(namespace: namespace, path: path)
+        }
+    }
+
     func createRepository(namespace: String, name: String = "repo", path: String) async throws {
         try await createNamespace(namespace)
         do {

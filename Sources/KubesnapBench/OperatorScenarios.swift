@@ -46,11 +46,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
     let namespaces = (0..<namespaceCount).map { "adopt-\($0)" }
     // One backend location has one Repository: each namespace gets its own copy of the
     // repository (all N snapshots in each) and adopts its share of the ids.
-    for namespace in namespaces {
-        let path = cluster.repositoryRoot + "/" + namespace
-        try await SnapshotRepositoryFixture.copy(fixture.path, to: path)
-        try await cluster.createRepository(namespace: namespace, path: path)
-    }
+    try await cluster.createRepositories(copying: fixture.path, into: namespaces)
     let items = fixture.ids.enumerated().map { index, id in
         (namespace: namespaces[index % namespaceCount], name: "adopt-\(index)", id: id)
     }
@@ -191,11 +187,7 @@ func runIdle(snapshots count: Int, idleSeconds: Int, settings: BenchSettings) as
     let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "idle", rate: settings.rate)
     defer { cluster.stop() }
     let namespaces = (0..<namespaceCount).map { "idle-\($0)" }
-    for namespace in namespaces {
-        let path = cluster.repositoryRoot + "/" + namespace
-        try await SnapshotRepositoryFixture.copy(fixture.path, to: path)
-        try await cluster.createRepository(namespace: namespace, path: path)
-    }
+    try await cluster.createRepositories(copying: fixture.path, into: namespaces)
     progress("idle: writing \(count) Ready Snapshots straight to the API server")
     let repositoryRoot = cluster.repositoryRoot
     let items = (0..<count).map { index in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChildProcesses
 import Foundation
 
 #if canImport(Glibc)
@@ -58,7 +59,6 @@ func limitMallocArenas() {
         // mallopt is in <malloc.h>, which the Glibc module does not export; M_ARENA_MAX is -8
         // in glibc's ABI.
         typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
-        _ = unsafeBitCast(symbol, to: Mallopt.self)(-8, 2)
+        _ = glibcFunction("mallopt", as: Mallopt.self)?(-8, 2)
     #endif
 }
