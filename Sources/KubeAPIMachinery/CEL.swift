@@ -1,4 +1,5 @@
 import KubeJSON
+import Synchronization
 
 /// A compile or evaluation error of a CEL expression.
 struct CELError: Error, Sendable, CustomStringConvertible {
@@ -333,8 +334,7 @@ enum CELEvaluator {
             }
         case ("matches", 2):
             guard case .string(let s) = args[0], case .string(let p) = args[1] else { throw overloadError }
-            guard let regex = try? Regex(p) else { throw CELError("invalid regular expression: \(p)") }
-            return .bool((try? regex.firstMatch(in: s)) != nil)
+            return .bool(try CompiledPatterns.regex(p).matches(s))
         case ("lowerAscii", 1), ("upperAscii", 1), ("trim", 1):
             guard case .string(let s) = args[0] else { throw overloadError }
             switch function {
@@ -697,5 +697,36 @@ struct CELParser {
         default:
             throw CELError("Syntax error: mismatched input \(describe(token))")
         }
+    }
+}
+
+/// A compiled regular expression shared between threads. `Regex<AnyRegexOutput>` is not
+/// `Sendable` only because its output type is not; the compiled program is immutable once
+/// built (lowered lazily behind an atomic), and matching does not mutate it.
+struct SharedRegex: @unchecked Sendable {
+    private let regex: Regex<AnyRegexOutput>
+
+    init?(_ pattern: String) {
+        guard let regex = try? Regex(pattern) else { return nil }
+        self.regex = regex
+    }
+
+    /// Whether the pattern matches somewhere in `text` (unanchored, as Go's regexp.MatchString).
+    func matches(_ text: String) -> Bool { (try? regex.firstMatch(in: text)) != nil }
+}
+
+/// Regular expressions of CEL `matches`, compiled once per pattern: a rule is evaluated on every
+/// write, and compiling its regex each time cost more than the rest of the evaluation.
+enum CompiledPatterns {
+    private static let cache = Mutex<[String: SharedRegex]>([:])
+
+    static func regex(_ pattern: String) throws(CELError) -> SharedRegex {
+        if let regex = cache.withLock({ $0[pattern] }) { return regex }
+        guard let regex = SharedRegex(pattern) else { throw CELError("invalid regular expression: \(pattern)") }
+        cache.withLock { cache in
+            if cache.count >= 256 { cache.removeAll() }  // patterns come from CRDs: a handful
+            cache[pattern] = regex
+        }
+        return regex
     }
 }

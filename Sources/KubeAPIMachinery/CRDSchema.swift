@@ -23,6 +23,8 @@ final class SchemaNode: Sendable {
     let required: [String]
     let enumValues: [JSONValue]?
     let pattern: String?
+    /// `pattern` compiled once (a regex built per validated value cost most of a write).
+    let patternRegex: SharedRegex?
     let format: String?
     let minimum: Double?
     let maximum: Double?
@@ -82,9 +84,14 @@ final class SchemaNode: Sendable {
         required = o["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
         enumValues = o["enum"]?.arrayValue
         pattern = o["pattern"]?.stringValue
-        if let pattern, (try? Regex(pattern)) == nil {
-            throw FieldError.invalid(
-                path.child("pattern").text, .string(pattern), "must be a valid regular expression")
+        if let pattern {
+            guard let regex = SharedRegex(pattern) else {
+                throw FieldError.invalid(
+                    path.child("pattern").text, .string(pattern), "must be a valid regular expression")
+            }
+            patternRegex = regex
+        } else {
+            patternRegex = nil
         }
         format = o["format"]?.stringValue
         minimum = o["minimum"]?.doubleValue
@@ -440,9 +447,7 @@ public struct CRDSchema: Sendable {
         }
         switch value {
         case .string(let s):
-            if let pattern = schema.pattern, let regex = try? Regex(pattern),
-                (try? regex.firstMatch(in: s)) == nil
-            {
+            if let pattern = schema.pattern, let regex = schema.patternRegex, !regex.matches(s) {
                 errors.append(FieldError.invalid(p, value, "\(p) in body should match '\(pattern)'"))
             }
             if let min = schema.minLength, s.unicodeScalars.count < min {
@@ -668,8 +673,8 @@ public struct CRDSchema: Sendable {
 enum Formats {
     static func isValid(_ s: String, format: String) -> Bool {
         switch format {
-        case "date-time", "datetime": return isDateTime(s)
-        case "date": return s.wholeMatch(of: /\d{4}-\d{2}-\d{2}/) != nil
+        case "date-time", "datetime": return RFC3339.isDateTime(s)
+        case "date": return RFC3339.isDate(s)
         case "byte": return Data(base64Encoded: s) != nil
         case "uuid": return UUID(uuidString: s) != nil
         case "int-or-string": return true
@@ -678,10 +683,5 @@ enum Formats {
             return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
         default: return true
         }
-    }
-
-    /// RFC 3339 date-time (`2024-05-01T10:00:00Z`, fractional seconds and offsets allowed).
-    static func isDateTime(_ s: String) -> Bool {
-        s.wholeMatch(of: /\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})/) != nil
     }
 }

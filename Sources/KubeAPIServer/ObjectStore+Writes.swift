@@ -17,10 +17,7 @@ struct WriteResult: Sendable {
 
 extension ObjectStore {
     static func timestamp(_ date: Date = Date()) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
+        RFC3339.format(date)
     }
 
     static let nameCharacters = Array("bcdfghjklmnpqrstvwxz2456789")

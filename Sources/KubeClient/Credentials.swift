@@ -256,11 +256,7 @@ enum ExecCredentialRunner {
     }
 
     static func parseTimestamp(_ text: String) -> Date? {
-        let plain = ISO8601DateFormatter()
-        if let date = plain.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: text)
+        RFC3339.parse(text)
     }
 
     private static func resolve(_ command: String, path: String) -> String? {

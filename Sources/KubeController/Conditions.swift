@@ -71,46 +71,7 @@ public enum Conditions {
 
     /// RFC 3339 with second precision (metav1.Time), UTC.
     public static func timestamp(_ date: Date) -> String {
-        Timestamps.rfc3339(date)
+        RFC3339.format(date)
     }
 }
 
-/// Kubernetes time formats.
-enum Timestamps {
-    /// metav1.Time: `2006-01-02T15:04:05Z`.
-    static func rfc3339(_ date: Date) -> String {
-        format(date, fraction: false)
-    }
-
-    /// metav1.MicroTime: `2006-01-02T15:04:05.000000Z`.
-    static func micro(_ date: Date) -> String {
-        format(date, fraction: true)
-    }
-
-    private static func format(_ date: Date, fraction: Bool) -> String {
-        let seconds = date.timeIntervalSince1970
-        var whole = time_t(seconds.rounded(.down))
-        var parts = tm()
-        gmtime_r(&whole, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        var text = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
-        text += "T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
-        if fraction {
-            let micros = Int32(((seconds - seconds.rounded(.down)) * 1_000_000).rounded(.down))
-            text += ".\(pad(min(micros, 999_999), 6))"
-        }
-        return text + "Z"
-    }
-
-    /// Parses RFC 3339 (with or without fraction, `Z` or offset); nil if malformed.
-    static func parse(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
-    }
-}

@@ -200,7 +200,7 @@ public final class EventRecorder: Sendable {
             }
             return aggregate
         }
-        let timestamp = Timestamps.rfc3339(event.time)
+        let timestamp = RFC3339.format(event.time)
         if var aggregate = existing {
             let patch: JSONValue = ["count": .int(aggregate.count + 1), "lastTimestamp": .string(timestamp)]
             do {

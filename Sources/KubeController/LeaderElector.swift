@@ -175,7 +175,7 @@ public final class LeaderElector: Sendable {
             guard error.isNotFound else { throw error }
             let spec: JSONValue = [
                 "holderIdentity": .string(config.identity), "leaseDurationSeconds": .int(leaseSeconds),
-                "acquireTime": .string(Timestamps.micro(now)), "renewTime": .string(Timestamps.micro(now)),
+                "acquireTime": .string(RFC3339.format(now, fractionalSeconds: true)), "renewTime": .string(RFC3339.format(now, fractionalSeconds: true)),
                 "leaseTransitions": 0,
             ]
             let object: JSONValue = [
@@ -204,9 +204,9 @@ public final class LeaderElector: Sendable {
         var newSpec = spec
         newSpec["holderIdentity"] = .string(config.identity)
         newSpec["leaseDurationSeconds"] = .int(leaseSeconds)
-        newSpec["renewTime"] = .string(Timestamps.micro(now))
+        newSpec["renewTime"] = .string(RFC3339.format(now, fractionalSeconds: true))
         if holder != config.identity {
-            newSpec["acquireTime"] = .string(Timestamps.micro(now))
+            newSpec["acquireTime"] = .string(RFC3339.format(now, fractionalSeconds: true))
             newSpec["leaseTransitions"] = .int((spec["leaseTransitions"].intValue ?? 0) + 1)
         }
         var updated = lease
@@ -239,7 +239,7 @@ public final class LeaderElector: Sendable {
         do {
             var lease = try await client.get(.leases, namespace: config.namespace, name: config.leaseName)
             guard lease["spec"]["holderIdentity"].stringValue == config.identity else { return }
-            let now = Timestamps.micro(Date())
+            let now = RFC3339.format(Date(), fractionalSeconds: true)
             lease["spec"]["holderIdentity"] = ""
             lease["spec"]["leaseDurationSeconds"] = 1
             lease["spec"]["renewTime"] = .string(now)

@@ -194,6 +194,6 @@ public struct BackupSessionReconciler: Reconciler {
     }
 
     static func parse(_ text: String) -> Date? {
-        ISO8601DateFormatter().date(from: text)
+        RFC3339.parse(text)
     }
 }

@@ -785,7 +785,7 @@ public struct SnapshotReconciler: Reconciler {
 
     /// How long ago the Snapshot was created.
     static func age(of snapshot: Snapshot) -> Duration {
-        guard let text = snapshot.metadata.creationTimestamp, let created = ISO8601DateFormatter().date(from: text)
+        guard let text = snapshot.metadata.creationTimestamp, let created = RFC3339.parse(text)
         else { return .zero }
         return .seconds(max(0, Date().timeIntervalSince(created)))
     }

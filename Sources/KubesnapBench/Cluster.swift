@@ -210,7 +210,7 @@ final class BenchCluster: Sendable {
                 "repository": "repo", "snapshotID": .string(snapshotID), "deletionPolicy": .string(policy),
             ],
         ]
-        let now = ISO8601DateFormatter().string(from: Date())
+        let now = RFC3339.format(Date())
         let status: JSONValue = [
             "status": [
                 "phase": "Ready", "snapshotID": .string(snapshotID), "backendRepository": .string(location),

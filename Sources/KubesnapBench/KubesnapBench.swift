@@ -49,8 +49,8 @@ struct CommonOptions: ParsableArguments {
     var kubeApiBurst: Int = ClientRate.operatorDefaults.burst
 
     func validate() throws {
-        guard kubeApiQps > 0, kubeApiBurst >= 1 else {
-            throw ValidationError("--kube-api-qps must be above 0 and --kube-api-burst at least 1")
+        guard kubeApiQps >= 0, kubeApiBurst >= 1 else {
+            throw ValidationError("--kube-api-qps must be 0 (no limit) or more and --kube-api-burst at least 1")
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
         guard (1...256).contains(workers) else {

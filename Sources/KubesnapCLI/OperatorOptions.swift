@@ -33,8 +33,8 @@ struct OperatorOptions: ParsableArguments {
         guard workers >= 1 && workers <= 256 else {
             throw ValidationError("--workers must be between 1 and 256, got \(workers)")
         }
-        guard kubeApiQps > 0 && kubeApiQps <= 10_000 else {
-            throw ValidationError("--kube-api-qps must be above 0 and at most 10000, got \(kubeApiQps)")
+        guard kubeApiQps >= 0 && kubeApiQps <= 10_000 else {
+            throw ValidationError("--kube-api-qps must be between 0 (no limit) and 10000, got \(kubeApiQps)")
         }
         guard kubeApiBurst >= 1 && kubeApiBurst <= 100_000 else {
             throw ValidationError("--kube-api-burst must be between 1 and 100000, got \(kubeApiBurst)")

@@ -1,4 +1,5 @@
 import Foundation
+import KubeJSON
 
 /// The outcome of opening a repository.
 public enum RepositoryProbe: Sendable, Hashable {
@@ -147,7 +148,7 @@ struct SnapshotJSON: Decodable {
     var parent: String?
 
     func info() throws(ResticError) -> SnapshotInfo {
-        guard let date = ResticTime.parse(time) else {
+        guard let date = RFC3339.parse(time) else {
             throw .unexpectedOutput(command: "snapshots", detail: "snapshot \(id) has an unreadable time \"\(time)\"")
         }
         return SnapshotInfo(
@@ -181,22 +182,3 @@ struct LockJSON: Decodable {
     var pid: Int32
 }
 
-/// restic prints times as RFC 3339 with up to nine fractional digits and a zone offset;
-/// ISO8601DateFormatter takes at most milliseconds, so the fraction is parsed here.
-enum ResticTime {
-    static func parse(_ text: String) -> Date? {
-        var base = text
-        var fraction = 0.0
-        if let dot = text.firstIndex(of: ".") {
-            let afterDot = text.index(after: dot)
-            let zoneStart = text[afterDot...].firstIndex { !$0.isNumber } ?? text.endIndex
-            let digits = text[afterDot..<zoneStart]
-            fraction = Double("0." + digits) ?? 0
-            base = String(text[..<dot]) + String(text[zoneStart...])
-        }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        guard let date = formatter.date(from: base) else { return nil }
-        return date.addingTimeInterval(fraction)
-    }
-}

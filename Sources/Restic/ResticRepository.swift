@@ -1,4 +1,5 @@
 import Foundation
+import KubeJSON
 import Logging
 
 /// One restic repository, driven through the restic CLI (0.14).
@@ -351,7 +352,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
                 throw ResticError.commandFailed(failure(command: "cat lock", result: result))
             }
             guard let lock = try? JSONDecoder().decode(LockJSON.self, from: result.stdout),
-                let time = ResticTime.parse(lock.time)
+                let time = RFC3339.parse(lock.time)
             else {
                 throw ResticError.unexpectedOutput(command: "cat lock", detail: "lock \(id) is not readable JSON")
             }

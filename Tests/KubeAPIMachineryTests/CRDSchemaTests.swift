@@ -344,4 +344,12 @@ func snapshot(_ spec: String) -> JSONValue {
         #expect(errors.first?.message.contains("no such key: x") == true)
         #expect(try !holds("1 / 0 == 1"))
     }
+
+    @Test func matchesCompilesEachPatternOnceAndStillReportsABadOne() throws {
+        for _ in 0..<3 {  // the second and third evaluations take the cached regex
+            #expect(try holds("self.s.matches('^h.*o$') && !self.s.matches('^x')"))
+        }
+        let errors = try eval("self.s.matches('([')", #"{"s":"hello"}"#)
+        #expect(errors.first?.message.contains("invalid regular expression") == true, "\(errors)")
+    }
 }

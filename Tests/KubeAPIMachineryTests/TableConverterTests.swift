@@ -104,16 +104,6 @@ import Testing
         #expect(TableConverter.humanDuration(seconds) == expected)
     }
 
-    @Test func rfc3339RoundTrip() {
-        #expect(RFC3339.parse("2024-05-01T12:00:00Z")?.timeIntervalSince1970 == 1_714_564_800)
-        #expect(RFC3339.parse("2024-05-01T14:00:00+02:00")?.timeIntervalSince1970 == 1_714_564_800)
-        #expect(RFC3339.parse("2024-05-01T12:00:00.5Z")?.timeIntervalSince1970 == 1_714_564_800.5)
-        #expect(RFC3339.parse("2024-13-01T12:00:00Z") == nil)
-        #expect(RFC3339.parse("nope") == nil)
-        #expect(RFC3339.format(Date(timeIntervalSince1970: 1_714_564_800)) == "2024-05-01T12:00:00Z")
-        #expect(RFC3339.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00Z")
-    }
-
     @Test func badColumnsAreFieldErrors() {
         #expect(throws: FieldError.self) {
             try PrinterColumn(json(#"{"name":"X","type":"color","jsonPath":".a"}"#))

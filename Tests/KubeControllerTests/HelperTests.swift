@@ -86,10 +86,10 @@ import Testing
 
     @Test func timestampsAreKubernetesFormatted() {
         let date = Date(timeIntervalSince1970: 1_700_000_000.123456)
-        #expect(Timestamps.rfc3339(date) == "2023-11-14T22:13:20Z")
-        #expect(Timestamps.micro(date).hasPrefix("2023-11-14T22:13:20.123"))
-        #expect(Timestamps.micro(date).count == "2023-11-14T22:13:20.123456Z".count)
-        #expect(Timestamps.parse("2023-11-14T22:13:20Z") == Date(timeIntervalSince1970: 1_700_000_000))
+        #expect(RFC3339.format(date) == "2023-11-14T22:13:20Z")
+        #expect(RFC3339.format(date, fractionalSeconds: true).hasPrefix("2023-11-14T22:13:20.123"))
+        #expect(RFC3339.format(date, fractionalSeconds: true).count == "2023-11-14T22:13:20.123456Z".count)
+        #expect(RFC3339.parse("2023-11-14T22:13:20Z") == Date(timeIntervalSince1970: 1_700_000_000))
     }
 }
 
