@@ -162,6 +162,20 @@ extension KubeClient {
         return value
     }
 
+    /// DELETE a collection: every object of `r` in `namespace` (all namespaces with nil) that the
+    /// selectors of `listOptions` match, in one request (client-go's `DeleteCollection`). Returns
+    /// the objects as the server answered: those held by finalizers carry a deletionTimestamp.
+    @discardableResult
+    public func deleteCollection(
+        _ r: APIResource, namespace: String?, listOptions: ListOptions = .init(), options: DeleteOptions = .init()
+    ) async throws(KubeError) -> [JSONValue] {
+        let value = try await sendJSON(
+            RESTRequest(
+                method: "DELETE", verb: "deletecollection", resource: r, path: path(r, namespace: namespace),
+                query: listOptions.query, body: options.body.serializedBytes(), contentType: "application/json"))
+        return value["items"].arrayValue ?? []
+    }
+
     /// Watch events of a resource (`namespace: nil` for all namespaces). The request is sent
     /// when iteration starts.
     public func watch(_ r: APIResource, namespace: String?, options: WatchOptions = .init()) -> WatchStream {

@@ -115,6 +115,8 @@ actor PruneBatcher {
         var ids: [String] = []
         /// Snapshot UID → key, to report on `completions`.
         var snapshots: [String: ObjectKey] = [:]
+        /// The Repository objects whose data the batch removes: each is re-read once after it.
+        var repositories: Set<ObjectKey> = []
     }
 
     private let window: Duration
@@ -122,6 +124,7 @@ actor PruneBatcher {
     private let quiet: Duration
     private let gate: RepositoryGate
     private let catalog: SnapshotCatalog
+    private let refreshRepository: @Sendable (ObjectKey) -> Void
     private var batches: [String: Batch] = [:]
     private var pending: Set<String> = []
     private var outcomes: [String: Result<Void, any Error>] = [:]
@@ -133,11 +136,16 @@ actor PruneBatcher {
     /// forget calls made (each with a prune), for tests and metrics.
     private(set) var forgetCalls = 0
 
-    init(window: Duration, quiet: Duration = .milliseconds(300), gate: RepositoryGate, catalog: SnapshotCatalog) {
+    /// `refreshRepository` is called once per batch and Repository, after the batch ran.
+    init(
+        window: Duration, quiet: Duration = .milliseconds(300), gate: RepositoryGate, catalog: SnapshotCatalog,
+        refreshRepository: @escaping @Sendable (ObjectKey) -> Void
+    ) {
         self.window = window
         self.quiet = min(quiet, window)
         self.gate = gate
         self.catalog = catalog
+        self.refreshRepository = refreshRepository
         (flushes, flushContinuation) = AsyncStream.makeStream(of: String.self)
         (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
     }
@@ -148,8 +156,9 @@ actor PruneBatcher {
         return pending.contains(uid) ? .pending : .none
     }
 
-    /// Queues `ids` (the data of Snapshot `uid`) for the next batch of `repository`.
-    func submit(ids: [String], uid: String, key: ObjectKey, in repository: ResticRepository) {
+    /// Queues `ids` (the data of Snapshot `uid`, `key`) for the next batch of `repository`, the
+    /// backend of Repository object `repositoryKey`.
+    func submit(ids: [String], uid: String, key: ObjectKey, repositoryKey: ObjectKey, in repository: ResticRepository) {
         guard !pending.contains(uid) else { return }
         pending.insert(uid)
         let location = repository.location
@@ -160,6 +169,7 @@ actor PruneBatcher {
         var batch = batches.removeValue(forKey: location) ?? Batch(repository: repository)
         for id in ids where !batch.ids.contains(id) { batch.ids.append(id) }
         batch.snapshots[uid] = key
+        batch.repositories.insert(repositoryKey)
         batch.lastSubmission = ContinuousClock.now
         batches[location] = batch
     }
@@ -208,6 +218,9 @@ actor PruneBatcher {
             result = .failure(error)
         }
         await catalog.invalidate(location)
+        // The size and count change once per batch, however many finalizers follow (a
+        // refresh per released Snapshot cost a `stats` every few seconds while they went).
+        for repositoryKey in batch.repositories { refreshRepository(repositoryKey) }
         for (uid, key) in batch.snapshots {
             pending.remove(uid)
             outcomes[uid] = result

@@ -99,8 +99,10 @@ public struct KubesnapOperator: Sendable {
         let gate = RepositoryGate()
         let mover = DataMover()
         let catalog = SnapshotCatalog()
-        let batcher = PruneBatcher(window: configuration.pruneBatchWindow, gate: gate, catalog: catalog)
         let (refreshes, refreshContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
+        let batcher = PruneBatcher(
+            window: configuration.pruneBatchWindow, gate: gate, catalog: catalog,
+            refreshRepository: { refreshContinuation.yield($0) })
         let context = ReconcileContext(
             client: client, configuration: configuration, repositories: repositories.store, snapshots: snapshots.store,
             backupSessions: sessions.store, secrets: secrets.store, namespaces: namespaces.store,

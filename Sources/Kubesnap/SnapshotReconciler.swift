@@ -604,8 +604,7 @@ public struct SnapshotReconciler: Reconciler {
         case .finished(.success):
             context.events.normal(
                 object, reason: "DataDeleted", message: "deletionPolicy Delete: its restic data was forgotten and pruned")
-            context.refreshRepository(repositoryKey)
-            return .done
+            return .done  // the batch asked for its Repository's refresh
         case .finished(.failure(let error)):
             if Task.isCancelled { throw error }
             let summary = FailureSummary(error, defaultReason: "DeletionFailed")
@@ -703,7 +702,7 @@ public struct SnapshotReconciler: Reconciler {
             }
             if !ids.isEmpty {
                 // One Event per deletion (DataDeleted, when the batch is done), not one more here.
-                await context.batcher.submit(ids: ids, uid: uid, key: key, in: restic)
+                await context.batcher.submit(ids: ids, uid: uid, key: key, repositoryKey: repositoryKey, in: restic)
                 context.logger.debug(
                     "data deletion queued",
                     metadata: ["snapshot": "\(key)", "ids": "\(ids.map { String($0.prefix(8)) })"])

@@ -113,6 +113,25 @@ import Testing
         }
     }
 
+    @Test func deleteCollectionTakesWhatTheSelectorMatches() async throws {
+        try await withAPIServer { server in
+            let client = try KubeClient(configuration: try server.adminConfiguration())
+            for (name, team, held) in [("a", "x", false), ("b", "x", true), ("c", "y", false)] {
+                var metadata: JSONValue = ["name": .string(name), "labels": ["team": .string(team)]]
+                if held { metadata["finalizers"] = ["kubesnap.io/test"] }
+                _ = try await client.create(.configMaps, namespace: "default", ["metadata": metadata])
+            }
+            let answered = try await client.deleteCollection(
+                .configMaps, namespace: "default", listOptions: ListOptions(labelSelector: "team=x"))
+            #expect(Set(answered.compactMap(\.name)) == ["a", "b"])
+            let remaining = try await client.list(.configMaps, namespace: "default").items
+            let names = Set(remaining.compactMap(\.name)).filter { $0 != "kube-root-ca.crt" }
+            #expect(names == ["b", "c"], "b waits on its finalizer, c was not selected")
+            let held = remaining.first { $0.name == "b" }
+            #expect(held?["metadata"]["deletionTimestamp"].stringValue != nil)
+        }
+    }
+
     @Test func patchesAndServerSideApply() async throws {
         try await withAPIServer { server in
             let client = try KubeClient(configuration: try server.adminConfiguration())

@@ -1,0 +1,68 @@
+import Foundation
+import KubeController
+import KubeTestSupport
+import Restic
+import Testing
+
+@testable import Kubesnap
+
+@Suite("Prune batches")
+struct PruneBatcherTests {
+    @Test("Deletions within a batch share one forget --prune and one Repository refresh; the rest stays")
+    func oneForgetAndOneRefreshPerBatch() async throws {
+        let directory = try TemporaryDirectory(prefix: "kubesnap-batcher")
+        defer { directory.remove() }
+        let repository = try ResticRepository(
+            backend: .local(path: directory.appending("repo")), password: "batch-pass",
+            cacheDirectory: directory.appending("cache"))
+        try await repository.initialize()
+        let source = directory.appending("source")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        var ids: [String] = []
+        for index in 0..<4 {
+            try "version \(index)\n".write(toFile: source + "/file.txt", atomically: true, encoding: .utf8)
+            ids.append(try await repository.backup(path: source).snapshotID)
+        }
+
+        let refreshed = LockedValue<[ObjectKey]>([])
+        let batcher = PruneBatcher(
+            window: .seconds(10), quiet: .milliseconds(200), gate: RepositoryGate(), catalog: SnapshotCatalog(),
+            refreshRepository: { key in refreshed.withLock { $0.append(key) } })
+        let runner = Task { await batcher.run() }
+        defer {
+            batcher.finish()
+            runner.cancel()
+        }
+        let repositoryKey = ObjectKey(namespace: "team", name: "repo")
+        let snapshotKeys = (0..<3).map { ObjectKey(namespace: "team", name: "snap-\($0)") }
+        for (index, key) in snapshotKeys.enumerated() {
+            await batcher.submit(
+                ids: [ids[index]], uid: "uid-\(index)", key: key, repositoryKey: repositoryKey, in: repository)
+        }
+        await batcher.submit(  // a repeated submission (a second reconcile) changes nothing
+            ids: [ids[0]], uid: "uid-0", key: snapshotKeys[0], repositoryKey: repositoryKey, in: repository)
+
+        let completed = LockedValue<[ObjectKey]>([])
+        let listener = Task { for await key in batcher.completions { completed.withLock { $0.append(key) } } }
+        defer { listener.cancel() }
+        try await waitUntil("the batch's three completions", timeout: .seconds(60)) {
+            let keys = completed.withLock { $0 }
+            return (keys.count >= snapshotKeys.count, "completed so far: \(keys)")
+        }
+        #expect(Set(completed.withLock { $0 }) == Set(snapshotKeys))
+        for index in 0..<3 {
+            guard case .finished(.success) = await batcher.progress(uid: "uid-\(index)") else {
+                Issue.record("uid-\(index) has no successful outcome")
+                continue
+            }
+            guard case .none = await batcher.progress(uid: "uid-\(index)") else {
+                Issue.record("uid-\(index)'s outcome was handed out twice")
+                continue
+            }
+        }
+        #expect(await batcher.forgetCalls == 1)
+        #expect(refreshed.withLock { $0 } == [repositoryKey], "one refresh for the batch, not one per Snapshot")
+        let left = try await repository.snapshots().map(\.id)
+        #expect(left == [ids[3]], "only the batch's data is gone")
+    }
+}
