@@ -23,7 +23,7 @@ struct OperatorOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Option(help: "Requests per second to the Kubernetes API (client-side token bucket; Events have a bucket of their own).")
+    @Option(help: "Requests per second to the Kubernetes API (client-side token bucket; Events have a bucket of their own); 0 turns the limit off.")
     var kubeApiQps: Double = 50
 
     @Option(help: "Requests the Kubernetes API client may send at once above --kube-api-qps.")
