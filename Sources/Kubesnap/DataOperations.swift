@@ -1,20 +1,7 @@
 import Foundation
 import KubeController
+import KubeJSON
 import Restic
-
-/// A value behind a lock (the module's only lock type; no NIO dependency here).
-final class LockedValue<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
 
 /// Shared/exclusive access to one restic repository by this process's operations, so that a
 /// backup never meets a prune's exclusive restic lock (restic 0.14 does not wait for locks) and
@@ -299,7 +286,7 @@ final class DataMover: Sendable {
         var sourceWaiters: [String: Set<ObjectKey>] = [:]
     }
 
-    private let state = LockedValue(State())
+    private let state = Locked(State())
     private let jobs: AsyncStream<Job>
     private let jobsContinuation: AsyncStream<Job>.Continuation
     /// Keys of Snapshots to reconcile again (an operation finished, a source became free).

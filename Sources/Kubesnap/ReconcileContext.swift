@@ -180,7 +180,7 @@ struct FailureSummary: Sendable, Equatable {
 /// When this process first saw each object's deletion (its `deletionTimestamp`), by UID: the
 /// informers record it as events arrive, before the deletion waits in a work queue.
 final class DeletionsSeen: Sendable {
-    private let seen = LockedValue<[String: ContinuousClock.Instant]>([:])
+    private let seen = Locked<[String: ContinuousClock.Instant]>([:])
 
     /// Records a deletion seen now, unless seen before; forgets an object that is gone.
     func observe(_ event: InformerEvent) {

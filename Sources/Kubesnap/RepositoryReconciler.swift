@@ -27,9 +27,9 @@ public struct RepositoryReconciler: Reconciler {
         var checked: ContinuousClock.Instant?
     }
 
-    let observations = LockedValue<[String: Observation]>([:])
+    let observations = Locked<[String: Observation]>([:])
     /// Repository UIDs (or keys) whose backend should be read at the next reconcile.
-    let refreshRequests = LockedValue<Set<ObjectKey>>([])
+    let refreshRequests = Locked<Set<ObjectKey>>([])
 
     init(context: ReconcileContext) {
         self.context = context

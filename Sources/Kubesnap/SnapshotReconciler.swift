@@ -25,7 +25,7 @@ public struct SnapshotReconciler: Reconciler {
     let status: TypedStatusWriter<SnapshotStatus>
     /// Restic snapshot ids claimed by an adoption in this process (`location#id` → Snapshot uid),
     /// so two Snapshots adopting the same id at once cannot both win.
-    let claims = LockedValue<[String: String]>([:])
+    let claims = Locked<[String: String]>([:])
 
     init(context: ReconcileContext) {
         self.context = context
@@ -248,7 +248,7 @@ public struct SnapshotReconciler: Reconciler {
         let location = restic.location
         let tags = [tag, "kubesnap-snapshot=\(namespace)/\(key.name)"]
         let recorded = Latch()
-        let abandoned = LockedValue(false)
+        let abandoned = Locked(false)
         let sourceField = snapshot.spec.source?.path ?? ""
         let submitted = context.mover.submit(key: key, uid: uid, kind: .backup, sourceKey: sourceKey) {
             await recorded.wait()

@@ -72,12 +72,15 @@ enum SnapshotRepositoryFixture {
         let runner = ResticRunner(restic: restic, repository: repository, cacheDirectory: base + "/cache")
         try await runner.run(["init", "-q"])
         let start = ContinuousClock.now
-        let made = LockedCounter()
+        let made = Locked(0)
         try await concurrentForEach(Array(0..<count), width: 6) { index in
             try await runner.run([
                 "backup", "-q", "--host", "kubesnap-bench", "--tag", "bench-\(index)", base + "/source",
             ])
-            let done = made.increment()
+            let done = made.withLock {
+                $0 += 1
+                return $0
+            }
             if done % 100 == 0 {
                 progress(
                     "  \(done)/\(count) restic snapshots (\(format(seconds(since: start), digits: 0)) s)")
@@ -103,15 +106,3 @@ enum SnapshotRepositoryFixture {
     }
 }
 
-/// A thread-safe counter.
-final class LockedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func increment() -> Int {
-        lock.withLock {
-            value += 1
-            return value
-        }
-    }
-    var current: Int { lock.withLock { value } }
-}

@@ -1,20 +1,6 @@
 import ChildProcesses
 import Foundation
-
-/// A value guarded by a lock, shared between a running child and the threads that watch it.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    @discardableResult
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
+import KubeJSON
 
 /// How a running restic child is stopped when the Swift task that waits for it is cancelled.
 public struct CancellationPolicy: Sendable, Hashable {

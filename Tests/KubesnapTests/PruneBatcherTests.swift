@@ -1,5 +1,6 @@
 import Foundation
 import KubeController
+import KubeJSON
 import KubeTestSupport
 import Restic
 import Testing
@@ -24,7 +25,7 @@ struct PruneBatcherTests {
             ids.append(try await repository.backup(path: source).snapshotID)
         }
 
-        let refreshed = LockedValue<[ObjectKey]>([])
+        let refreshed = Locked<[ObjectKey]>([])
         let batcher = PruneBatcher(
             window: .seconds(10), quiet: .milliseconds(200), gate: RepositoryGate(), catalog: SnapshotCatalog(),
             refreshRepository: { key in refreshed.withLock { $0.append(key) } })
@@ -42,7 +43,7 @@ struct PruneBatcherTests {
         await batcher.submit(  // a repeated submission (a second reconcile) changes nothing
             ids: [ids[0]], uid: "uid-0", key: snapshotKeys[0], repositoryKey: repositoryKey, in: repository)
 
-        let completed = LockedValue<[ObjectKey]>([])
+        let completed = Locked<[ObjectKey]>([])
         let listener = Task { for await key in batcher.completions { completed.withLock { $0.append(key) } } }
         defer { listener.cancel() }
         try await waitUntil("the batch's three completions", timeout: .seconds(60)) {

@@ -58,7 +58,7 @@ struct SmallPieceTests {
     @Test("the repository gate serves an exclusive holder only when no shared holder remains")
     func gateOrdering() async throws {
         let gate = RepositoryGate()
-        let log = LockedValue<[String]>([])
+        let log = Locked<[String]>([])
         try await withThrowingTaskGroup(of: Void.self) { group in
             let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
             let (release, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
