@@ -132,7 +132,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubesnapTests",
-            dependencies: ["Kubesnap", "KubeController", "KubeClient", "KubeAPIServer", "KubeTestSupport"],
+            dependencies: ["Kubesnap", "KubeController", "KubeClient", "KubeAPIServer", "KubeTestSupport", "ChildProcesses"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubesnapE2ETests",

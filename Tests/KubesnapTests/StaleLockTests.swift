@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import KubeClient
 import KubeController
@@ -10,36 +11,35 @@ import Testing
 /// A real restic `backup --stdin` on the repository: it takes restic's lock and then waits for
 /// its standard input (a pipe nobody writes), so it holds the lock exactly as long as the test
 /// wants: SIGKILL leaves the lock behind, SIGINT makes restic remove it.
-final class LockHoldingRestic: @unchecked Sendable {
-    let process = Process()
-    private let input = Pipe()
+final class LockHoldingRestic: Sendable {
+    /// Its standard input is a pipe whose write end this object keeps open and never writes.
+    let process: SpawnedProcess
 
     init(repository: String, password: String, cacheDirectory: String, home: String) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/restic")
-        process.arguments = [
-            "-r", repository, "--cache-dir", cacheDirectory, "backup", "--stdin", "--stdin-filename", "held", "--quiet",
-        ]
-        process.environment = ["RESTIC_PASSWORD": password, "PATH": "/usr/bin:/bin", "HOME": home]
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try SpawnedProcess(
+            executable: "/usr/bin/restic",
+            arguments: [
+                "-r", repository, "--cache-dir", cacheDirectory, "backup", "--stdin", "--stdin-filename", "held",
+                "--quiet",
+            ],
+            environment: ["RESTIC_PASSWORD": password, "PATH": "/usr/bin:/bin", "HOME": home],
+            standardInput: .pipe)
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
 
     /// SIGKILL: restic cannot remove its lock, which stays behind, stale.
     func kill9() {
         guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = process.signal(SIGKILL)
+        _ = process.waitUntilExit()
     }
 
     /// SIGINT: restic cleans up (removes its own lock) and exits.
     func interrupt() {
         guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
+        _ = process.signal(SIGINT)
+        _ = process.waitUntilExit()
     }
 }
 
