@@ -1,13 +1,23 @@
 /// A string enum that decodes any value: known values get a case, anything else is kept in
 /// `.unknown` so that an object written by a newer kubesnap (or edited by hand) still decodes.
+///
+/// An enum lists its known cases (`knownValues`), spells each in `rawValue`, and has a
+/// `case unknown(String)`; parsing and Codable come from here. (Equality is the standard
+/// library's for RawRepresentable: by `rawValue`, so `rawValue` must not compare values.)
 public protocol OpenStringEnum: RawRepresentable, Codable, Sendable, Hashable, CustomStringConvertible
 where RawValue == String {
     /// The values this version knows (the CRD's `enum`).
     static var knownValues: [Self] { get }
+    /// Any other value (witnessed by the enum's `case unknown(String)`).
+    static func unknown(_ value: String) -> Self
     init(rawValue: String)
 }
 
 extension OpenStringEnum {
+    public init(rawValue: String) {
+        self = Self.knownValues.first { $0.rawValue == rawValue } ?? .unknown(rawValue)
+    }
+
     public var description: String { rawValue }
     public var isKnown: Bool { Self.knownValues.contains(self) }
 
@@ -30,14 +40,6 @@ public enum DeletionPolicy: OpenStringEnum {
 
     public static let knownValues: [DeletionPolicy] = [.delete, .retain]
 
-    public init(rawValue: String) {
-        switch rawValue {
-        case "Delete": self = .delete
-        case "Retain": self = .retain
-        default: self = .unknown(rawValue)
-        }
-    }
-
     public var rawValue: String {
         switch self {
         case .delete: return "Delete"
@@ -57,16 +59,6 @@ public enum RepositoryPhase: OpenStringEnum {
 
     public static let knownValues: [RepositoryPhase] = [.pending, .ready, .failed, .deleting]
 
-    public init(rawValue: String) {
-        switch rawValue {
-        case "Pending": self = .pending
-        case "Ready": self = .ready
-        case "Failed": self = .failed
-        case "Deleting": self = .deleting
-        default: self = .unknown(rawValue)
-        }
-    }
-
     public var rawValue: String {
         switch self {
         case .pending: return "Pending"
@@ -84,17 +76,6 @@ public enum SnapshotPhase: OpenStringEnum {
     case unknown(String)
 
     public static let knownValues: [SnapshotPhase] = [.pending, .running, .ready, .failed, .deleting]
-
-    public init(rawValue: String) {
-        switch rawValue {
-        case "Pending": self = .pending
-        case "Running": self = .running
-        case "Ready": self = .ready
-        case "Failed": self = .failed
-        case "Deleting": self = .deleting
-        default: self = .unknown(rawValue)
-        }
-    }
 
     public var rawValue: String {
         switch self {
@@ -118,16 +99,6 @@ public enum BackupSessionPhase: OpenStringEnum {
 
     public static let knownValues: [BackupSessionPhase] = [.pending, .running, .ready, .failed]
 
-    public init(rawValue: String) {
-        switch rawValue {
-        case "Pending": self = .pending
-        case "Running": self = .running
-        case "Ready": self = .ready
-        case "Failed": self = .failed
-        default: self = .unknown(rawValue)
-        }
-    }
-
     public var rawValue: String {
         switch self {
         case .pending: return "Pending"
@@ -145,14 +116,6 @@ public enum StorageType: OpenStringEnum {
     case unknown(String)
 
     public static let knownValues: [StorageType] = [.local, .s3]
-
-    public init(rawValue: String) {
-        switch rawValue {
-        case "local": self = .local
-        case "s3": self = .s3
-        default: self = .unknown(rawValue)
-        }
-    }
 
     public var rawValue: String {
         switch self {

@@ -20,6 +20,23 @@ import Testing
         #expect(BackupSessionPhase(rawValue: "Ready").isKnown)
     }
 
+    @Test func everyKnownValueParsesToItselfAndCaseMatters() {
+        func check<E: OpenStringEnum>(_: E.Type) {
+            for value in E.knownValues {
+                #expect(E(rawValue: value.rawValue) == value && value.isKnown, "\(E.self).\(value)")
+                let shouted = value.rawValue.uppercased()
+                #expect(!E(rawValue: shouted).isKnown, "\(E.self): \(shouted) is not \(value)")
+                #expect(E(rawValue: shouted).rawValue == shouted)
+            }
+            #expect(Set(E.knownValues.map(\.rawValue)).count == E.knownValues.count, "\(E.self) spells two cases alike")
+        }
+        check(DeletionPolicy.self)
+        check(RepositoryPhase.self)
+        check(SnapshotPhase.self)
+        check(BackupSessionPhase.self)
+        check(StorageType.self)
+    }
+
     @Test func effectiveDeletionPolicies() {
         #expect(SnapshotSpec(repository: "r", source: SnapshotSource(path: "/x")).effectiveDeletionPolicy == .delete)
         #expect(SnapshotSpec(repository: "r", snapshotID: "4f1c2a9e").effectiveDeletionPolicy == .retain)
