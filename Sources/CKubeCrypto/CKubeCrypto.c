@@ -105,6 +105,22 @@ static X509 *new_certificate(EVP_PKEY *key, const char *common_name, const char 
     return cert;
 }
 
+/* Signs `cert` with `signer` and writes it and `key` as PEM (malloc'd) to the out pointers;
+ * 0 on success, -1 with both outs NULL otherwise. */
+static int sign_and_export(X509 *cert, EVP_PKEY *signer, EVP_PKEY *key, char **cert_pem, char **key_pem) {
+    if (X509_sign(cert, signer, EVP_sha256()) <= 0) return -1;
+    *cert_pem = cert_to_pem(cert);
+    *key_pem = key_to_pem(key);
+    if (*cert_pem == NULL || *key_pem == NULL) {
+        free(*cert_pem);
+        free(*key_pem);
+        *cert_pem = NULL;
+        *key_pem = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int ckc_generate_ca(const char *common_name, int valid_days, char **cert_pem, char **key_pem) {
     if (common_name == NULL || cert_pem == NULL || key_pem == NULL) return -1;
     int result = -1;
@@ -115,17 +131,7 @@ int ckc_generate_ca(const char *common_name, int valid_days, char **cert_pem, ch
     if (add_extension(cert, cert, NID_basic_constraints, "critical,CA:TRUE") != 0 ||
         add_extension(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature") != 0 ||
         add_extension(cert, cert, NID_subject_key_identifier, "hash") != 0) goto done;
-    if (X509_sign(cert, key, EVP_sha256()) <= 0) goto done;
-    *cert_pem = cert_to_pem(cert);
-    *key_pem = key_to_pem(key);
-    if (*cert_pem == NULL || *key_pem == NULL) {
-        free(*cert_pem);
-        free(*key_pem);
-        *cert_pem = NULL;
-        *key_pem = NULL;
-        goto done;
-    }
-    result = 0;
+    result = sign_and_export(cert, key, key, cert_pem, key_pem);
 done:
     X509_free(cert);
     EVP_PKEY_free(key);
@@ -186,17 +192,7 @@ int ckc_generate_signed(const char *ca_cert_pem, const char *ca_key_pem,
         }
         if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names, 0, 0) != 1) goto done;
     }
-    if (X509_sign(cert, ca_key, EVP_sha256()) <= 0) goto done;
-    *cert_pem = cert_to_pem(cert);
-    *key_pem = key_to_pem(key);
-    if (*cert_pem == NULL || *key_pem == NULL) {
-        free(*cert_pem);
-        free(*key_pem);
-        *cert_pem = NULL;
-        *key_pem = NULL;
-        goto done;
-    }
-    result = 0;
+    result = sign_and_export(cert, ca_key, key, cert_pem, key_pem);
 done:
     GENERAL_NAMES_free(names);
     X509_free(cert);
