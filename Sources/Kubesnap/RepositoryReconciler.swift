@@ -55,6 +55,20 @@ public struct RepositoryReconciler: Reconciler {
         }
     }
 
+    /// When the check recorded in status (`lastVerifiedTime`, passed, for this generation) ran,
+    /// on this process's clock: a restarted operator (or a new leader) does not check every
+    /// repository again before `repositoryCheckInterval` is up. A failed or unknown check counts
+    /// for nothing, so it is run again.
+    static func persistedCheck(
+        _ status: RepositoryStatus, generation: Int64, now: ContinuousClock.Instant
+    ) -> ContinuousClock.Instant? {
+        guard status.verificationStatus == "OK", status.observedGeneration == generation,
+            let text = status.lastVerifiedTime, let time = RFC3339.parse(text)
+        else { return nil }
+        let age = max(0, Date().timeIntervalSince(time))
+        return now - .milliseconds(Int64(age * 1000))
+    }
+
     // MARK: - apply
 
     private func apply(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
@@ -179,7 +193,7 @@ public struct RepositoryReconciler: Reconciler {
             let staleLock = try await handleStaleLocks(restic, location: location, object: object)
             let stats = try await restic.stats()
             var checkResult: CheckResult?
-            let lastCheck = observation?.checked
+            let lastCheck = observation?.checked ?? Self.persistedCheck(current, generation: generation, now: now)
             let checkDue =
                 lastCheck == nil || now - (lastCheck ?? now) >= context.configuration.repositoryCheckInterval
                 || current.verificationStatus == nil

@@ -15,6 +15,14 @@ struct Harness: Sendable {
     let client: KubeClient
     let root: TemporaryDirectory
     let configuration: OperatorConfiguration
+    let runner: OperatorRunner
+
+    /// Stops the operator (as a restart would: its memory is gone, the API server's objects and
+    /// the repositories stay) and starts a new one with the same configuration.
+    func restartOperator() async {
+        await runner.stop()
+        runner.start()
+    }
 
     var sourceRoot: String { configuration.sourceRoot }
     var repositoryRoot: String { configuration.repositoryRoot }
@@ -237,18 +245,16 @@ func withOperator(
         configuration.maxRetryDelay = .seconds(2)
         configuration.gracePeriod = .seconds(5)
         configure(&configuration)
-        let harness = Harness(api: api, client: client, root: root, configuration: configuration)
-        let operatorUnderTest = KubesnapOperator(configuration: configuration, logger: Logger(label: "kubesnap.test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await operatorUnderTest.run() }
-            do {
-                try await body(harness)
-            } catch {
-                group.cancelAll()
-                throw error
-            }
-            group.cancelAll()
+        let runner = OperatorRunner(configuration: configuration)
+        let harness = Harness(api: api, client: client, root: root, configuration: configuration, runner: runner)
+        runner.start()
+        do {
+            try await body(harness)
+        } catch {
+            await runner.stop()
+            throw error
         }
+        await runner.stop()
     } catch {
         await api.stop()
         root.remove()
@@ -256,4 +262,26 @@ func withOperator(
     }
     await api.stop()
     root.remove()
+}
+
+/// The operator under test, run in this process as a task that a test can stop and start again.
+final class OperatorRunner: Sendable {
+    let configuration: OperatorConfiguration
+    private let running = Locked<Task<Void, any Error>?>(nil)
+
+    init(configuration: OperatorConfiguration) { self.configuration = configuration }
+
+    func start() {
+        let configuration = configuration
+        running.withLock {
+            $0 = Task { try await KubesnapOperator(configuration: configuration, logger: Logger(label: "kubesnap.test")).run() }
+        }
+    }
+
+    /// Cancels the operator (its graceful shutdown) and waits until it has stopped.
+    func stop() async {
+        guard let task = running.withLock({ $0.take() }) else { return }
+        task.cancel()
+        _ = await task.result
+    }
 }
