@@ -166,7 +166,7 @@ public final class LeaderElector: Sendable {
     /// One get + create/update of the lease; true if this replica holds it afterwards.
     private func tryAcquireOrRenew() async throws(KubeError) -> Bool {
         let config = configuration
-        let now = Date()
+        let now = RFC3339.format(Date(), fractionalSeconds: true)  // metav1.MicroTime
         let leaseSeconds = Int64(max(1, config.leaseDuration.components.seconds))
         let lease: JSONValue
         do {
@@ -175,7 +175,7 @@ public final class LeaderElector: Sendable {
             guard error.isNotFound else { throw error }
             let spec: JSONValue = [
                 "holderIdentity": .string(config.identity), "leaseDurationSeconds": .int(leaseSeconds),
-                "acquireTime": .string(RFC3339.format(now, fractionalSeconds: true)), "renewTime": .string(RFC3339.format(now, fractionalSeconds: true)),
+                "acquireTime": .string(now), "renewTime": .string(now),
                 "leaseTransitions": 0,
             ]
             let object: JSONValue = [
@@ -204,9 +204,9 @@ public final class LeaderElector: Sendable {
         var newSpec = spec
         newSpec["holderIdentity"] = .string(config.identity)
         newSpec["leaseDurationSeconds"] = .int(leaseSeconds)
-        newSpec["renewTime"] = .string(RFC3339.format(now, fractionalSeconds: true))
+        newSpec["renewTime"] = .string(now)
         if holder != config.identity {
-            newSpec["acquireTime"] = .string(RFC3339.format(now, fractionalSeconds: true))
+            newSpec["acquireTime"] = .string(now)
             newSpec["leaseTransitions"] = .int((spec["leaseTransitions"].intValue ?? 0) + 1)
         }
         var updated = lease
