@@ -433,20 +433,30 @@ final class CurlTransfer: @unchecked Sendable {
     // MARK: Callbacks (loop thread)
 
     fileprivate func receiveHeaderLine(_ bytes: UnsafeRawBufferPointer) {
-        let line = String(decoding: bytes, as: UTF8.self)
-        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-        if line.hasPrefix("HTTP/") {
-            let parts = trimmed.split(separator: " ", maxSplits: 2)
-            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        // Bytes, not Foundation strings: this runs for every header of every response.
+        let line = Self.trimmed(bytes[...])
+        if line.starts(with: "HTTP/".utf8) {
+            let parts = line.split(separator: UInt8(ascii: " "), maxSplits: 2)
+            status = parts.count > 1 ? Int(String(decoding: parts[1], as: UTF8.self)) ?? 0 : 0
             headers = []
-        } else if trimmed.isEmpty {
+        } else if line.isEmpty {
             if status >= 200 { sendHead() }
-        } else if let colon = trimmed.firstIndex(of: ":") {
+        } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
             headers.append(
                 HTTPHeader(
-                    name: String(trimmed[..<colon]).lowercased(),
-                    value: trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+                    name: String(decoding: line[..<colon], as: UTF8.self).lowercased(),
+                    value: String(decoding: Self.trimmed(line[(colon + 1)...]), as: UTF8.self)))
         }
+    }
+
+    /// `bytes` without leading and trailing ASCII whitespace (space, tab, CR, LF).
+    private static func trimmed(_ bytes: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer> {
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        return bytes[start..<end]
     }
 
     /// Hands a body chunk to the consumer; false (and nothing delivered) when the consumer has
