@@ -456,6 +456,13 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
             note: "ratio \(format(ratio)); baseline runs \(baselineRuns.map { format($0) }.joined(separator: ", "))")
         report.row("seconds until objects gone", format(objectsGoneSeconds))
         report.row("  (bench's deletecollection took)", format(deleteCallsSeconds))
+        let goneTimes = tracker.snapshot().values.compactMap(\.deletedAt).map { ($0 - start).seconds }.sorted()
+        if let first = goneTimes.first, let last = goneTimes.last {
+            let middle = goneTimes[goneTimes.count / 2]
+            report.row(
+                "  (objects gone: first, median, last)", "",
+                note: "+\(format(first)), +\(format(middle)), +\(format(last)) s after the deletecollection began")
+        }
         let timeline = op.restic.timedRuns().filter { $0.started >= startEpoch }.map {
             "+\(format($0.started - startEpoch)) \($0.command)"
         }
