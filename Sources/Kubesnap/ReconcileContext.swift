@@ -32,6 +32,9 @@ struct ReconcileContext: Sendable {
 
     /// Whether the namespaces cache is complete.
     let namespacesSynced: @Sendable () -> Bool
+    /// When this operator process began: the backups of earlier processes ended before it (a
+    /// killed leader's restic dies with it), so any repository listing made since sees them.
+    let processStarted = ContinuousClock.now
     /// Live reads of Namespaces by deletions (see `namespaceIsTerminating`).
     let namespaceReads = FreshFetches<Bool>()
     /// When this process first saw each object's deletion (by UID).

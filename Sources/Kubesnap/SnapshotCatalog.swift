@@ -11,8 +11,8 @@ import Restic
 ///   is only believed from a listing that started after the lookup did (a snapshot made a moment
 ///   ago is not missed).
 /// - `snapshots(tagged:)` (has this Snapshot's data been made already? which ids are its data?)
-///   is only answered from a listing that started after the call: it decides about copies and
-///   deletions.
+///   is only answered from a listing that started after the call (or after `since`): it
+///   decides about copies and deletions.
 /// - At most one listing per repository runs at a time; callers that need a newer one than the
 ///   running one wait for it to end and share the next.
 /// - This process's own removals (`invalidate`) drop the listing, so a forgotten id is not found
@@ -38,9 +38,12 @@ actor SnapshotCatalog {
         return try Self.match(id, in: fresh.value)
     }
 
-    /// Snapshots carrying `tag`, oldest first, from a listing made after this call began.
-    func snapshots(tagged tag: String, in repository: ResticRepository) async throws -> [SnapshotInfo] {
-        let fresh = try await listings.value(for: repository.location, startedAfter: ContinuousClock.now) {
+    /// Snapshots carrying `tag`, oldest first, from a listing that started after `since` (by
+    /// default: after this call began).
+    func snapshots(
+        tagged tag: String, in repository: ResticRepository, since: ContinuousClock.Instant = .now
+    ) async throws -> [SnapshotInfo] {
+        let fresh = try await listings.value(for: repository.location, startedAfter: since) {
             try await repository.snapshots()
         }
         return fresh.value.filter { $0.tags.contains(tag) }

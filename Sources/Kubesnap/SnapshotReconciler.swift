@@ -217,11 +217,14 @@ public struct SnapshotReconciler: Reconciler {
         // 6. Dynamic. A backup starts only after Running is recorded (step 7), so a Snapshot
         //    that is not Running has no data anywhere and goes straight to its backup; one found
         //    Running (the operator restarted) may have a copy already: look for it by its tag.
+        //    Such a copy was made by an earlier process, so any listing of this process's
+        //    lifetime shows it: the Snapshots left Running by a crash share one listing per
+        //    repository, however few workers ask at a time.
         let tag = Self.uidTag(uid)
         if phase == .running {
             let found: [SnapshotInfo]
             do {
-                found = try await context.catalog.snapshots(tagged: tag, in: restic)
+                found = try await context.catalog.snapshots(tagged: tag, in: restic, since: context.processStarted)
             } catch {
                 return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.backupFailed, pendingWhileTransient: true)
             }

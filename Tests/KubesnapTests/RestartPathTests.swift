@@ -37,6 +37,40 @@ struct RestartPathTests {
     }
 }
 
+@Suite("Restart path: many Snapshots left Running")
+struct RestartManyRunningTests {
+    @Test("Snapshots a crash left Running share one repository listing and end Interrupted, with no copy made")
+    func leftRunningShareOneListing() async throws {
+        let wrapper = try ResticWrapper()
+        defer { wrapper.remove() }
+        try await withOperator(configure: { $0.resticExecutable = wrapper.executable }) { h in
+            let ns = "default"
+            try await h.createSecret(ns, "pw", password: "many-pass")
+            try await h.createRepository(ns, "repo", path: "many", secret: "pw")
+            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+
+            // What a crash leaves: Snapshots recorded Running whose restic died with the operator.
+            await h.runner.stop()
+            let names = (0..<8).map { "left-\($0)" }
+            for name in names {
+                let source = try h.makeSource(name, files: ["f": name])
+                _ = try await h.createSnapshot(ns, name, repository: "repo", source: source)
+                _ = try await h.client.patch(
+                    Harness.snapshots, namespace: ns, name: name, type: .merge, ["status": ["phase": "Running"]],
+                    subresource: "status")
+            }
+            let before = wrapper.runs().count
+            h.runner.start()
+            for name in names {
+                try await h.waitForReason(Harness.snapshots, ns, name, phase: "Failed", reason: "Interrupted")
+            }
+            let runs = Array(wrapper.runs().dropFirst(before))
+            #expect(runs.filter { $0.contains(" snapshots") }.count == 1, "restic runs after the restart: \(runs)")
+            #expect(!runs.contains { $0.contains(" backup") }, "no copy is taken later than asked: \(runs)")
+        }
+    }
+}
+
 @Suite("Small pieces")
 struct SmallPieceTests {
     @Test("sizes for people")
