@@ -223,6 +223,9 @@ actor PruneBatcher {
 /// - At most one operation per Snapshot UID; at most one per source key (repository location
 ///   plus source path): a second Snapshot of the same source waits (`submit` says `.busy`) and
 ///   is re-enqueued when the source is free.
+/// - At most `maxRunning` operations at once in this process (each restic backup or read-back
+///   takes 100 to 180 MiB and a core): the others wait in line (`submit` says `.queued`), and
+///   as slots free up the first in line are re-enqueued to try again.
 /// - A finished operation's outcome is kept until the reconciler has written it to status
 ///   (`clearFinished`), and the Snapshot's key is reported on `completions`.
 /// - Cancelling (`cancel(uid:)`) cancels the Swift task running restic; ResticRepository then
@@ -261,6 +264,8 @@ final class DataMover: Sendable {
         case busy(holder: ObjectKey)
         /// An operation of this Snapshot runs already.
         case alreadyRunning
+        /// Every slot is taken; the Snapshot is in line and is re-enqueued when one frees.
+        case queued
     }
 
     private struct Job: Sendable {
@@ -284,6 +289,8 @@ final class DataMover: Sendable {
         var finished: [String: Finished] = [:]
         var sources: [String: (uid: String, key: ObjectKey)] = [:]
         var sourceWaiters: [String: Set<ObjectKey>] = [:]
+        /// Snapshots waiting for a slot, first come first.
+        var line: [ObjectKey] = []
     }
 
     private let state = Locked(State())
@@ -293,7 +300,11 @@ final class DataMover: Sendable {
     let completions: AsyncStream<ObjectKey>
     private let completionsContinuation: AsyncStream<ObjectKey>.Continuation
 
-    init() {
+    /// Operations allowed at once.
+    let maxRunning: Int
+
+    init(maxRunning: Int) {
+        self.maxRunning = max(1, maxRunning)
         (jobs, jobsContinuation) = AsyncStream.makeStream(of: Job.self)
         (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
     }
@@ -315,7 +326,8 @@ final class DataMover: Sendable {
         _ = state.withLock { $0.finished.removeValue(forKey: uid) }
     }
 
-    /// Starts `body` for the Snapshot `key`/`uid` unless it or its source is busy.
+    /// Starts `body` for the Snapshot `key`/`uid` unless it or its source is busy or every slot
+    /// is taken.
     func submit(
         key: ObjectKey, uid: String, kind: Kind, context: String = "", sourceKey: String? = nil,
         body: @escaping @Sendable () async -> Outcome
@@ -323,13 +335,16 @@ final class DataMover: Sendable {
         let cancel = Latch()
         let result = state.withLock { state -> SubmitResult in
             if state.running[uid] != nil { return .alreadyRunning }
-            if let sourceKey {
-                if let holder = state.sources[sourceKey], holder.uid != uid {
-                    state.sourceWaiters[sourceKey, default: []].insert(key)
-                    return .busy(holder: holder.key)
-                }
-                state.sources[sourceKey] = (uid, key)
+            if let sourceKey, let holder = state.sources[sourceKey], holder.uid != uid {
+                state.sourceWaiters[sourceKey, default: []].insert(key)
+                return .busy(holder: holder.key)
             }
+            if state.running.count >= maxRunning {
+                if !state.line.contains(key) { state.line.append(key) }
+                return .queued
+            }
+            state.line.removeAll { $0 == key }
+            if let sourceKey { state.sources[sourceKey] = (uid, key) }
             state.finished[uid] = nil
             state.running[uid] = Running(key: key, kind: kind, cancel: cancel)
             return .started
@@ -389,6 +404,11 @@ final class DataMover: Sendable {
                 state.sources[sourceKey] = nil
                 keys += state.sourceWaiters.removeValue(forKey: sourceKey) ?? []
             }
+            // The first in line try again (twice as many as free slots, in case some no longer
+            // need one); those that lose the race go to the back of the line.
+            let turn = min(state.line.count, 2 * (maxRunning - state.running.count))
+            keys += state.line.prefix(turn)
+            state.line.removeFirst(turn)
             return keys
         }
         for key in wake { completionsContinuation.yield(key) }

@@ -97,7 +97,7 @@ public struct KubesnapOperator: Sendable {
         }
 
         let gate = RepositoryGate()
-        let mover = DataMover()
+        let mover = DataMover(maxRunning: configuration.maxConcurrentOperations)
         let catalog = SnapshotCatalog()
         let (refreshes, refreshContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
         let batcher = PruneBatcher(

@@ -10,6 +10,9 @@ public struct OperatorConfiguration: Sendable {
     public var namespace: String?
     /// Concurrent reconciles per controller (`--workers`).
     public var workers: Int = 2
+    /// Data operations (restic backups and read-backs) at once in this process; each takes 100
+    /// to 180 MiB and a core, so this bounds the pod's memory. Others wait Pending, reason Queued.
+    public var maxConcurrentOperations = 2
     /// `--leader-elect`: only the replica holding the Lease reconciles.
     public var leaderElect = false
     public var leaseNamespace = "kubesnap-system"

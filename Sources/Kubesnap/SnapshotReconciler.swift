@@ -285,6 +285,11 @@ public struct SnapshotReconciler: Reconciler {
                 object, reason: "SourceBusy",
                 message: "waiting for Snapshot \"\(holder.name)\" to finish its data operation on the same source and repository")
             return .done
+        case .queued:
+            try await pending(
+                object, reason: Self.queued,
+                message: "waiting for a free slot: \(context.mover.maxRunning) data operations run at once (--max-concurrent-operations)")
+            return .requeue(after: .seconds(60))  // in case a wake-up is lost
         case .started:
             do {
                 try await status.update(object) { status in
@@ -305,6 +310,9 @@ public struct SnapshotReconciler: Reconciler {
             return .done
         }
     }
+
+    /// The reason of a Pending Snapshot waiting for a data-operation slot.
+    static let queued = "Queued"
 
     /// The type and reason of the condition (and the reason of the Warning Event) saying that an
     /// immutable field of a Ready Snapshot was changed.
@@ -565,7 +573,7 @@ public struct SnapshotReconciler: Reconciler {
             return .done
         }
         let gate = context.gate
-        _ = context.mover.submit(key: key, uid: snapshot.metadata.uid ?? "", kind: .verify, context: request) {
+        let submitted = context.mover.submit(key: key, uid: snapshot.metadata.uid ?? "", kind: .verify, context: request) {
             do {
                 let verification = try await gate.withAccess(restic.location, exclusive: false) {
                     try await restic.verify(snapshotID: id)
@@ -579,7 +587,8 @@ public struct SnapshotReconciler: Reconciler {
                 return .failed(reason: summary.reason, message: summary.message, transient: summary.transient)
             }
         }
-        return .done
+        // In line for a slot: a freed slot re-enqueues it (and so does this, should that be lost).
+        return submitted == .queued ? .requeue(after: .seconds(60)) : .done
     }
 
     // MARK: - cleanup
@@ -750,7 +759,7 @@ public struct SnapshotReconciler: Reconciler {
             status.observedGeneration = generation
             status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
         }
-        if changed != nil, reason != "SourceBusy", reason != "RepositoryNotReady" {
+        if changed != nil, reason != "SourceBusy", reason != "RepositoryNotReady", reason != Self.queued {
             context.events.normal(object, reason: reason, message: message)
         }
     }

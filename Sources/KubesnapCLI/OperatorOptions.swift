@@ -8,6 +8,9 @@ struct OperatorOptions: ParsableArguments {
     @Option(help: "Number of concurrent reconciles per controller.")
     var workers: Int = 4
 
+    @Option(help: "Data operations (restic backups and verifications) at once; each takes 100-180 MiB. Others wait Pending, reason Queued.")
+    var maxConcurrentOperations: Int = 2
+
     @Option(help: "Directory that Snapshot sources must resolve inside (spec.source.path).")
     var sourceRoot: String?
 
@@ -33,6 +36,9 @@ struct OperatorOptions: ParsableArguments {
         guard workers >= 1 && workers <= 256 else {
             throw ValidationError("--workers must be between 1 and 256, got \(workers)")
         }
+        guard maxConcurrentOperations >= 1 && maxConcurrentOperations <= 64 else {
+            throw ValidationError("--max-concurrent-operations must be between 1 and 64, got \(maxConcurrentOperations)")
+        }
         guard kubeApiQps >= 0 && kubeApiQps <= 10_000 else {
             throw ValidationError("--kube-api-qps must be between 0 (no limit) and 10000, got \(kubeApiQps)")
         }
@@ -48,6 +54,7 @@ struct OperatorOptions: ParsableArguments {
     /// Copies the flags common to `operator` and `dev` into `configuration`.
     func apply(to configuration: inout OperatorConfiguration) {
         configuration.workers = workers
+        configuration.maxConcurrentOperations = maxConcurrentOperations
         configuration.resticExecutable = restic
         configuration.client.qps = kubeApiQps
         configuration.client.burst = kubeApiBurst

@@ -38,11 +38,11 @@ import Testing
             [
                 "--kubeconfig", "--namespace", "--workers", "--leader-elect", "--metrics-bind-address",
                 "--health-probe-bind-address", "--source-root", "--repository-root", "--cache-dir",
-                "--kube-api-qps", "--kube-api-burst",
+                "--kube-api-qps", "--kube-api-burst", "--max-concurrent-operations",
             ]
         ),
         ("apiserver", ["--data-dir", "--port", "--host"]),
-        ("dev", ["--data-dir", "--port", "--workers", "--source-root", "--repository-root"]),
+        ("dev", ["--data-dir", "--port", "--workers", "--source-root", "--repository-root", "--max-concurrent-operations"]),
     ])
     func subcommandHelpDocumentsItsFlags(subcommand: String, flags: [String]) async throws {
         let result = try await kubesnap([subcommand, "--help"])
@@ -63,6 +63,7 @@ import Testing
         (["apiserver", "--port", "70000"], "--port"),
         (["operator", "--workers", "0"], "--workers"),
         (["dev", "--workers", "0"], "--workers"),
+        (["operator", "--max-concurrent-operations", "0"], "--max-concurrent-operations"),
         (["operator", "--log-level", "loud"], "--log-level"),
         (["operator", "--kube-api-qps=-1"], "--kube-api-qps"),
         (["operator", "--kube-api-qps", "20000"], "--kube-api-qps"),

@@ -1,4 +1,6 @@
 import Foundation
+import KubeController
+import KubeJSON
 import KubeTestSupport
 import Testing
 
@@ -36,6 +38,49 @@ struct SourceExclusionTests {
             let second = try await h.waitForPhase(Harness.snapshots, ns, "second", "Ready")
             #expect(first["status"]["snapshotID"] != second["status"]["snapshotID"])
             #expect(wrapper.runs().filter { $0.contains(" backup ") }.count == 2)
+        }
+    }
+
+    @Test("with every data-operation slot taken, another Snapshot waits Pending (Queued), then runs")
+    func snapshotsBeyondTheSlotsWaitInLine() async throws {
+        let wrapper = try ResticWrapper()
+        defer { wrapper.remove() }
+        try await withOperator(configure: {
+            $0.resticExecutable = wrapper.executable
+            $0.maxConcurrentOperations = 2
+        }) { h in
+            let ns = "default"
+            try await h.readyRepository(ns, "repo", path: "slots", password: "slots-pass")
+            for name in ["hold-a", "hold-b", "hold-c"] {
+                let source = try h.makeSource(name, files: ["f": name])
+                try await h.createSnapshot(ns, name, repository: "repo", source: source)
+            }
+            let backups = { wrapper.runs().filter { $0.contains(" backup ") } }
+            try await waitUntil("two backups to reach the (holding) restic wrapper") {
+                (backups().count == 2, "\(wrapper.runs())")
+            }
+            // Exactly one of the three waits in line, Pending with reason Queued, and no restic.
+            var queued: [String] = []
+            try await waitUntil("the third Snapshot to wait in line") {
+                queued = []
+                for name in ["hold-a", "hold-b", "hold-c"] {
+                    let object = try await h.get(Harness.snapshots, ns, name)
+                    if object?["status"]["phase"] == "Pending",
+                        Conditions.get(object?["status"] ?? .null, type: "Ready")?.reason == "Queued"
+                    {
+                        queued.append(name)
+                    }
+                }
+                return (queued.count == 1, "queued: \(queued)")
+            }
+            #expect(backups().count == 2, "a third backup started: \(wrapper.runs())")
+            #expect(!backups().contains { $0.hasSuffix("/" + queued[0]) }, "\(wrapper.runs())")
+
+            try wrapper.release()
+            for name in ["hold-a", "hold-b", "hold-c"] {
+                try await h.waitForPhase(Harness.snapshots, ns, name, "Ready")
+            }
+            #expect(backups().count == 3)
         }
     }
 }
