@@ -285,3 +285,24 @@ final class OperatorRunner: Sendable {
         _ = await task.result
     }
 }
+
+extension OperatorConfiguration {
+    /// /healthz, /readyz and /metrics of the operator under test on `127.0.0.1:port`.
+    mutating func serveHealthAndMetrics(on port: Int) {
+        healthProbeBindAddress = "127.0.0.1:\(port)"
+        metricsBindAddress = "127.0.0.1:\(port)"
+    }
+}
+
+/// Sum of the operator's `controller_runtime_reconcile_total` for one controller, scraped
+/// from its `/metrics` as Prometheus would.
+func reconcileCount(metricsPort: Int, controller: String) async throws -> Int {
+    let result = try await runCommand("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(metricsPort)/metrics"])
+    guard result.succeeded else { throw TestFailure("curl /metrics: \(result)") }
+    var total = 0
+    for line in result.stdout.split(separator: "\n")
+    where line.hasPrefix("controller_runtime_reconcile_total{") && line.contains("controller=\"\(controller)\"") {
+        total += Int(Double(line.split(separator: " ").last ?? "") ?? 0)
+    }
+    return total
+}

@@ -15,8 +15,7 @@ struct RepositoryCheckTests {
         let port = try freeTCPPort()
         try await withOperator(configure: {
             $0.resticExecutable = wrapper.executable
-            $0.healthProbeBindAddress = "127.0.0.1:\(port)"
-            $0.metricsBindAddress = "127.0.0.1:\(port)"
+            $0.serveHealthAndMetrics(on: port)
         }) { h in
             let ns = "default"
             try await h.createSecret(ns, "pw", password: "check-pass")
@@ -56,7 +55,7 @@ struct RepositoryCheckTests {
     private func waitForFirstRepositoryReconcile(port: Int, wrapper: ResticWrapper, after: Int) async throws {
         try await waitUntil("the restarted operator's first Repository reconcile", timeout: .seconds(60)) {
             let runs = Array(wrapper.runs().dropFirst(after))
-            let reconciles = (try? await ResyncCostTests.reconcileCount(metricsPort: port, controller: "repository")) ?? 0
+            let reconciles = (try? await reconcileCount(metricsPort: port, controller: "repository")) ?? 0
             return (reconciles >= 1 && runs.contains { $0.contains(" stats") }, "reconciles \(reconciles); runs \(runs)")
         }
     }

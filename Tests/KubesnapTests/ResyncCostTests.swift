@@ -8,19 +8,6 @@ import Testing
 
 @Suite("A finished Snapshot costs nothing on resync")
 struct ResyncCostTests {
-    /// Sum of the operator's `controller_runtime_reconcile_total` for one controller, scraped
-    /// from its `/metrics` as Prometheus would.
-    static func reconcileCount(metricsPort: Int, controller: String) async throws -> Int {
-        let result = try await runCommand("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(metricsPort)/metrics"])
-        guard result.succeeded else { throw TestFailure("curl /metrics: \(result)") }
-        var total = 0
-        for line in result.stdout.split(separator: "\n")
-        where line.hasPrefix("controller_runtime_reconcile_total{") && line.contains("controller=\"\(controller)\"") {
-            total += Int(Double(line.split(separator: " ").last ?? "") ?? 0)
-        }
-        return total
-    }
-
     /// Writes (every verb but get, list and watch) to Snapshots and their status.
     static func snapshotWrites(_ api: TestAPIServer) async throws -> Int {
         var total = 0
@@ -39,8 +26,7 @@ struct ResyncCostTests {
         let port = try freeTCPPort()
         try await withOperator(configure: {
             $0.resticExecutable = wrapper.executable
-            $0.healthProbeBindAddress = "127.0.0.1:\(port)"
-            $0.metricsBindAddress = "127.0.0.1:\(port)"
+            $0.serveHealthAndMetrics(on: port)
             $0.resyncPeriod = .milliseconds(500)
             // The refresh a finished backup asks of its Repository happens at once, before the
             // window below opens.
@@ -67,12 +53,12 @@ struct ResyncCostTests {
             #expect(!wrapper.runs().isEmpty, "the wrapper counts the operator's restic runs")
             let writesBefore = try await Self.snapshotWrites(h.api)
             let runsBefore = wrapper.runs()
-            let reconcilesBefore = try await Self.reconcileCount(metricsPort: port, controller: "snapshot")
+            let reconcilesBefore = try await reconcileCount(metricsPort: port, controller: "snapshot")
             let before = try await h.get(Harness.snapshots, ns, "snap")
 
             // At least two resyncs reconcile the (only) Snapshot again.
             try await waitUntil("two more snapshot reconciles (resyncs every 500 ms)") {
-                let count = try await Self.reconcileCount(metricsPort: port, controller: "snapshot")
+                let count = try await reconcileCount(metricsPort: port, controller: "snapshot")
                 return (count >= reconcilesBefore + 2, "reconciles: \(reconcilesBefore) before, \(count) now")
             }
 

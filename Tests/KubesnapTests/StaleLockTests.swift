@@ -134,8 +134,7 @@ struct StaleLockTests {
         try await withOperator(configure: {
             $0.resticExecutable = wrapper.executable
             $0.repositoryRefreshInterval = .seconds(1)
-            $0.healthProbeBindAddress = "127.0.0.1:\(port)"
-            $0.metricsBindAddress = "127.0.0.1:\(port)"
+            $0.serveHealthAndMetrics(on: port)
         }) { h in
             let ns = "default"
             let password = "hold-pass"
@@ -156,9 +155,9 @@ struct StaleLockTests {
                 home: h.root.path)
 
             // Several Repository reconciles (one a second) while the backup holds it: the lock stays.
-            let before = try await ResyncCostTests.reconcileCount(metricsPort: port, controller: "repository")
+            let before = try await reconcileCount(metricsPort: port, controller: "repository")
             try await waitUntil("three Repository reconciles while the backup holds the repository") {
-                let count = try await ResyncCostTests.reconcileCount(metricsPort: port, controller: "repository")
+                let count = try await reconcileCount(metricsPort: port, controller: "repository")
                 return (count >= before + 3, "reconciles: \(before) before, \(count) now")
             }
             #expect(lockFiles(repositoryPath) == [staleLock], "not removed while kubesnap's backup holds the repository")
