@@ -218,8 +218,9 @@ public struct SnapshotReconciler: Reconciler {
         //    that is not Running has no data anywhere and goes straight to its backup; one found
         //    Running (the operator restarted) may have a copy already: look for it by its tag.
         //    Such a copy was made by an earlier process, so any listing of this process's
-        //    lifetime shows it: the Snapshots left Running by a crash share one listing per
-        //    repository, however few workers ask at a time.
+        //    lifetime shows it (a backup of this process drops the older listings when it
+        //    ends): the Snapshots left Running by a crash share one listing per repository,
+        //    however few workers ask at a time.
         let tag = Self.uidTag(uid)
         if phase == .running {
             let found: [SnapshotInfo]
@@ -253,6 +254,7 @@ public struct SnapshotReconciler: Reconciler {
         let recorded = Latch()
         let abandoned = Locked(false)
         let sourceField = snapshot.spec.source?.path ?? ""
+        let catalog = context.catalog
         let submitted = context.mover.submit(key: key, uid: uid, kind: .backup, sourceKey: sourceKey) {
             await recorded.wait()
             if abandoned.withLock({ $0 }) { return .notStarted }
@@ -260,6 +262,9 @@ public struct SnapshotReconciler: Reconciler {
                 let result = try await gate.withAccess(location, exclusive: false) {
                     try await restic.backup(path: sourcePath, tags: tags)
                 }
+                // Listings made before this copy existed must not answer a lookup of its tag
+                // (step 6 takes any listing of this process's lifetime).
+                await catalog.invalidate(location)
                 return .backedUp(result)
             } catch is CancellationError {
                 return .cancelled

@@ -16,6 +16,10 @@ struct RestartPathTests {
             try await h.createSecret(ns, "pw", password: "restart-pass")
             try await h.createRepository(ns, "repo", path: "restart", secret: "pw")
             try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            // A repository listing made before the backup (an adoption of an id the repository
+            // lacks) must not answer the lookup below: the copy did not exist when it was made.
+            try await h.createSnapshot(ns, "unknown", repository: "repo", snapshotID: "deadbeef")
+            try await h.waitForReason(Harness.snapshots, ns, "unknown", phase: "Failed", reason: "SnapshotNotFound")
             try await h.createSnapshot(ns, "snap", repository: "repo", source: source)
             let ready = try await h.waitForStatus(Harness.snapshots, ns, "snap", "Ready and verified") {
                 $0["status"]["phase"] == "Ready" && $0["status"]["verificationStatus"] == "OK"
