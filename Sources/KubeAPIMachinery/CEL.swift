@@ -1,5 +1,4 @@
 import KubeJSON
-import Synchronization
 
 /// A compile or evaluation error of a CEL expression.
 struct CELError: Error, Sendable, CustomStringConvertible {
@@ -718,7 +717,7 @@ struct SharedRegex: @unchecked Sendable {
 /// Regular expressions of CEL `matches`, compiled once per pattern: a rule is evaluated on every
 /// write, and compiling its regex each time cost more than the rest of the evaluation.
 enum CompiledPatterns {
-    private static let cache = Mutex<[String: SharedRegex]>([:])
+    private static let cache = Locked<[String: SharedRegex]>([:])
 
     static func regex(_ pattern: String) throws(CELError) -> SharedRegex {
         if let regex = cache.withLock({ $0[pattern] }) { return regex }
