@@ -80,6 +80,12 @@ actor RepositoryGate {
 /// Batches the data removal of deleted Snapshots per repository: every deletion submitted within
 /// `window` of a repository's first shares one `restic forget --prune` of all their ids.
 ///
+/// A batch runs as soon as its burst of deletions is over: when nothing joined it for a few
+/// times the burst's own pace (`quietPeriod`), between `minimumQuiet` and `quiet`. A
+/// deletecollection arrives a Snapshot every fraction of a millisecond and its batch runs 50 ms
+/// after the last; `kubectl delete` run once per object arrives every 100 ms or more and waits
+/// the full `quiet`, so that such a loop still shares a prune.
+///
 /// A submission does not hold the reconcile worker that made it: the deletion's reconcile
 /// returns at once (keeping its finalizer), and when the batch is done the Snapshot's key is
 /// reported on `completions`, so that its next reconcile takes the outcome and releases the
@@ -99,6 +105,8 @@ actor PruneBatcher {
         var repository: ResticRepository
         var opened = ContinuousClock.now
         var lastSubmission = ContinuousClock.now
+        /// Submissions that joined (Snapshots), for the burst's pace.
+        var submissions = 0
         var ids: [String] = []
         /// Snapshot UID → key, to report on `completions`.
         var snapshots: [String: ObjectKey] = [:]
@@ -107,8 +115,10 @@ actor PruneBatcher {
     }
 
     private let window: Duration
-    /// A batch runs once no deletion joined it for this long (or at `window`).
+    /// A batch runs at the latest once no deletion joined it for this long (or at `window`).
     private let quiet: Duration
+    /// ... and at the earliest once none joined it for this long.
+    private let minimumQuiet: Duration
     private let gate: RepositoryGate
     private let catalog: SnapshotCatalog
     private let refreshRepository: @Sendable (ObjectKey) -> Void
@@ -125,11 +135,12 @@ actor PruneBatcher {
 
     /// `refreshRepository` is called once per batch and Repository, after the batch ran.
     init(
-        window: Duration, quiet: Duration = .milliseconds(300), gate: RepositoryGate, catalog: SnapshotCatalog,
-        refreshRepository: @escaping @Sendable (ObjectKey) -> Void
+        window: Duration, quiet: Duration = .milliseconds(300), minimumQuiet: Duration = .milliseconds(50),
+        gate: RepositoryGate, catalog: SnapshotCatalog, refreshRepository: @escaping @Sendable (ObjectKey) -> Void
     ) {
         self.window = window
         self.quiet = min(quiet, window)
+        self.minimumQuiet = min(minimumQuiet, self.quiet)
         self.gate = gate
         self.catalog = catalog
         self.refreshRepository = refreshRepository
@@ -157,6 +168,7 @@ actor PruneBatcher {
         for id in ids where !batch.ids.contains(id) { batch.ids.append(id) }
         batch.snapshots[uid] = key
         batch.repositories.insert(repositoryKey)
+        batch.submissions += 1
         batch.lastSubmission = ContinuousClock.now
         batches[location] = batch
     }
@@ -181,8 +193,20 @@ actor PruneBatcher {
     private func timeUntilDue(_ location: String) -> Duration? {
         guard let batch = batches[location] else { return nil }
         let now = ContinuousClock.now
-        let due = min(batch.lastSubmission + quiet, batch.opened + window)
+        let pause = Self.quietPeriod(
+            submissions: batch.submissions, spanning: batch.lastSubmission - batch.opened,
+            minimum: minimumQuiet, maximum: quiet)
+        let due = min(batch.lastSubmission + pause, batch.opened + window)
         return due > now ? due - now : nil
+    }
+
+    /// How long a batch waits after its last submission for more: 8 times the mean gap between
+    /// its `submissions` (which arrived over `span`), within `minimum`...`maximum`. A single
+    /// submission has no pace yet and waits `maximum`.
+    static func quietPeriod(submissions: Int, spanning span: Duration, minimum: Duration, maximum: Duration) -> Duration {
+        guard submissions >= 2 else { return maximum }
+        let pace = span / (submissions - 1)
+        return min(maximum, max(minimum, pace * 8))
     }
 
     /// Ends `run()` (no more batches start).
