@@ -186,8 +186,8 @@ public enum ServerSideApply {
         object["metadata"].removeValue(forKey: "managedFields")
         var previous = old ?? .emptyObject
         previous["metadata"].removeValue(forKey: "managedFields")
-        let before = fieldSet(of: previous, keys)
-        let after = fieldSet(of: object, keys)
+        // Only where the two differ: equal subtrees own the same fields before and after.
+        let (before, after) = differingFieldSets(previous, object, keys)
         var changed = Set<FieldPath>()
         for path in after where !isElementMarker(path) {
             let b = value(at: path, in: previous)
@@ -198,11 +198,12 @@ public enum ServerSideApply {
         for path in after where isElementMarker(path) && !before.contains(path) { changed.insert(path) }
         let removed = before.subtracting(after)
         let apiVersion = new["apiVersion"].stringValue ?? ""
-        for i in entries.indices {
-            entries[i].fields = entries[i].fields.filter { owned in
+        for i in entries.indices where !changed.isEmpty || !removed.isEmpty {
+            let kept = entries[i].fields.filter { owned in
                 !changed.contains { !isElementMarker($0) && overlaps($0, owned) && !isElementMarker(owned) }
                     && !removed.contains { isPrefix($0, of: owned) }
             }
+            if kept.count != entries[i].fields.count { entries[i].fields = kept }
         }
         if !changed.isEmpty {
             if let own = entries.firstIndex(where: {
@@ -228,10 +229,26 @@ public enum ServerSideApply {
     struct ManagedEntry {
         var manager: String
         var operation: String
-        var apiVersion: String
-        var time: String
+        var apiVersion: String { didSet { source = nil } }
+        var time: String { didSet { source = nil } }
         var subresource: String
-        var fields: Set<FieldPath>
+        var fields: Set<FieldPath> { didSet { source = nil } }
+        /// The entry as read from the object, while unchanged: written back as it was rather
+        /// than encoded again.
+        var source: JSONValue?
+
+        init(
+            manager: String, operation: String, apiVersion: String, time: String, subresource: String,
+            fields: Set<FieldPath>, source: JSONValue? = nil
+        ) {
+            self.manager = manager
+            self.operation = operation
+            self.apiVersion = apiVersion
+            self.time = time
+            self.subresource = subresource
+            self.fields = fields
+            self.source = source
+        }
 
         var printedName: String {
             var s = FieldError.goQuote(manager)
@@ -243,6 +260,7 @@ public enum ServerSideApply {
         }
 
         var json: JSONValue {
+            if let source { return source }
             var o: [String: JSONValue] = [
                 "manager": .string(manager), "operation": .string(operation),
                 "apiVersion": .string(apiVersion),
@@ -262,7 +280,7 @@ public enum ServerSideApply {
                 manager: manager, operation: e["operation"].stringValue ?? "Update",
                 apiVersion: e["apiVersion"].stringValue ?? "",
                 time: e["time"].stringValue ?? "", subresource: e["subresource"].stringValue ?? "",
-                fields: decode(e["fieldsV1"]))
+                fields: decode(e["fieldsV1"]), source: e)
         }
     }
 
@@ -292,6 +310,41 @@ public enum ServerSideApply {
             }
         }
         return out
+    }
+
+    /// `fieldSet` of `previous` and of `object`, each restricted to the subtrees where the two
+    /// differ: the rest owns the same fields in both, so what an update changed or removed is
+    /// all in these parts (a finalizer's removal looks at metadata.finalizers, not at the spec).
+    static func differingFieldSets(_ previous: JSONValue, _ object: JSONValue, _ keys: Keys)
+        -> (before: Set<FieldPath>, after: Set<FieldPath>)
+    {
+        var before = Set<FieldPath>(), after = Set<FieldPath>()
+        func both(_ a: JSONValue?, _ b: JSONValue?, _ path: FieldPath) {
+            if let a, let b, a == b { return }
+            if case .object(let x)? = a, case .object(let y)? = b, !x.isEmpty, !y.isEmpty {
+                for k in Set(x.keys).union(y.keys) { both(x[k], y[k], path + [k]) }
+                return
+            }
+            if let a { collect(a, path, keys, &before) }
+            if let b { collect(b, path, keys, &after) }
+        }
+        let a = previous.objectValue ?? [:], b = object.objectValue ?? [:]
+        for key in Set(a.keys).union(b.keys) where key != "apiVersion" && key != "kind" {
+            guard key == "metadata" else {
+                both(a[key], b[key], [key])
+                continue
+            }
+            switch (a[key], b[key]) {
+            case (.object(let x)?, .object(let y)?):
+                for k in Set(x.keys).union(y.keys) where !ignoredMetadata.contains(k) {
+                    both(x[k], y[k], ["metadata", k])
+                }
+            case let (x, y):  // not a map on one side: each as fieldSet sees it
+                if let x { before.formUnion(fieldSet(of: ["metadata": x], keys)) }
+                if let y { after.formUnion(fieldSet(of: ["metadata": y], keys)) }
+            }
+        }
+        return (before, after)
     }
 
     private static func collect(

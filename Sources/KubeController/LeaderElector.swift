@@ -84,8 +84,10 @@ public final class LeaderElector: Sendable {
     /// either way the lease is released once `body` returned. `body` is cancelled at once when
     /// leadership is lost; the elector then campaigns again.
     public func run(until stop: Latch, whileLeading body: @escaping @Sendable () async -> Void) async {
+        var held = false
         while !Task.isCancelled && !stop.isOpen {
-            guard await acquire(until: stop) else { return }
+            guard await acquire(until: stop) else { break }
+            held = true
             setLeader(true)
             logger.info("became leader")
             let lost = await withTaskGroup(of: Bool.self) { group in
@@ -104,14 +106,17 @@ public final class LeaderElector: Sendable {
                 logger.error("leadership lost: could not renew the lease in time; stopped reconciling")
                 continue
             }
-            if Task.isCancelled {
-                // A cancelled task cannot make requests; release from a fresh (not detached)
-                // task so a standby still takes over within a retry period.
-                await Task { await self.release() }.value
-            } else {
-                await release()
-            }
-            return
+            break
+        }
+        // Released also when the stop came while campaigning again after a missed renewal: the
+        // lease may still name this replica (release checks), and a standby would wait it out.
+        guard held else { return }
+        if Task.isCancelled {
+            // A cancelled task cannot make requests; release from a fresh (not detached) task so
+            // a standby still takes over within a retry period.
+            await Task { await self.release() }.value
+        } else {
+            await release()
         }
     }
 
@@ -234,22 +239,35 @@ public final class LeaderElector: Sendable {
     }
 
     /// Gives the lease up (client-go's ReleaseOnCancel): empty holder, 1 s duration.
+    ///
+    /// A renewal cancelled with the work may still land after the lease was read here (its
+    /// write makes this one conflict), and a loaded server may time a request out: either way
+    /// the lease is read and written again, up to 5 times, rather than leaving the standby to
+    /// wait out the whole lease.
     private func release() async {
         let config = configuration
-        do {
-            var lease = try await client.get(.leases, namespace: config.namespace, name: config.leaseName)
-            guard lease["spec"]["holderIdentity"].stringValue == config.identity else { return }
-            let now = RFC3339.format(Date(), fractionalSeconds: true)
-            lease["spec"]["holderIdentity"] = ""
-            lease["spec"]["leaseDurationSeconds"] = 1
-            lease["spec"]["renewTime"] = .string(now)
-            lease["spec"]["acquireTime"] = .string(now)
-            _ = try await client.update(.leases, namespace: config.namespace, lease)
-            logger.info("released the lease")
-        } catch {
-            logger.warning(
-                "cannot release the lease; a standby takes over once it expires",
-                metadata: ["error": "\(error)"])
+        for attempt in 1...5 {
+            do {
+                var lease = try await client.get(.leases, namespace: config.namespace, name: config.leaseName)
+                guard lease["spec"]["holderIdentity"].stringValue == config.identity else { return }
+                let now = RFC3339.format(Date(), fractionalSeconds: true)
+                lease["spec"]["holderIdentity"] = ""
+                lease["spec"]["leaseDurationSeconds"] = 1
+                lease["spec"]["renewTime"] = .string(now)
+                lease["spec"]["acquireTime"] = .string(now)
+                _ = try await client.update(.leases, namespace: config.namespace, lease)
+                logger.info("released the lease")
+                return
+            } catch {
+                if !error.isNotFound && attempt < 5 {
+                    if !error.isConflict { try? await Task.sleep(for: configuration.retryPeriod) }
+                    continue
+                }
+                logger.warning(
+                    "cannot release the lease; a standby takes over once it expires",
+                    metadata: ["error": "\(error)"])
+                return
+            }
         }
     }
 

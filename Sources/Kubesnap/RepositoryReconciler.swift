@@ -139,10 +139,11 @@ public struct RepositoryReconciler: Reconciler {
             return .done
         }
         var initialized = false
+        var openedStats: RepositoryStats?
         do {
             switch try await restic.probe() {
-            case .ready:
-                break
+            case .ready(let stats):
+                openedStats = stats
             case .notInitialized:
                 if case .local(let path) = backend {
                     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -150,8 +151,9 @@ public struct RepositoryReconciler: Reconciler {
                 do {
                     try await context.gate.withAccess(location, exclusive: true) { try await restic.initialize() }
                     initialized = true
+                    openedStats = RepositoryStats(totalSizeBytes: 0, snapshotCount: 0)
                 } catch let error as ResticError where error.kind == .alreadyInitialized {
-                    break
+                    break  // made meanwhile by another writer: its stats are read below
                 }
             case .wrongPassword:
                 try await fail(
@@ -191,7 +193,8 @@ public struct RepositoryReconciler: Reconciler {
         do {
             // Stale locks: cleared only when no operation of this process holds the repository.
             let staleLock = try await handleStaleLocks(restic, location: location, object: object)
-            let stats = try await restic.stats()
+            let stats: RepositoryStats
+            if let openedStats { stats = openedStats } else { stats = try await restic.stats() }
             var checkResult: CheckResult?
             let lastCheck = observation?.checked ?? Self.persistedCheck(current, generation: generation, now: now)
             let checkDue =

@@ -3,8 +3,8 @@ import KubeJSON
 
 /// The outcome of opening a repository.
 public enum RepositoryProbe: Sendable, Hashable {
-    /// The backend answered, the repository exists and the password opens it.
-    case ready
+    /// The backend answered, the repository exists and the password opens it; its size and count.
+    case ready(RepositoryStats)
     /// The backend answered but there is no restic repository at the location.
     case notInitialized
     /// A repository is there but the password does not open it.
@@ -113,6 +113,11 @@ public struct RepositoryStats: Sendable, Hashable {
     /// Bytes of stored blobs (`restic stats --mode raw-data`).
     public var totalSizeBytes: Int64
     public var snapshotCount: Int
+
+    public init(totalSizeBytes: Int64, snapshotCount: Int) {
+        self.totalSizeBytes = totalSizeBytes
+        self.snapshotCount = snapshotCount
+    }
 }
 
 /// A restic lock file (`restic cat lock ID`).

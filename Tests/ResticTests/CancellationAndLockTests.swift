@@ -26,6 +26,20 @@ import Testing
         _ repository: ResticRepository, source: String, fixture: LocalFixture,
         whileLocked: () async throws -> Void = {}
     ) async throws -> Result<BackupResult, any Error> {
+        try await cancelRunningBackup(repository, source: source) {
+            (!fixture.lockFiles().isEmpty && !fixture.packFiles().isEmpty,
+             "locks: \(fixture.lockFiles()), packs: \(fixture.packFiles().count)")
+        } whileLocked: {
+            try await whileLocked()
+        }
+    }
+
+    /// The same, on any backend: `lockedAndWriting` says when restic holds its lock and writes data.
+    private func cancelRunningBackup(
+        _ repository: ResticRepository, source: String,
+        lockedAndWriting: @escaping () async throws -> (Bool, String),
+        whileLocked: () async throws -> Void = {}
+    ) async throws -> Result<BackupResult, any Error> {
         try await withThrowingTaskGroup(of: Result<BackupResult, any Error>.self) { group in
             group.addTask {
                 do { return .success(try await repository.backup(path: source)) } catch { return .failure(error) }
@@ -33,8 +47,7 @@ import Testing
             // Once data packs appear, restic is past taking (and registering) its lock: a signal
             // that lands while restic is still creating its lock file can leak the lock.
             try await waitUntil("restic backup to hold its lock and write data", timeout: .seconds(60)) {
-                (!fixture.lockFiles().isEmpty && !fixture.packFiles().isEmpty,
-                 "locks: \(fixture.lockFiles()), packs: \(fixture.packFiles().count)")
+                try await lockedAndWriting()
             }
             try await whileLocked()
             group.cancelAll()
@@ -111,8 +124,49 @@ import Testing
         }
         #expect(try await repository.removeStaleLocks() == .removed([lock]))
         #expect(try await repository.locks().isEmpty)
+        let noRestic = try fixture.repository(executable: "/bin/false")
+        #expect(try await noRestic.locks().isEmpty, "an empty locks/ is read without restic")
         try await repository.prune()
     }
+    /// On S3 the lock files are listed from the bucket (no restic run), and a stale one is found
+    /// and removed there as on a local disk.
+    @Test func anS3LockIsListedFromTheBucketAndAStaleOneRemoved() async throws {
+        let fixture = try LocalFixture(prefix: "restic-s3-lock")
+        defer { fixture.remove() }
+        let (moto, backend) = try await startMotoRepository(fixture, prefix: "locks/app")
+        defer { moto.child.kill9() }
+        let repository = try ResticRepository(
+            backend: backend, password: fixture.password, cacheDirectory: fixture.cachePath,
+            executable: try toolPath("restic"), cancellation: CancellationPolicy(signal: SIGTERM, gracePeriod: .seconds(5)))
+        try await repository.initialize()
+        // Without locks there is nothing for restic to read: a restic that always fails is not run.
+        let noRestic = try ResticRepository(
+            backend: backend, password: fixture.password, cacheDirectory: fixture.cachePath, executable: "/bin/false")
+        #expect(try await noRestic.locks().isEmpty)
+        let source = try slowSource(fixture)
+
+        let outcome = try await cancelRunningBackup(repository, source: source) {
+            let locks = try await repository.locks()
+            let packs = try await repository.fileNames(in: "data") ?? []
+            return (locks.count == 1 && !packs.isEmpty, "locks: \(locks), packs: \(packs.count)")
+        } whileLocked: {
+            let locks = try await repository.locks()
+            #expect(locks.count == 1 && locks.allSatisfy { !repository.isStale($0) }, "\(locks)")
+        }
+        guard case .failure(let error) = outcome, error is CancellationError else {
+            Issue.record("expected CancellationError, got \(outcome)")
+            return
+        }
+        let locks = try await repository.locks()
+        #expect(locks.count == 1 && locks.allSatisfy { repository.isStale($0) }, "\(locks)")
+        #expect(try await repository.removeStaleLocks() == .removed(locks))
+        #expect(try await repository.locks().isEmpty)
+        let listed = try await resticCLI(
+            ["list", "locks"], repository: repository.location, password: fixture.password,
+            extraEnvironment: ["AWS_ACCESS_KEY_ID": "kubesnap-test", "AWS_SECRET_ACCESS_KEY": "kubesnap-test-secret"])
+        #expect(listed.succeeded && listed.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(listed)")
+    }
+
     /// pids wrap around: a lock whose pid now belongs to a process that started after the lock
     /// was made is stale (its maker is gone), while a process that started before it may hold it.
     @Test func aLockWhosePidWasReusedByALaterProcessIsStale() async throws {

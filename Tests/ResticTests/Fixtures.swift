@@ -60,11 +60,11 @@ struct LocalFixture {
 
     func repository(
         password: String? = nil, cancellation: CancellationPolicy = CancellationPolicy(),
-        registry: ResticProcessRegistry? = nil
+        registry: ResticProcessRegistry? = nil, executable: String? = nil
     ) throws -> ResticRepository {
         try ResticRepository(
             backend: .local(path: repositoryPath), password: password ?? self.password, cacheDirectory: cachePath,
-            executable: try toolPath("restic"), cancellation: cancellation, registry: registry)
+            executable: try executable ?? toolPath("restic"), cancellation: cancellation, registry: registry)
     }
 
     /// Writes a source directory with `files` random files of `size` bytes; returns its path.
@@ -150,6 +150,32 @@ func startServer(_ executable: String, _ arguments: [String], logPath: String, e
         await child.stop()
         throw error
     }
+}
+
+/// moto_server does not check credentials; these are what the tests send.
+let motoCredentials = S3Credentials(accessKeyID: "kubesnap-test", secretAccessKey: "kubesnap-test-secret")
+
+/// Starts moto_server on loopback with a bucket "backups", and the S3 backend of a repository at
+/// `prefix` in it (not initialized).
+func startMotoRepository(_ fixture: LocalFixture, prefix: String) async throws -> (ServedProcess, ResticBackend) {
+    let moto = try await startServer(
+        try toolPath("moto_server"), ["-H", "127.0.0.1", "-p", "0"], logPath: fixture.directory.appending("moto.log"))
+    let endpoint = "http://127.0.0.1:\(moto.port)"
+    var environment = ProcessInfo.processInfo.environment
+    environment["AWS_ACCESS_KEY_ID"] = motoCredentials.accessKeyID
+    environment["AWS_SECRET_ACCESS_KEY"] = motoCredentials.secretAccessKey.revealed
+    environment["AWS_DEFAULT_REGION"] = "us-east-1"
+    let bucket = try await runCommand(
+        try toolPath("aws"), ["--endpoint-url", endpoint, "s3api", "create-bucket", "--bucket", "backups"],
+        environment: environment)
+    guard bucket.succeeded else {
+        moto.child.kill9()
+        throw TestFailure("cannot make the bucket: \(bucket)")
+    }
+    return (
+        moto,
+        .s3(endpoint: endpoint, bucket: "backups", prefix: prefix, region: "us-east-1", credentials: motoCredentials)
+    )
 }
 
 /// A test setup step that failed.

@@ -14,7 +14,7 @@ import Testing
         #expect(try await repository.probe() == .notInitialized)
         #expect(try await repository.initializeIfNeeded() == true)
         #expect(try await repository.initializeIfNeeded() == false)
-        #expect(try await repository.probe() == .ready)
+        #expect(try await repository.probe() == .ready(RepositoryStats(totalSizeBytes: 0, snapshotCount: 0)))
 
         // The wrong password is classified, and the real one never shows up in the message.
         let wrong = try fixture.repository(password: "not the password")

@@ -5,32 +5,19 @@ import Testing
 @testable import Restic
 
 @Suite struct RemoteBackendTests {
-    private let credentials = S3Credentials(accessKeyID: "kubesnap-test", secretAccessKey: "kubesnap-test-secret")
-
     @Test func s3BackendOnMoto() async throws {
         let fixture = try LocalFixture(prefix: "restic-s3")
         defer { fixture.remove() }
-        let moto = try await startServer(
-            try toolPath("moto_server"), ["-H", "127.0.0.1", "-p", "0"], logPath: fixture.directory.appending("moto.log"))
+        let (moto, backend) = try await startMotoRepository(fixture, prefix: "demo/app")
         defer { moto.child.kill9() }
         let endpoint = "http://127.0.0.1:\(moto.port)"
-
-        var environment = ProcessInfo.processInfo.environment
-        environment["AWS_ACCESS_KEY_ID"] = credentials.accessKeyID
-        environment["AWS_SECRET_ACCESS_KEY"] = credentials.secretAccessKey.revealed
-        environment["AWS_DEFAULT_REGION"] = "us-east-1"
-        let bucket = try await runCommand(
-            try toolPath("aws"), ["--endpoint-url", endpoint, "s3api", "create-bucket", "--bucket", "backups"],
-            environment: environment)
-        #expect(bucket.succeeded, "\(bucket)")
-
+        let credentials = motoCredentials
         let repository = try ResticRepository(
-            backend: .s3(endpoint: endpoint, bucket: "backups", prefix: "demo/app", region: "us-east-1", credentials: credentials),
-            password: fixture.password, cacheDirectory: fixture.cachePath, executable: try toolPath("restic"))
+            backend: backend, password: fixture.password, cacheDirectory: fixture.cachePath, executable: try toolPath("restic"))
         #expect(repository.location == "s3:\(endpoint)/backups/demo/app")
         #expect(try await repository.probe() == .notInitialized)
         #expect(try await repository.initializeIfNeeded())
-        #expect(try await repository.probe() == .ready)
+        #expect(try await repository.probe() == .ready(RepositoryStats(totalSizeBytes: 0, snapshotCount: 0)))
 
         let result = try await repository.backup(path: try fixture.source("app"), tags: ["kubesnap"])
         #expect(result.snapshotID.count == 64)
@@ -97,7 +84,7 @@ import Testing
         let port = try closedLoopbackPort()
         let backends: [ResticBackend] = [
             .rest(url: "http://127.0.0.1:\(port)/"),
-            .s3(endpoint: "http://127.0.0.1:\(port)", bucket: "backups", prefix: nil, region: nil, credentials: credentials),
+            .s3(endpoint: "http://127.0.0.1:\(port)", bucket: "backups", prefix: nil, region: nil, credentials: motoCredentials),
         ]
         for backend in backends {
             let repository = try ResticRepository(
