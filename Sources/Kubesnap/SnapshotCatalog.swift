@@ -3,8 +3,8 @@ import Restic
 
 /// One `restic snapshots` listing per repository serves many lookups.
 ///
-/// Every restic run pays for opening the repository (restic's scrypt key derivation, ~0.35 s of
-/// CPU), so a burst of Snapshots (a thousand static Snapshots applied at once, a BackupSession
+/// Every restic run pays for opening the repository (restic's scrypt key derivation, 0.15 to
+/// 0.5 s of CPU depending on the key), so a burst of Snapshots (a thousand static Snapshots applied at once, a BackupSession
 /// over many repositories, a mass deletion) must not cost one run each. Lookups share listings:
 ///
 /// - `find(id:)` (adoption): a listing that started at most `maxAge` ago answers a *hit*; a miss

@@ -55,7 +55,8 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
     // MARK: Opening and creating
 
     /// Opens the repository and says what happened; an open repository comes with its size and
-    /// snapshot count (`restic stats`, the same restic run: opening costs ~0.35 s of scrypt).
+    /// snapshot count (`restic stats`, the same restic run: opening costs restic's scrypt key
+    /// derivation, 0.15 to 0.5 s of CPU depending on the key's parameters).
     /// Throws only for failures that are none of the `RepositoryProbe` cases.
     public func probe() async throws -> RepositoryProbe {
         do {
@@ -199,7 +200,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
 
     /// The names of the files in the repository's `directory` (`snapshots`, `locks`) that start
     /// with `prefix`, read without restic: every restic run pays for opening the repository
-    /// (~0.35 s of scrypt), a directory or bucket listing does not. nil for a backend that
+    /// (its scrypt key derivation), a directory or bucket listing does not. nil for a backend that
     /// cannot be listed this way (rest). A missing local directory holds nothing.
     func fileNames(in directory: String, prefix: String = "") async throws -> [String]? {
         switch backend {
@@ -229,7 +230,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         if ids.allSatisfy(Self.isFullID) {
             // Full ids need no resolving: restic names the unknown ones ("Ignoring ...: no
             // matching ID found") and the listing afterwards confirms the rest are gone. One
-            // restic run fewer (each pays ~0.35 s of key derivation).
+            // restic run fewer (each pays for its key derivation).
             for id in ids where !resolved.contains(id) { resolved.append(id) }
         } else {
             let before = try await snapshots()
