@@ -200,13 +200,15 @@ actor PruneBatcher {
         return due > now ? due - now : nil
     }
 
-    /// How long a batch waits after its last submission for more: 8 times the mean gap between
-    /// its `submissions` (which arrived over `span`), within `minimum`...`maximum`. A single
-    /// submission has no pace yet and waits `maximum`.
+    /// How long a batch waits after its last submission for more: 20 times the mean gap between
+    /// its `submissions` (which arrived over `span`), within `minimum`...`maximum`, so that a
+    /// client deleting one object at a time can stall for a while without splitting its batch
+    /// (each prune of a large repository costs minutes of backend reads). A single submission
+    /// has no pace yet and waits `maximum`.
     static func quietPeriod(submissions: Int, spanning span: Duration, minimum: Duration, maximum: Duration) -> Duration {
         guard submissions >= 2 else { return maximum }
         let pace = span / (submissions - 1)
-        return min(maximum, max(minimum, pace * 8))
+        return min(maximum, max(minimum, pace * 20))
     }
 
     /// Ends `run()` (no more batches start).

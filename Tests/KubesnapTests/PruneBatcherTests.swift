@@ -74,23 +74,23 @@ struct PruneBatchPauseTests {
 
     @Test("A deletecollection's burst runs its batch after the minimum pause")
     func burst() {
-        // 1,000 deletions over a quarter of a second: a gap of 0.25 ms, 2 ms times 8.
+        // 1,000 deletions over a quarter of a second: a gap of 0.25 ms, 5 ms times 20.
         let pause = PruneBatcher.quietPeriod(
             submissions: 1000, spanning: .milliseconds(250), minimum: minimum, maximum: maximum)
         #expect(pause == minimum)
     }
 
-    @Test("Deletions a few milliseconds apart wait 8 of their gaps")
+    @Test("Deletions a few milliseconds apart (kubectl deleting one at a time) wait 20 of their gaps")
     func pace() {
         let pause = PruneBatcher.quietPeriod(
-            submissions: 11, spanning: .milliseconds(100), minimum: minimum, maximum: maximum)
-        #expect(pause == .milliseconds(80))
+            submissions: 11, spanning: .milliseconds(80), minimum: minimum, maximum: maximum)
+        #expect(pause == .milliseconds(160))
     }
 
     @Test("One kubectl delete per object, or a single deletion, waits the whole pause")
     func slowOrSingle() {
         #expect(
-            PruneBatcher.quietPeriod(submissions: 3, spanning: .milliseconds(300), minimum: minimum, maximum: maximum)
+            PruneBatcher.quietPeriod(submissions: 3, spanning: .milliseconds(200), minimum: minimum, maximum: maximum)
                 == maximum)
         #expect(PruneBatcher.quietPeriod(submissions: 1, spanning: .zero, minimum: minimum, maximum: maximum) == maximum)
     }
