@@ -95,3 +95,50 @@ struct PruneBatchPauseTests {
         #expect(PruneBatcher.quietPeriod(submissions: 1, spanning: .zero, minimum: minimum, maximum: maximum) == maximum)
     }
 }
+
+@Suite("Mass deletion through the operator")
+struct MassDeletionTests {
+    @Test("A deletecollection of adopted Snapshots shares a forget --prune, and its Repository refresh is one restic run")
+    func deleteCollectionSharesAPrune() async throws {
+        let wrapper = try ResticWrapper()
+        defer { wrapper.remove() }
+        try await withOperator(configure: { $0.resticExecutable = wrapper.executable }) { h in
+            let ns = "default", count = 8
+            try await h.readyRepository(ns, "repo", path: "mass", password: "mass-pass")
+            let path = h.repositoryRoot + "/mass"
+            let source = try h.makeSource("mass-source", files: ["file.txt": "v"])
+            var ids: [String] = []
+            for index in 0..<count {
+                try "version \(index)\n".write(
+                    toFile: h.sourceRoot + "/" + source + "/file.txt", atomically: true, encoding: .utf8)
+                let backup = try await h.restic(
+                    ["-r", path, "backup", "--json", h.sourceRoot + "/" + source], password: "mass-pass")
+                #expect(backup.succeeded, "\(backup)")
+            }
+            ids = try await h.resticSnapshots(repository: path, password: "mass-pass").compactMap { $0["id"].stringValue }
+            #expect(ids.count == count)
+            for (index, id) in ids.enumerated() {
+                try await h.createSnapshot(ns, "adopted-\(index)", repository: "repo", snapshotID: id, deletionPolicy: "Delete")
+            }
+            for index in 0..<count { try await h.waitForPhase(Harness.snapshots, ns, "adopted-\(index)", "Ready") }
+
+            let marker = wrapper.runs().count
+            _ = try await h.client.deleteCollection(Harness.snapshots, namespace: ns)
+            for index in 0..<count { try await h.waitForGone(Harness.snapshots, ns, "adopted-\(index)") }
+            #expect(try await h.resticSnapshots(repository: path, password: "mass-pass").isEmpty)
+
+            // One batch (a loaded machine may split a burst; one forget per Snapshot would be 8),
+            // then a refresh of the Repository that is one `restic stats` per batch.
+            try await waitUntil("the Repository's refresh after the batch", timeout: .seconds(60)) {
+                let runs = Array(wrapper.runs().dropFirst(marker))
+                return (runs.contains { $0.contains(" stats") }, "runs \(runs)")
+            }
+            let runs = Array(wrapper.runs().dropFirst(marker))
+            let forgets = runs.filter { $0.contains(" forget") }
+            #expect(forgets.count >= 1 && forgets.count <= 3, "restic runs after the deletecollection: \(runs)")
+            #expect(forgets.allSatisfy { $0.contains("--prune") }, "\(forgets)")
+            let other = runs.filter { !$0.contains(" forget") && !$0.contains(" stats") }
+            #expect(other.isEmpty, "a refresh is one stats run (no cat config, no list locks): \(runs)")
+        }
+    }
+}
