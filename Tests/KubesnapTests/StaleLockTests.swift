@@ -65,8 +65,13 @@ extension LockHoldingRestic {
     }
 }
 
+/// The repository's lock files. restic 0.14 writes a lock as `<id>-tmp-<n>` and renames it, so a
+/// restic killed in between leaves a file that is no lock (restic and kubesnap skip it): only
+/// complete ones (a 64-hex-digit name) count.
 func lockFiles(_ repository: String) -> [String] {
-    ((try? FileManager.default.contentsOfDirectory(atPath: repository + "/locks")) ?? []).sorted()
+    ((try? FileManager.default.contentsOfDirectory(atPath: repository + "/locks")) ?? [])
+        .filter { $0.count == 64 && $0.allSatisfy(\.isHexDigit) }
+        .sorted()
 }
 
 @Suite("Stale restic locks, end to end")
@@ -167,9 +172,13 @@ struct StaleLockTests {
             // The backup ends; then the stale lock goes.
             try wrapper.release()
             try await h.waitForPhase(Harness.snapshots, ns, "held", "Ready")
-            try await h.waitForStatus(Harness.repositories, ns, "repo", "StaleLock=False, StaleLockRemoved") { object in
-                let condition = Conditions.get(object["status"], type: "StaleLock")
-                return condition?.status == "False" && condition?.reason == "StaleLockRemoved"
+            try await waitUntil("StaleLock=False, StaleLockRemoved", timeout: .seconds(60)) {
+                let object = try await h.get(Harness.repositories, ns, "repo")
+                let condition = object.flatMap { Conditions.get($0["status"], type: "StaleLock") }
+                return (
+                    condition?.status == "False" && condition?.reason == "StaleLockRemoved",
+                    "\(Harness.describe(object)); lock files \(lockFiles(repositoryPath)); last restic runs \(wrapper.runs().suffix(6))"
+                )
             }
             // (Only the stale one: the verification or a refresh may hold a live lock of its own now.)
             #expect(!lockFiles(repositoryPath).contains(staleLock), "locks: \(lockFiles(repositoryPath))")
