@@ -107,7 +107,6 @@ struct MassDeletionTests {
             try await h.readyRepository(ns, "repo", path: "mass", password: "mass-pass")
             let path = h.repositoryRoot + "/mass"
             let source = try h.makeSource("mass-source", files: ["file.txt": "v"])
-            var ids: [String] = []
             for index in 0..<count {
                 try "version \(index)\n".write(
                     toFile: h.sourceRoot + "/" + source + "/file.txt", atomically: true, encoding: .utf8)
@@ -115,7 +114,7 @@ struct MassDeletionTests {
                     ["-r", path, "backup", "--json", h.sourceRoot + "/" + source], password: "mass-pass")
                 #expect(backup.succeeded, "\(backup)")
             }
-            ids = try await h.resticSnapshots(repository: path, password: "mass-pass").compactMap { $0["id"].stringValue }
+            let ids = try await h.resticSnapshots(repository: path, password: "mass-pass").compactMap { $0["id"].stringValue }
             #expect(ids.count == count)
             for (index, id) in ids.enumerated() {
                 try await h.createSnapshot(ns, "adopted-\(index)", repository: "repo", snapshotID: id, deletionPolicy: "Delete")
