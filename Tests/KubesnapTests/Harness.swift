@@ -264,6 +264,20 @@ func withOperator(
     root.remove()
 }
 
+/// `withOperator` whose restic runs through a fresh `ResticWrapper` (each run logged; sources
+/// named for it vanish or hold), handed to `body` beside the harness and removed afterwards.
+func withWrappedRestic(
+    configure: (inout OperatorConfiguration) -> Void = { _ in },
+    _ body: @Sendable (Harness, ResticWrapper) async throws -> Void
+) async throws {
+    let wrapper = try ResticWrapper()
+    defer { wrapper.remove() }
+    try await withOperator(configure: {
+        $0.resticExecutable = wrapper.executable
+        configure(&$0)
+    }) { h in try await body(h, wrapper) }
+}
+
 /// The operator under test, run in this process as a task that a test can stop and start again.
 final class OperatorRunner: Sendable {
     let configuration: OperatorConfiguration

@@ -100,9 +100,7 @@ struct PruneBatchPauseTests {
 struct MassDeletionTests {
     @Test("A deletecollection of adopted Snapshots shares a forget --prune, and its Repository refresh is one restic run")
     func deleteCollectionSharesAPrune() async throws {
-        let wrapper = try ResticWrapper()
-        defer { wrapper.remove() }
-        try await withOperator(configure: { $0.resticExecutable = wrapper.executable }) { h in
+        try await withWrappedRestic { h, wrapper in
             let ns = "default", count = 8
             try await h.readyRepository(ns, "repo", path: "mass", password: "mass-pass")
             let path = h.repositoryRoot + "/mass"

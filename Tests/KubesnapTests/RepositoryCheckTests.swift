@@ -10,13 +10,10 @@ import Testing
 struct RepositoryCheckTests {
     @Test("a restarted operator keeps the recorded check (no second restic check), and checks again once it is due")
     func restartDoesNotRecheckUntilDue() async throws {
-        let wrapper = try ResticWrapper()
-        defer { wrapper.remove() }
         let port = try freeTCPPort()
-        try await withOperator(configure: {
-            $0.resticExecutable = wrapper.executable
+        try await withWrappedRestic(configure: {
             $0.serveHealthAndMetrics(on: port)
-        }) { h in
+        }) { h, wrapper in
             let ns = "default"
             try await h.createSecret(ns, "pw", password: "check-pass")
             try await h.createRepository(ns, "repo", path: "checked", secret: "pw")

@@ -45,9 +45,7 @@ struct RestartPathTests {
 struct RestartManyRunningTests {
     @Test("Snapshots a crash left Running share one repository listing and end Interrupted, with no copy made")
     func leftRunningShareOneListing() async throws {
-        let wrapper = try ResticWrapper()
-        defer { wrapper.remove() }
-        try await withOperator(configure: { $0.resticExecutable = wrapper.executable }) { h in
+        try await withWrappedRestic { h, wrapper in
             let ns = "default"
             try await h.createSecret(ns, "pw", password: "many-pass")
             try await h.createRepository(ns, "repo", path: "many", secret: "pw")

@@ -21,11 +21,8 @@ struct ResyncCostTests {
 
     @Test("a Ready, verified Snapshot reconciled again by resyncs: no API write, no restic run")
     func finishedSnapshotCostsNothingOnResync() async throws {
-        let wrapper = try ResticWrapper()
-        defer { wrapper.remove() }
         let port = try freeTCPPort()
-        try await withOperator(configure: {
-            $0.resticExecutable = wrapper.executable
+        try await withWrappedRestic(configure: {
             $0.serveHealthAndMetrics(on: port)
             $0.resyncPeriod = .milliseconds(500)
             // The refresh a finished backup asks of its Repository happens at once, before the
@@ -34,7 +31,7 @@ struct ResyncCostTests {
             // The Repository's own periodic refresh (stats, locks) is not a Snapshot resync: keep
             // it out of the window however slow a loaded machine makes this test.
             $0.repositoryRefreshInterval = .seconds(3600)
-        }) { h in
+        }) { h, wrapper in
             let ns = "default"
             let source = try h.makeSource("resync", files: ["a": "a", "b": "b"])
             try await h.createSecret(ns, "pw", password: "resync-pass")

@@ -14,9 +14,7 @@ import Testing
 struct SourceExclusionTests {
     @Test("a second Snapshot of a source being backed up waits (SourceBusy), then runs")
     func secondSnapshotOfABusySourceWaits() async throws {
-        let wrapper = try ResticWrapper()
-        defer { wrapper.remove() }
-        try await withOperator(configure: { $0.resticExecutable = wrapper.executable }) { h in
+        try await withWrappedRestic { h, wrapper in
             let ns = "default"
             try await h.readyRepository(ns, "repo", path: "exclusive", password: "exclusive-pass")
             let source = try h.makeSource("hold-shared", files: ["f": "shared data"])
@@ -43,12 +41,9 @@ struct SourceExclusionTests {
 
     @Test("with every data-operation slot taken, another Snapshot waits Pending (Queued), then runs")
     func snapshotsBeyondTheSlotsWaitInLine() async throws {
-        let wrapper = try ResticWrapper()
-        defer { wrapper.remove() }
-        try await withOperator(configure: {
-            $0.resticExecutable = wrapper.executable
+        try await withWrappedRestic(configure: {
             $0.maxConcurrentOperations = 2
-        }) { h in
+        }) { h, wrapper in
             let ns = "default"
             try await h.readyRepository(ns, "repo", path: "slots", password: "slots-pass")
             for name in ["hold-a", "hold-b", "hold-c"] {

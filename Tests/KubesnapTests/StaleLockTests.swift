@@ -133,14 +133,11 @@ struct StaleLockTests {
 
     @Test("a stale lock is left alone while a kubesnap backup holds the repository, and removed once it ends")
     func staleLockKeptWhileKubesnapOperates() async throws {
-        let wrapper = try ResticWrapper()
-        defer { wrapper.remove() }
         let port = try freeTCPPort()
-        try await withOperator(configure: {
-            $0.resticExecutable = wrapper.executable
+        try await withWrappedRestic(configure: {
             $0.repositoryRefreshInterval = .seconds(1)
             $0.serveHealthAndMetrics(on: port)
-        }) { h in
+        }) { h, wrapper in
             let ns = "default"
             let password = "hold-pass"
             let repositoryPath = h.repositoryRoot + "/held"
@@ -188,12 +185,9 @@ struct StaleLockTests {
     /// Repository's stale-lock check at once; it does not wait for the periodic refresh.
     @Test("a stale lock in the way of a deletion is cleared at once, not at the next periodic refresh")
     func staleLockBlockingADeletionIsClearedPromptly() async throws {
-        let wrapper = try ResticWrapper()
-        defer { wrapper.remove() }
-        try await withOperator(configure: {
-            $0.resticExecutable = wrapper.executable
+        try await withWrappedRestic(configure: {
             $0.repositoryRefreshInterval = .seconds(3600)
-        }) { h in
+        }) { h, wrapper in
             let ns = "default"
             let password = "delete-lock-pass"
             let repositoryPath = h.repositoryRoot + "/deleting"

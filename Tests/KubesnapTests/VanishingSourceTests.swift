@@ -20,9 +20,7 @@ import Testing
 struct VanishingSourceTests {
     @Test("whole source gone when restic reads it: Failed, SourceNotFound naming spec.source.path; files gone while it reads: Ready, BackupIncomplete")
     func sourceVanishesMidBackup() async throws {
-        let wrapper = try ResticWrapper()
-        defer { wrapper.remove() }
-        try await withOperator(configure: { $0.resticExecutable = wrapper.executable }) { h in
+        try await withWrappedRestic { h, wrapper in
             let ns = "default"
             try await h.createSecret(ns, "pw", password: "vanish-pass")
             try await h.createRepository(ns, "repo", path: "vanish", secret: "pw")
