@@ -82,6 +82,16 @@ public struct KubesnapOperator: Sendable {
             options: InformerOptions(fieldSelector: configuration.namespace.map { "metadata.name=\($0)" }))
 
         let registry = ResticProcessRegistry()
+        let resticRuns = metrics.counter(
+            "kubesnap_restic_runs_total", help: "restic runs by subcommand and outcome (success, a failure kind, cancelled)",
+            labels: ["command", "outcome"])
+        let resticDuration = metrics.histogram(
+            "kubesnap_restic_run_duration_seconds", help: "Wall time of restic runs by subcommand", labels: ["command"],
+            buckets: MetricFamily.longBuckets)
+        registry.observeRuns { run in
+            resticRuns.increment(run.command, run.outcome)
+            resticDuration.observe(run.seconds, run.command)
+        }
         let access = RepositoryAccess(
             secrets: secrets.store, repositoryRoot: repositoryRoot, cacheDirectory: configuration.cacheDirectory,
             resticExecutable: configuration.resticExecutable, registry: registry,

@@ -492,12 +492,26 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         fullArguments += arguments
         let command = arguments.prefix { !$0.hasPrefix("-") }.prefix(2).joined(separator: " ")
         logger.debug("running restic", metadata: ["command": "\(command)", "repository": "\(location)"])
-        var result = try await ChildProcessRunner.run(
-            executable: executable, arguments: fullArguments, environment: childEnvironment, stdout: stdout,
-            policy: cancellation, registry: registry)
+        let started = ContinuousClock.now
+        let subcommand = Self.subcommand(arguments)
+        var result: ChildResult
+        do {
+            result = try await ChildProcessRunner.run(
+                executable: executable, arguments: fullArguments, environment: childEnvironment, stdout: stdout,
+                policy: cancellation, registry: registry)
+        } catch {
+            let outcome = error is CancellationError ? "cancelled" : "notStarted"
+            registry?.finished(.init(command: subcommand, seconds: Self.seconds(since: started), outcome: outcome))
+            throw error
+        }
         result.classification = ResticErrorClassifier.classify(stderr: result.stderr, exitCode: result.exitCode)
         result.stderr = redact(result.stderr)
-        if let allowedExitCodes, !allowedExitCodes.contains(result.exitCode) || result.wasSignalled {
+        let failed = allowedExitCodes.map { !$0.contains(result.exitCode) || result.wasSignalled } ?? false
+        registry?.finished(
+            .init(
+                command: subcommand, seconds: Self.seconds(since: started),
+                outcome: failed ? (Task.isCancelled ? "cancelled" : result.classification.rawValue) : "success"))
+        if failed {
             let failure = failure(command: command, result: result)
             logger.debug(
                 "restic failed",
@@ -505,6 +519,21 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
             throw ResticError.commandFailed(failure)
         }
         return result
+    }
+
+    private static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// The subcommand of `arguments` with a bounded set of values (a metric label): the first
+    /// word, and for `cat` and `list` the object type after it.
+    static func subcommand(_ arguments: [String]) -> String {
+        guard let first = arguments.first else { return "" }
+        if first == "cat" || first == "list", arguments.count > 1, !arguments[1].hasPrefix("-") {
+            return first + " " + arguments[1]
+        }
+        return first
     }
 
     private func failure(command: String, result: ChildResult) -> ResticFailure {

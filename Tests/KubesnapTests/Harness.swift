@@ -311,12 +311,18 @@ extension OperatorConfiguration {
 /// Sum of the operator's `controller_runtime_reconcile_total` for one controller, scraped
 /// from its `/metrics` as Prometheus would.
 func reconcileCount(metricsPort: Int, controller: String) async throws -> Int {
+    Int(try await metricSum(metricsPort: metricsPort, "controller_runtime_reconcile_total", ["controller=\"\(controller)\""]))
+}
+
+/// Sum of the series of metric `name` (a counter or gauge) on the operator's `/metrics` whose
+/// labels include every one of `labels` (each written `key="value"`).
+func metricSum(metricsPort: Int, _ name: String, _ labels: [String] = []) async throws -> Double {
     let result = try await runCommand("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(metricsPort)/metrics"])
     guard result.succeeded else { throw TestFailure("curl /metrics: \(result)") }
-    var total = 0
+    var total = 0.0
     for line in result.stdout.split(separator: "\n")
-    where line.hasPrefix("controller_runtime_reconcile_total{") && line.contains("controller=\"\(controller)\"") {
-        total += Int(Double(line.split(separator: " ").last ?? "") ?? 0)
+    where (line.hasPrefix(name + "{") || line.hasPrefix(name + " ")) && labels.allSatisfy({ line.contains($0) }) {
+        total += Double(line.split(separator: " ").last ?? "") ?? 0
     }
     return total
 }

@@ -65,6 +65,16 @@ struct ResyncCostTests {
             #expect(writesAfter == writesBefore, "Snapshot writes during resyncs: \(writesAfter - writesBefore)")
             let after = try await h.get(Harness.snapshots, ns, "snap")
             #expect(after?["metadata"]["resourceVersion"] == before?["metadata"]["resourceVersion"])
+
+            // /metrics counts every restic run the wrapper saw, by subcommand and outcome.
+            let counted = try await metricSum(metricsPort: port, "kubesnap_restic_runs_total")
+            #expect(Int(counted) == runsAfter.count, "metric \(counted), wrapper runs \(runsAfter)")
+            let backups = try await metricSum(
+                metricsPort: port, "kubesnap_restic_runs_total", ["command=\"backup\"", "outcome=\"success\""])
+            #expect(backups == 1)
+            let timed = try await metricSum(
+                metricsPort: port, "kubesnap_restic_run_duration_seconds_count", ["command=\"backup\""])
+            #expect(timed == 1)
         }
     }
 }

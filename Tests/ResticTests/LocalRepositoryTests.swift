@@ -1,4 +1,5 @@
 import Foundation
+import KubeJSON
 import KubeTestSupport
 import Testing
 
@@ -256,5 +257,24 @@ import Testing
         for (stderr, kind) in cases {
             #expect(ResticErrorClassifier.classify(stderr: stderr, exitCode: 1) == kind, "\(stderr)")
         }
+    }
+
+    @Test func eachRunIsReportedWithItsSubcommandAndOutcome() async throws {
+        let fixture = try LocalFixture(prefix: "restic-runs")
+        defer { fixture.remove() }
+        let registry = ResticProcessRegistry()
+        let seen = Locked<[ResticProcessRegistry.Run]>([])
+        registry.observeRuns { run in seen.withLock { $0.append(run) } }
+        try await fixture.repository(registry: registry).initialize()
+        _ = try await fixture.repository(registry: registry).probe()
+        _ = try await fixture.repository(password: "not the password", registry: registry).probe()
+        let runs = seen.withLock { $0 }
+        #expect(runs.map(\.command) == ["init", "stats", "stats"])
+        #expect(runs.map(\.outcome) == ["success", "success", "wrongPassword"])
+        #expect(runs.allSatisfy { $0.seconds > 0 })
+        // Labels stay a bounded set: ids and paths never become part of one.
+        #expect(ResticRepository.subcommand(["cat", "lock", "--", String(repeating: "a", count: 64)]) == "cat lock")
+        #expect(ResticRepository.subcommand(["dump", "abcdef12", "/"]) == "dump")
+        #expect(ResticRepository.subcommand(["forget", "--prune", "abcdef12"]) == "forget")
     }
 }
