@@ -506,12 +506,14 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         }
         result.classification = ResticErrorClassifier.classify(stderr: result.stderr, exitCode: result.exitCode)
         result.stderr = redact(result.stderr)
-        let failed = allowedExitCodes.map { !$0.contains(result.exitCode) || result.wasSignalled } ?? false
+        // The metric's outcome is restic's own (a non-zero exit is not a success even where the
+        // caller accepts it, as a `check` that found errors).
+        let exitedClean = result.exitCode == 0 && !result.wasSignalled
         registry?.finished(
             .init(
                 command: subcommand, seconds: Self.seconds(since: started),
-                outcome: failed ? (Task.isCancelled ? "cancelled" : result.classification.rawValue) : "success"))
-        if failed {
+                outcome: exitedClean ? "success" : (Task.isCancelled ? "cancelled" : result.classification.rawValue)))
+        if let allowedExitCodes, !allowedExitCodes.contains(result.exitCode) || result.wasSignalled {
             let failure = failure(command: command, result: result)
             logger.debug(
                 "restic failed",
