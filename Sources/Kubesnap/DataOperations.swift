@@ -328,9 +328,13 @@ final class DataMover: Sendable {
 
     /// Operations allowed at once.
     let maxRunning: Int
+    /// Told the number of running operations and of Snapshots in line after each change (under
+    /// the state's lock, so the last call is the current state).
+    private let onChange: @Sendable (_ running: Int, _ queued: Int) -> Void
 
-    init(maxRunning: Int) {
+    init(maxRunning: Int, onChange: @escaping @Sendable (_ running: Int, _ queued: Int) -> Void = { _, _ in }) {
         self.maxRunning = max(1, maxRunning)
+        self.onChange = onChange
         (jobs, jobsContinuation) = AsyncStream.makeStream(of: Job.self)
         (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
     }
@@ -367,12 +371,14 @@ final class DataMover: Sendable {
             }
             if state.running.count >= maxRunning {
                 if !state.line.contains(key) { state.line.append(key) }
+                onChange(state.running.count, state.line.count)
                 return .queued
             }
             state.line.removeAll { $0 == key }
             if let sourceKey { state.sources[sourceKey] = (uid, key) }
             state.finished[uid] = nil
             state.running[uid] = Running(key: key, kind: kind, cancel: cancel)
+            onChange(state.running.count, state.line.count)
             return .started
         }
         if result == .started {
@@ -435,6 +441,7 @@ final class DataMover: Sendable {
             let turn = min(state.line.count, 2 * (maxRunning - state.running.count))
             keys += state.line.prefix(turn)
             state.line.removeFirst(turn)
+            onChange(state.running.count, state.line.count)
             return keys
         }
         for key in wake { completionsContinuation.yield(key) }

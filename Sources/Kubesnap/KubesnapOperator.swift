@@ -107,7 +107,16 @@ public struct KubesnapOperator: Sendable {
         }
 
         let gate = RepositoryGate()
-        let mover = DataMover(maxRunning: configuration.maxConcurrentOperations)
+        let operations = metrics.gauge(
+            "kubesnap_data_operations",
+            help: "Data operations (backups, verifications) running, and Snapshots waiting in line for a slot",
+            labels: ["state"])
+        operations.touch("running")
+        operations.touch("queued")
+        let mover = DataMover(maxRunning: configuration.maxConcurrentOperations) { running, queued in
+            operations.set(Double(running), "running")
+            operations.set(Double(queued), "queued")
+        }
         let catalog = SnapshotCatalog()
         let (refreshes, refreshContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
         let batcher = PruneBatcher(

@@ -41,8 +41,10 @@ struct SourceExclusionTests {
 
     @Test("with every data-operation slot taken, another Snapshot waits Pending (Queued), then runs")
     func snapshotsBeyondTheSlotsWaitInLine() async throws {
+        let port = try freeTCPPort()
         try await withWrappedRestic(configure: {
             $0.maxConcurrentOperations = 2
+            $0.serveHealthAndMetrics(on: port)
         }) { h, wrapper in
             let ns = "default"
             try await h.readyRepository(ns, "repo", path: "slots", password: "slots-pass")
@@ -69,6 +71,9 @@ struct SourceExclusionTests {
                 return (queued.count == 1, "queued: \(queued)")
             }
             #expect(backups().count == 2, "a third backup started: \(wrapper.runs())")
+            // /metrics shows the same: two running, one in line.
+            #expect(try await metricSum(metricsPort: port, "kubesnap_data_operations", ["state=\"running\""]) == 2)
+            #expect(try await metricSum(metricsPort: port, "kubesnap_data_operations", ["state=\"queued\""]) == 1)
             #expect(!backups().contains { $0.hasSuffix("/" + queued[0]) }, "\(wrapper.runs())")
 
             try wrapper.release()
@@ -76,6 +81,11 @@ struct SourceExclusionTests {
                 try await h.waitForPhase(Harness.snapshots, ns, name, "Ready")
             }
             #expect(backups().count == 3)
+            try await waitUntil("no data operation running or in line") {
+                let running = try await metricSum(metricsPort: port, "kubesnap_data_operations", ["state=\"running\""])
+                let queued = try await metricSum(metricsPort: port, "kubesnap_data_operations", ["state=\"queued\""])
+                return (running == 0 && queued == 0, "running \(running), queued \(queued)")
+            }
         }
     }
 }
