@@ -13,9 +13,7 @@ struct DeletionPolicyTests {
         try await withOperator { h in
             let ns = "default"
             let source = try h.makeSource("keep", files: ["data.txt": "keep me"])
-            try await h.createSecret(ns, "pw", password: "retain-pass")
-            try await h.createRepository(ns, "repo", path: "retain", secret: "pw")
-            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            try await h.readyRepository(ns, "repo", path: "retain", password: "retain-pass")
             try await h.createSnapshot(ns, "kept", repository: "repo", source: source, deletionPolicy: "Retain")
             let kept = try await h.waitForPhase(Harness.snapshots, ns, "kept", "Ready")
             let id = try #require(kept["status"]["snapshotID"].stringValue)

@@ -13,9 +13,7 @@ struct RestartPathTests {
         try await withOperator { h in
             let ns = "default"
             let source = try h.makeSource("restart", files: ["r": "restart"])
-            try await h.createSecret(ns, "pw", password: "restart-pass")
-            try await h.createRepository(ns, "repo", path: "restart", secret: "pw")
-            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            try await h.readyRepository(ns, "repo", path: "restart", password: "restart-pass")
             // A repository listing made before the backup (an adoption of an id the repository
             // lacks) must not answer the lookup below: the copy did not exist when it was made.
             try await h.createSnapshot(ns, "unknown", repository: "repo", snapshotID: "deadbeef")
@@ -47,9 +45,7 @@ struct RestartManyRunningTests {
     func leftRunningShareOneListing() async throws {
         try await withWrappedRestic { h, wrapper in
             let ns = "default"
-            try await h.createSecret(ns, "pw", password: "many-pass")
-            try await h.createRepository(ns, "repo", path: "many", secret: "pw")
-            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            try await h.readyRepository(ns, "repo", path: "many", password: "many-pass")
 
             // What a crash leaves: Snapshots recorded Running whose restic died with the operator.
             await h.runner.stop()

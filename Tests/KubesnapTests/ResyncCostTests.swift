@@ -34,9 +34,7 @@ struct ResyncCostTests {
         }) { h, wrapper in
             let ns = "default"
             let source = try h.makeSource("resync", files: ["a": "a", "b": "b"])
-            try await h.createSecret(ns, "pw", password: "resync-pass")
-            try await h.createRepository(ns, "repo", path: "resync", secret: "pw")
-            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            try await h.readyRepository(ns, "repo", path: "resync", password: "resync-pass")
             try await h.createSnapshot(ns, "snap", repository: "repo", source: source)
             try await h.waitForStatus(Harness.snapshots, ns, "snap", "Ready and verified") {
                 $0["status"]["phase"] == "Ready" && $0["status"]["verificationStatus"] == "OK"

@@ -22,9 +22,7 @@ struct VanishingSourceTests {
     func sourceVanishesMidBackup() async throws {
         try await withWrappedRestic { h, wrapper in
             let ns = "default"
-            try await h.createSecret(ns, "pw", password: "vanish-pass")
-            try await h.createRepository(ns, "repo", path: "vanish", secret: "pw")
-            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            try await h.readyRepository(ns, "repo", path: "vanish", password: "vanish-pass")
 
             // The whole source.
             let whole = try h.makeSource("vanish-whole", files: ["a": "a", "b": "b"])

@@ -13,9 +13,7 @@ struct VerificationAndSessionTests {
         try await withOperator { h in
             let ns = "default"
             let source = try h.makeSource("verify", files: ["big.txt": String(repeating: "0123456789abcdef", count: 4096)])
-            try await h.createSecret(ns, "pw", password: "verify-pass")
-            try await h.createRepository(ns, "repo", path: "verify", secret: "pw")
-            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            try await h.readyRepository(ns, "repo", path: "verify", password: "verify-pass")
             try await h.createSnapshot(ns, "snap", repository: "repo", source: source)
             try await h.waitForStatus(Harness.snapshots, ns, "snap", "verified OK") {
                 $0["status"]["verificationStatus"].stringValue == "OK"
@@ -97,9 +95,7 @@ struct VerificationAndSessionTests {
             let big = h.sourceRoot + "/slow/big.img"
             let truncated = try await runCommand("/usr/bin/truncate", ["-s", "20G", big])
             #expect(truncated.succeeded, "\(truncated)")
-            try await h.createSecret(ns, "pw", password: "cancel-pass")
-            try await h.createRepository(ns, "repo", path: "cancel", secret: "pw")
-            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            try await h.readyRepository(ns, "repo", path: "cancel", password: "cancel-pass")
             _ = try await h.client.create(
                 Harness.sessions, namespace: ns,
                 [
