@@ -26,9 +26,10 @@ final class DurableLog: @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues one record; returns the ticket to wait for with `waitDurable`.
-    func append(_ record: JSONValue) -> UInt64 {
-        var bytes = record.serializedBytes()
+    /// Queues one record (a JSON line, without its newline); returns the ticket to wait for
+    /// with `waitDurable`.
+    func append(_ record: [UInt8]) -> UInt64 {
+        var bytes = record
         bytes.append(0x0A)
         condition.lock()
         defer { condition.unlock() }
@@ -126,28 +127,51 @@ struct StoredEvent: Sendable {
     var object: JSONValue
     var old: JSONValue?
     var revision: Int64
+    /// `object` as JSON (keys sorted), made once by the commit and shared by the log, every
+    /// watcher and the write's answer; nil in events kept in history (memory) or loaded.
+    var encodedObject: [UInt8]?
 
+    /// The record with `old`, as the snapshot file keeps history.
     var record: JSONValue {
         var r: JSONValue = ["e": .string(type), "k": .string(resourceKey), "o": object, "rv": .int(revision)]
         if let old { r["old"] = old }
         return r
     }
 
-    init(type: String, resourceKey: String, object: JSONValue, old: JSONValue?, revision: Int64) {
+    /// The log's record: `{"e":type,"k":key,"o":object,"rv":revision}`, spliced around the
+    /// encoded object. `old` is left out: loading the log rebuilds it from the state before the
+    /// record (the snapshot plus the records before it), so each write is serialized once.
+    func logRecord(encodedObject: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(encodedObject.count + resourceKey.utf8.count + 48)
+        out.append(contentsOf: #"{"e":"#.utf8)
+        JSONValue.string(type).write(to: &out)
+        out.append(contentsOf: #","k":"#.utf8)
+        JSONValue.string(resourceKey).write(to: &out)
+        out.append(contentsOf: #","o":"#.utf8)
+        out.append(contentsOf: encodedObject)
+        out.append(contentsOf: #","rv":"#.utf8)
+        JSONValue.int(revision).write(to: &out)
+        out.append(0x7D)
+        return out
+    }
+
+    init(type: String, resourceKey: String, object: JSONValue, old: JSONValue?, revision: Int64, encodedObject: [UInt8]? = nil) {
         self.type = type
         self.resourceKey = resourceKey
         self.object = object
         self.old = old
         self.revision = revision
+        self.encodedObject = encodedObject
     }
 
     init?(record: JSONValue) {
         guard let type = record["e"].stringValue, let key = record["k"].stringValue,
             let rv = record["rv"].intValue, case .object = record["o"]
         else { return nil }
-        self.init(
-            type: type, resourceKey: key, object: record["o"], old: record["old"].isNull ? nil : record["old"],
-            revision: rv)
+        // Optional.none when absent (a bare `nil` next to a JSONValue would be JSONValue.null).
+        let old: JSONValue? = record["old"].isNull ? Optional.none : record["old"]
+        self.init(type: type, resourceKey: key, object: record["o"], old: old, revision: rv)
     }
 }
 
@@ -177,12 +201,15 @@ enum Persistence {
         }
         if let data = FileManager.default.contents(atPath: logPath(directory)) {
             for line in data.split(separator: 0x0A) {
-                guard let record = try? JSONValue.parse(line), let event = StoredEvent(record: record) else {
+                guard let record = try? JSONValue.parse(line), var event = StoredEvent(record: record) else {
                     continue
                 }
                 guard event.revision > revision else { continue }
                 revision = event.revision
                 let id = objectID(event.object)
+                // The log leaves out `old` (logs written before it did not): it is the state
+                // the record replaced.
+                if event.old == nil { event.old = live[event.resourceKey]?[id] }
                 if event.type == "DELETED" {
                     live[event.resourceKey]?.removeValue(forKey: id)
                 } else {

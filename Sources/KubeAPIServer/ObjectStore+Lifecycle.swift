@@ -124,7 +124,7 @@ extension ObjectStore {
         guard object != old else { return }
         if !object["metadata"]["deletionTimestamp"].isNull && !hasPendingFinalizers(object, info) {
             let stored = commit("DELETED", info, object, old: old)
-            reactions.append(.removed(ref, stored))
+            reactions.append(.removed(ref, stored.object))
         } else {
             commit("MODIFIED", info, object, old: old)
         }

@@ -13,6 +13,25 @@ struct WriteResult: Sendable {
     var object: JSONValue
     var ticket: UInt64
     var created = false
+    /// `object` as JSON when a commit made it (not for dry runs and unchanged objects).
+    var encoded: [UInt8]? = nil
+
+    init(object: JSONValue, ticket: UInt64, created: Bool = false) {
+        self.object = object
+        self.ticket = ticket
+        self.created = created
+    }
+
+    init(_ committed: CommittedObject, ticket: UInt64, created: Bool = false) {
+        self.init(object: committed.object, ticket: ticket, created: created)
+        encoded = committed.encoded
+    }
+}
+
+/// An object as a commit stored it, and as JSON.
+struct CommittedObject: Sendable {
+    var object: JSONValue
+    var encoded: [UInt8]
 }
 
 extension ObjectStore {
@@ -95,7 +114,7 @@ extension ObjectStore {
         if options.dryRun { return WriteResult(object: object, ticket: 0, created: true) }
         let stored = commit("ADDED", info, object, old: nil)
         runReactions()
-        return WriteResult(object: stored, ticket: lastTicket, created: true)
+        return WriteResult(stored, ticket: lastTicket, created: true)
     }
 
     func checkTypeMeta(_ object: JSONValue, _ info: ResourceInfo, version: String) throws(APIError) {
@@ -385,16 +404,16 @@ extension ObjectStore {
         let ref = ObjectRef(resourceKey: info.key, namespace: ns, name: name)
         if !result["metadata"]["deletionTimestamp"].isNull && !hasPendingFinalizers(result, info) {
             let stored = commit("DELETED", info, result, old: old)
-            reactions.append(.removed(ref, stored))
+            reactions.append(.removed(ref, stored.object))
             runReactions()
-            return WriteResult(object: stored, ticket: lastTicket)
+            return WriteResult(stored, ticket: lastTicket)
         }
         let stored = commit("MODIFIED", info, result, old: old)
-        if info.key == BuiltinResources.namespaceKey && !stored["metadata"]["deletionTimestamp"].isNull {
+        if info.key == BuiltinResources.namespaceKey && !stored.object["metadata"]["deletionTimestamp"].isNull {
             reactions.append(.checkNamespace(name))
         }
         runReactions()
-        return WriteResult(object: stored, ticket: lastTicket)
+        return WriteResult(stored, ticket: lastTicket)
     }
 
     func hasPendingFinalizers(_ object: JSONValue, _ info: ResourceInfo) -> Bool {
@@ -448,13 +467,13 @@ extension ObjectStore {
             let stored = commit("MODIFIED", info, object, old: old)
             reactions.append(.markedDeleting(ref))
             runReactions()
-            return WriteResult(object: stored, ticket: lastTicket)
+            return WriteResult(stored, ticket: lastTicket)
         }
         if options.dryRun { return WriteResult(object: object, ticket: 0) }
         let stored = commit("DELETED", info, object, old: old)
-        reactions.append(.removed(ref, stored))
+        reactions.append(.removed(ref, stored.object))
         runReactions()
-        return WriteResult(object: stored, ticket: lastTicket)
+        return WriteResult(stored, ticket: lastTicket)
     }
 
     /// Deletes every object a list with `filter` would return.

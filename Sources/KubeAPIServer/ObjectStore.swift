@@ -296,9 +296,9 @@ actor ObjectStore {
     // MARK: Commit
 
     /// Records one change: new revision, table, owner index, history, log, watchers, registry.
-    /// Returns the object as stored (with its new resourceVersion).
+    /// Returns the object as stored (with its new resourceVersion) and as JSON.
     @discardableResult
-    func commit(_ type: String, _ info: ResourceInfo, _ object: JSONValue, old: JSONValue?) -> JSONValue {
+    func commit(_ type: String, _ info: ResourceInfo, _ object: JSONValue, old: JSONValue?) -> CommittedObject {
         revision += 1
         var stored = object
         stored["metadata"]["resourceVersion"] = .string(String(revision))
@@ -315,16 +315,19 @@ actor ObjectStore {
             tables[info.key, default: [:]][ns, default: [:]][name] = stored
             indexOwners(of: stored, ref: ref, adding: true)
         }
-        let event = StoredEvent(type: type, resourceKey: info.key, object: stored, old: old, revision: revision)
+        // Serialized once: the log, every watcher and the write's answer share these bytes.
+        let encoded = stored.serializedBytes()
+        var event = StoredEvent(type: type, resourceKey: info.key, object: stored, old: old, revision: revision)
         history.append(event)
-        lastTicket = log.append(event.record)
+        lastTicket = log.append(event.logRecord(encodedObject: encoded))
+        event.encodedObject = encoded
         for (id, w) in watchers where w.resourceKey == info.key {
             if let e = filtered(event, w.filter) { deliver(e, to: id, w) }
         }
         if info.key == BuiltinResources.crdKey {
             crdChanged(stored, removed: type == "DELETED")
         }
-        return stored
+        return CommittedObject(object: stored, encoded: encoded)
     }
 
     func indexOwners(of object: JSONValue, ref: ObjectRef, adding: Bool) {

@@ -68,7 +68,7 @@ extension RequestRouter {
             let result = try await store.create(storeInfo, version: storeVersion, namespace: namespace, info.toStorage(body), options: WriteOptions(dryRun: dryRun, manager: manager))
             try await durable(result.ticket)
             labels.name = result.object.name ?? ""
-            return .json(201, versioned(result.object, info, version), headers: warnings)
+            return writeReply(201, result, info, version, headers: warnings)
         case "PUT":
             labels.verb = "update"
             guard let name else { throw APIError.methodNotAllowed("the server does not allow this method on the requested resource") }
@@ -79,7 +79,7 @@ extension RequestRouter {
                 storeInfo, version: storeVersion, namespace: namespace, name: name, subresource: subresource,
                 options: WriteOptions(dryRun: dryRun, manager: manager)) { _ throws(APIError) in info.toStorage(body) }
             try await durable(result.ticket)
-            return .json(result.created ? 201 : 200, versioned(result.object, info, version), headers: warnings)
+            return writeReply(result.created ? 201 : 200, result, info, version, headers: warnings)
         case "PATCH":
             labels.verb = "patch"
             guard let name else { throw APIError.methodNotAllowed("the server does not allow this method on the requested resource") }
@@ -98,7 +98,7 @@ extension RequestRouter {
                 labels.verb = "delete"
                 let result = try await store.delete(info, namespace: namespace, name: name, options: options)
                 try await durable(result.ticket)
-                return .json(200, versioned(result.object, info, version))
+                return writeReply(200, result, info, version)
             }
             labels.verb = "deletecollection"
             let (items, ticket) = try await store.deleteCollection(info, filter: try filter(query, namespace: namespace), options: options)
@@ -137,6 +137,21 @@ extension RequestRouter {
         if o["apiVersion"].stringValue != apiVersion { o["apiVersion"] = .string(apiVersion) }
         if o["kind"].stringValue != info.kind { o["kind"] = .string(info.kind) }
         return o
+    }
+
+    /// Whether a stored object is served unchanged at `version` (so its stored JSON can be sent).
+    func servedAsStored(_ object: JSONValue, _ info: ResourceInfo, _ version: String) -> Bool {
+        !info.isEventsV1 && object["apiVersion"].stringValue == info.apiVersion(version)
+            && object["kind"].stringValue == info.kind
+    }
+
+    /// The answer to a write: the object at `version`, sent as the commit serialized it when
+    /// it is served unchanged.
+    func writeReply(_ status: Int, _ result: WriteResult, _ info: ResourceInfo, _ version: String, headers: [(String, String)] = []) -> APIReply {
+        if let encoded = result.encoded, servedAsStored(result.object, info, version) {
+            return .full(status: status, headers: [("Content-Type", "application/json")] + headers, body: encoded)
+        }
+        return .json(status, versioned(result.object, info, version), headers: headers)
     }
 
     func decodeBody(_ request: APIRequest) throws(APIError) -> JSONValue {
@@ -255,6 +270,19 @@ extension RequestRouter {
         let asTable = representation(request) == .table
         let includeObject = query["includeObject"] ?? "Metadata"
         let render: @Sendable (StoredEvent) -> [UInt8] = { [self] event in
+            if !asTable, let encoded = event.encodedObject, event.type != "BOOKMARK", event.type != "ERROR",
+                servedAsStored(event.object, info, version)
+            {
+                // The commit's bytes, shared by every watcher: `{"object":...,"type":...}`.
+                var line: [UInt8] = []
+                line.reserveCapacity(encoded.count + 32)
+                line.append(contentsOf: #"{"object":"#.utf8)
+                line.append(contentsOf: encoded)
+                line.append(contentsOf: #","type":"#.utf8)
+                JSONValue.string(event.type).write(to: &line)
+                line.append(contentsOf: "}\n".utf8)
+                return line
+            }
             var object = event.object
             if event.type != "BOOKMARK" && event.type != "ERROR" {
                 object = versioned(object, info, version)
@@ -351,6 +379,6 @@ extension RequestRouter {
             options: WriteOptions(dryRun: dryRun, manager: type == "application/apply-patch+yaml" ? nil : manager),
             allowCreate: allowCreate, transform: transform)
         try await durable(result.ticket)
-        return .json(result.created ? 201 : 200, versioned(result.object, info, version), headers: warnings)
+        return writeReply(result.created ? 201 : 200, result, info, version, headers: warnings)
     }
 }

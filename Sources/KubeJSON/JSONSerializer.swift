@@ -26,10 +26,10 @@ extension JSONValue {
     /// Appends the value as JSON to `out`.
     public func write(to out: inout [UInt8], pretty: Bool = false, indent: Int = 0) {
         switch self {
-        case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
-        case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
-        case .int(let i): out.append(contentsOf: Array(String(i).utf8))
-        case .double(let d): out.append(contentsOf: Array(JSONValue.formatDouble(d).utf8))
+        case .null: out.append(contentsOf: JSONValue.nullBytes)
+        case .bool(let b): out.append(contentsOf: b ? JSONValue.trueBytes : JSONValue.falseBytes)
+        case .int(let i): JSONValue.writeInteger(i, to: &out)
+        case .double(let d): out.append(contentsOf: JSONValue.formatDouble(d).utf8)
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let a):
             if a.isEmpty {
@@ -50,17 +50,41 @@ extension JSONValue {
                 return
             }
             out.append(0x7B)
-            for (i, key) in o.keys.sorted().enumerated() {
+            // Members sorted by key, as Go sorts map keys; sorting the pairs spares a lookup per key.
+            for (i, member) in o.sorted(by: { $0.key < $1.key }).enumerated() {
                 if i > 0 { out.append(0x2C) }
                 if pretty { newline(&out, indent + 1) }
-                JSONValue.writeString(key, to: &out)
+                JSONValue.writeString(member.key, to: &out)
                 out.append(0x3A)
                 if pretty { out.append(0x20) }
-                o[key]!.write(to: &out, pretty: pretty, indent: indent + 1)
+                member.value.write(to: &out, pretty: pretty, indent: indent + 1)
             }
             if pretty { newline(&out, indent) }
             out.append(0x7D)
         }
+    }
+
+    private static let nullBytes: [UInt8] = Array("null".utf8)
+    private static let trueBytes: [UInt8] = Array("true".utf8)
+    private static let falseBytes: [UInt8] = Array("false".utf8)
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Appends the decimal digits of `value` without making a String.
+    static func writeInteger(_ value: Int64, to out: inout [UInt8]) {
+        if value == 0 {
+            out.append(0x30)
+            return
+        }
+        if value < 0 { out.append(0x2D) }
+        // The magnitude's digits, least significant first, then put in order (Int.min's
+        // magnitude fits a UInt).
+        var magnitude = value.magnitude
+        let start = out.count
+        while magnitude > 0 {
+            out.append(0x30 + UInt8(magnitude % 10))
+            magnitude /= 10
+        }
+        out[start...].reverse()
     }
 
     private func newline(_ out: inout [UInt8], _ indent: Int) {
@@ -82,29 +106,28 @@ extension JSONValue {
 
     static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(0x22)
-        for b in s.utf8 {
-            switch b {
-            case 0x22: out.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
-            case 0x0D: out.append(contentsOf: [0x5C, 0x72])
-            case 0x09: out.append(contentsOf: [0x5C, 0x74])
-            case 0x3C, 0x3E, 0x26:
-                // Go escapes <, > and & in JSON strings; kubectl output matches that.
-                out.append(contentsOf: Array(String(format: b).utf8))
-            case 0..<0x20:
-                out.append(contentsOf: Array(String(format: b).utf8))
-            default: out.append(b)
+        var s = s
+        s.withUTF8 { bytes in
+            // Runs of bytes that need no escaping (nearly all of them) are copied at once.
+            var runStart = 0
+            for index in 0..<bytes.count {
+                let b = bytes[index]
+                guard b < 0x20 || b == 0x22 || b == 0x5C || b == 0x3C || b == 0x3E || b == 0x26 else { continue }
+                if runStart < index { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index])) }
+                runStart = index + 1
+                switch b {
+                case 0x22: out.append(contentsOf: [0x5C, 0x22])
+                case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+                case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
+                case 0x0D: out.append(contentsOf: [0x5C, 0x72])
+                case 0x09: out.append(contentsOf: [0x5C, 0x74])
+                default:
+                    // Other control bytes, and <, > and & as Go escapes them (kubectl output matches).
+                    out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hexDigits[Int(b >> 4)], hexDigits[Int(b & 0xF)]])
+                }
             }
+            if runStart < bytes.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...])) }
         }
         out.append(0x22)
-    }
-}
-
-extension String {
-    /// `\u00XX` for one byte.
-    fileprivate init(format byte: UInt8) {
-        let hex = Array("0123456789abcdef")
-        self = "\\u00" + String(hex[Int(byte >> 4)]) + String(hex[Int(byte & 0xF)])
     }
 }

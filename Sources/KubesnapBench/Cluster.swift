@@ -434,7 +434,7 @@ struct ClientRate: Sendable {
     var qps: Double
     var burst: Int
     /// `kubesnap operator`'s defaults.
-    static let operatorDefaults = ClientRate(qps: 50, burst: 100)
+    static let operatorDefaults = ClientRate(qps: 0, burst: 100)
 
     var operatorArguments: [String] {
         ["--kube-api-qps", String(qps), "--kube-api-burst", String(burst)]

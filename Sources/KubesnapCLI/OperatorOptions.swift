@@ -26,10 +26,10 @@ struct OperatorOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Option(help: "Requests per second to the Kubernetes API (client-side token bucket; Events have a bucket of their own); 0 turns the limit off.")
-    var kubeApiQps: Double = 50
+    @Option(help: "Requests per second to the Kubernetes API (client-side token bucket; Events have a bucket of their own); 0 (the default) sets no client-side limit, as controller-runtime since v0.21: the API server's priority and fairness limits, and the operator's requests are bounded by --workers.")
+    var kubeApiQps: Double = 0
 
-    @Option(help: "Requests the Kubernetes API client may send at once above --kube-api-qps.")
+    @Option(help: "Requests the Kubernetes API client may send at once above --kube-api-qps (unused with --kube-api-qps 0).")
     var kubeApiBurst: Int = 100
 
     func validate() throws {

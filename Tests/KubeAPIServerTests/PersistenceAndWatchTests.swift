@@ -66,6 +66,31 @@ struct PersistenceAndWatchTests {
         }
     }
 
+    /// The log keeps each write's new state only; a label-filtered watch resumed after a restart
+    /// needs the state each write replaced (a label added is ADDED, removed is DELETED), which
+    /// loading rebuilds from the records before it.
+    @Test func filteredWatchResumesAfterRestartWithTheReplacedStates() async throws {
+        let server = try await TestAPIServer.start()
+        defer { Task { await server.stop() } }
+        var client = RawClient(server: server)
+        let a = try await client.post(Self.cms, configMap("a"))
+        let from = a.body.resourceVersion ?? ""
+        #expect(try await client.patch(Self.cms + "/a", ["metadata": ["labels": ["app": "x"]]]).code == 200)
+        #expect(try await client.patch(Self.cms + "/a", ["data": ["k": "v"]]).code == 200)
+        #expect(try await client.patch(Self.cms + "/a", ["metadata": ["labels": ["app": nil]]]).code == 200)
+        #expect(try await client.post(Self.cms, configMap("b", labels: ["app": "x"])).code == 201)
+        #expect(try await client.delete(Self.cms + "/b").code == 200)
+        try await server.restart()
+        client = RawClient(server: server)
+        let watch = try client.stream(Self.cms + "?watch=true&labelSelector=app%3Dx&resourceVersion=\(from)", in: server.directory, name: "filtered")
+        defer { watch.kill9() }
+        let expected = ["ADDED a", "MODIFIED a", "DELETED a", "ADDED b", "DELETED b"]
+        try await waitUntil("the filtered watch replays the label changes made before the restart") {
+            let events = watchEvents(watch.log).map { "\($0["type"].stringValue ?? "") \($0["object"].name ?? "")" }
+            return (events == expected, "\(events)")
+        }
+    }
+
     @Test func tooOldResourceVersionIsGone() async throws {
         let server = try await TestAPIServer.start { $0.watchHistoryLimit = 4 }
         defer { Task { await server.stop() } }
