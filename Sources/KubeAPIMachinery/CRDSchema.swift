@@ -51,6 +51,9 @@ final class SchemaNode: Sendable {
     let not: SchemaNode?
     /// The schema as written (for OpenAPI documents).
     let raw: JSONValue
+    /// Whether this node or one below it has a rule reading `oldSelf` (a transition rule):
+    /// such a subtree is validated even where an update left it unchanged.
+    let hasTransitionRules: Bool
 
     init(_ json: JSONValue, path: FieldPath) throws(FieldError) {
         guard case .object(let o) = json else {
@@ -169,6 +172,11 @@ final class SchemaNode: Sendable {
         anyOf = try list("anyOf")
         oneOf = try list("oneOf")
         not = try o["not"].map { (n) throws(FieldError) in try SchemaNode(n, path: path.child("not")) }
+        // (allOf/anyOf/oneOf/not are checked without an old value: their transition rules never run.)
+        var subschemas = Array(properties.values) + (items.map { [$0] } ?? [])
+        if case .schema(let valueSchema) = additionalProperties { subschemas.append(valueSchema) }
+        hasTransitionRules =
+            rules.contains { $0.program.expression.referencesOldSelf } || subschemas.contains { $0.hasTransitionRules }
         for (i, rule) in rules.enumerated() {
             if let field = undefinedField(in: rule.program.expression) {
                 throw FieldError.invalid(
@@ -376,6 +384,11 @@ public struct CRDSchema: Sendable {
 
     /// Schema rules plus `x-kubernetes-validations`; `old` is the stored object on update
     /// (transition rules referencing `oldSelf` only run when an old value exists).
+    ///
+    /// Updates ratchet (Kubernetes' CRD validation ratcheting, on by default since 1.30, GA in
+    /// 1.33): a value the update left unchanged is not validated again, so an object stored
+    /// under an older, looser schema can still have its metadata or its other fields changed
+    /// (a finalizer removed, say). Rules reading `oldSelf` (transition rules) still run there.
     public func validate(_ object: JSONValue, old: JSONValue?) -> [FieldError] {
         var errors: [FieldError] = []
         CRDSchema.validate(object, old: old, root, path: FieldPath(), isRoot: true, errors: &errors)
@@ -421,6 +434,11 @@ public struct CRDSchema: Sendable {
         _ value: JSONValue, old: JSONValue?, _ schema: SchemaNode, path: FieldPath, isRoot: Bool,
         errors: inout [FieldError]
     ) {
+        if let old, value == old {
+            // Ratcheting (see validate(_:old:)): only the transition rules of an unchanged value run.
+            validateTransitionRules(value, schema, path: path, errors: &errors)
+            return
+        }
         let p = path.text
         if case .null = value {
             if schema.nullable { return }
@@ -582,12 +600,47 @@ public struct CRDSchema: Sendable {
         }
     }
 
+    /// The transition rules in and below a value an update left unchanged (`oldSelf` is the
+    /// value itself; list elements have an old value only in `x-kubernetes-list-type: map` lists).
+    private static func validateTransitionRules(
+        _ value: JSONValue, _ schema: SchemaNode, path: FieldPath, errors: inout [FieldError]
+    ) {
+        guard schema.hasTransitionRules else { return }
+        switch value {
+        case .object(let members):
+            for key in members.keys.sorted() {
+                let child: SchemaNode?
+                if let property = schema.properties[key] {
+                    child = property
+                } else if case .schema(let valueSchema) = schema.additionalProperties {
+                    child = valueSchema
+                } else {
+                    child = nil
+                }
+                guard let child, let member = members[key] else { continue }
+                validateTransitionRules(
+                    member, child, path: schema.properties[key] == nil ? path.key(key) : path.child(key), errors: &errors)
+            }
+        case .array(let elements):
+            if let items = schema.items, schema.listType == "map" {
+                for (i, element) in elements.enumerated() {
+                    validateTransitionRules(element, items, path: path.index(i), errors: &errors)
+                }
+            }
+        default:
+            break
+        }
+        validateRules(value, old: value, schema, path: path, onlyTransitions: true, errors: &errors)
+    }
+
     private static func validateRules(
-        _ value: JSONValue, old: JSONValue?, _ schema: SchemaNode, path: FieldPath, errors: inout [FieldError]
+        _ value: JSONValue, old: JSONValue?, _ schema: SchemaNode, path: FieldPath, onlyTransitions: Bool = false,
+        errors: inout [FieldError]
     ) {
         for rule in schema.rules {
             let isTransition = rule.program.expression.referencesOldSelf
             if isTransition, old == nil { continue }
+            if onlyTransitions, !isTransition { continue }
             var errorPath = path
             if let fieldPath = rule.fieldPath, !fieldPath.isEmpty {
                 errorPath = FieldPath(

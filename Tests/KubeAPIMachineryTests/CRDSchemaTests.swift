@@ -167,6 +167,45 @@ func snapshot(_ spec: String) -> JSONValue {
                 == [])
     }
 
+    /// Kubernetes' CRD validation ratcheting (KEP-4008): values an update left unchanged are not
+    /// validated again (an object stored under a looser schema keeps working), changed ones are,
+    /// and transition rules run on unchanged values too.
+    @Test func updatesRatchetUnchangedValuesButRunTransitionRules() throws {
+        let s = try CRDSchema(
+            openAPIV3Schema: json(
+                #"""
+                {"type":"object","properties":{"metadata":{"type":"object"},"spec":{"type":"object","required":["size"],"properties":{
+                  "size":{"type":"integer","maximum":5},
+                  "name":{"type":"string","pattern":"^[a-z]+$"},
+                  "fixed":{"type":"object","x-kubernetes-validations":[{"rule":"self.v != 'frozen'","message":"v is frozen"},{"rule":"oldSelf.v != 'sealed'","message":"v was sealed"}],
+                           "properties":{"v":{"type":"string"},"w":{"type":"integer","maximum":1}}},
+                  "env":{"type":"array","x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["name"],
+                         "items":{"type":"object","x-kubernetes-validations":[{"rule":"self.name == oldSelf.name || oldSelf.name != 'pinned'","message":"pinned"},{"rule":"oldSelf.name != 'sealed'","message":"env entry was sealed"}],
+                                  "properties":{"name":{"type":"string"},"value":{"type":"string","maxLength":2}}}}}}}}
+                """#))
+        func object(_ spec: String, label: String = "a") -> JSONValue {
+            json(#"{"metadata":{"labels":{"l":"\#(label)"}},"spec":"# + spec + "}")
+        }
+        let stored = object(#"{"size":10,"name":"Bad_Name","fixed":{"v":"frozen","w":2},"env":[{"name":"x","value":"long"}]}"#)
+        // As a create, every error counts.
+        #expect(s.validate(stored, old: nil).count == 5, "\(s.validate(stored, old: nil).map(\.message))")
+        // A metadata change keeps every unchanged error out.
+        #expect(s.validate(object(#"{"size":10,"name":"Bad_Name","fixed":{"v":"frozen","w":2},"env":[{"name":"x","value":"long"}]}"#, label: "b"), old: stored).map(\.message) == [])
+        // A changed value is validated; its unchanged siblings are not.
+        #expect(
+            s.validate(object(#"{"size":11,"name":"Bad_Name","fixed":{"v":"frozen","w":2},"env":[{"name":"x","value":"long"}]}"#), old: stored).map(\.message)
+                == ["spec.size: Invalid value: 11: spec.size in body should be less than or equal to 5"])
+        // Transition rules run on unchanged values (here: objects and map-list entries whose
+        // old value was sealed), non-transition rules do not.
+        let sealed = object(#"{"size":1,"fixed":{"v":"sealed"},"env":[{"name":"sealed"}]}"#)
+        #expect(
+            s.validate(object(#"{"size":2,"fixed":{"v":"sealed"},"env":[{"name":"sealed"}]}"#), old: sealed).map(\.message)
+                == [
+                    #"spec.env[0]: Invalid value: "object": env entry was sealed"#,
+                    #"spec.fixed: Invalid value: "object": v was sealed"#,
+                ])
+    }
+
     @Test func pruning() {
         var object = snapshot(
             #"{"repository":"r","unknown":1,"source":{"path":"/p","bogus":true},"extra":{"anything":{"x":1},"known":{"a":"1","b":"2"}},"params":{"p1":{"level":1,"junk":2}}}"#

@@ -245,6 +245,33 @@ struct KubectlTests {
         #expect(widgetGone.stdout.isEmpty, "\(widgetGone)")
     }
 
+    /// CRD validation ratcheting: once the CRD's schema is tightened, an object stored under the
+    /// old one can still lose its finalizer and have other fields changed; only a changed value
+    /// is held to the new schema.
+    @Test func tightenedSchemaRatchetsUnchangedValues() async throws {
+        let server = try await Self.serverWithCRD()
+        defer { Task { await server.stop() } }
+        let held = Self.widget("big", extra: "  size: 9").replacingOccurrences(of: "  labels:", with: "  finalizers: [test.kubesnap.io/hold]\n  labels:")
+        let created = try await kubectl(server, ["apply", "-f", try server.directory.write("big.yaml", held)])
+        #expect(created.succeeded, "\(created)")
+        let minimumLine = try #require(Self.crd.split(separator: "\n").first { $0.hasSuffix("minimum: 1") })
+        let tightened = Self.crd.replacingOccurrences(
+            of: String(minimumLine), with: minimumLine + "\n" + minimumLine.replacingOccurrences(of: "minimum: 1", with: "maximum: 5"))
+        #expect(tightened != Self.crd)
+        let reapplied = try await kubectl(server, ["apply", "-f", try server.directory.write("crd-tight.yaml", tightened)])
+        #expect(reapplied.succeeded, "\(reapplied)")
+
+        let growing = try await kubectl(server, ["patch", "widget", "big", "--type", "merge", "-p", #"{"spec":{"size":10}}"#])
+        #expect(!growing.succeeded && growing.stderr.contains("spec.size"), "a changed value meets the new schema: \(growing)")
+        let recolored = try await kubectl(server, ["patch", "widget", "big", "--type", "merge", "-p", #"{"spec":{"color":"blue"}}"#])
+        #expect(recolored.succeeded, "the unchanged size 9 is ratcheted: \(recolored)")
+        #expect(try await kubectl(server, ["delete", "widget", "big", "--wait=false"]).succeeded)
+        let released = try await kubectl(server, ["patch", "widget", "big", "--type", "json", "-p", #"[{"op":"remove","path":"/metadata/finalizers"}]"#])
+        #expect(released.succeeded, "\(released)")
+        let gone = try await kubectl(server, ["get", "widget", "big"])
+        #expect(!gone.succeeded && gone.stderr.contains("NotFound"), "\(gone)")
+    }
+
     @Test func getWatchShowsChanges() async throws {
         let server = try await Self.serverWithCRD()
         defer { Task { await server.stop() } }
