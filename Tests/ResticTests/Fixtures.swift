@@ -67,6 +67,14 @@ struct LocalFixture {
             executable: try executable ?? toolPath("restic"), cancellation: cancellation, registry: registry)
     }
 
+    /// The repositories restic keeps a cache of in `cachePath` (its directories named by
+    /// repository id).
+    func cachedRepositories() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: cachePath)) ?? []).filter {
+            $0.count == 64 && $0.allSatisfy(\.isHexDigit)
+        }
+    }
+
     /// Writes a source directory with `files` random files of `size` bytes; returns its path.
     func source(_ name: String, files: Int = 3, size: Int = 40_000) throws -> String {
         let root = directory.appending(name)

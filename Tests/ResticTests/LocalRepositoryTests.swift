@@ -37,6 +37,8 @@ import Testing
             #expect(result.bytesAdded > 0)
             #expect(result.isComplete)
         }
+        // A local repository is read in place: restic keeps no cache copy of it.
+        #expect(!repository.usesCache && fixture.cachedRepositories().isEmpty, "\(fixture.cachedRepositories())")
         let firstListed = try #require(try await repository.snapshot(id: first.snapshotID))
         #expect(firstListed.paths == [sourceA])
         // The time backup reports is taken as restic starts, as restic's own snapshot time is.

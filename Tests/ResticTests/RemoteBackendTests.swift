@@ -22,6 +22,8 @@ import Testing
         let result = try await repository.backup(path: try fixture.source("app"), tags: ["kubesnap"])
         #expect(result.snapshotID.count == 64)
         #expect(try await repository.snapshots(tags: ["kubesnap"]).map(\.id) == [result.snapshotID])
+        // A remote repository's metadata is cached, so that later listings spare the GETs.
+        #expect(repository.usesCache && fixture.cachedRepositories().count == 1, "\(fixture.cachedRepositories())")
         let verification = try await repository.verify(snapshotID: result.snapshotID)
         #expect(verification.isOK, "\(verification)")
         #expect(try await repository.stats().snapshotCount == 1)
