@@ -209,6 +209,9 @@ public struct KubesnapOperator: Sendable {
                 for await key in batcher.completions { snapshotController.queue.add(key) }
             }
             group.addTask {
+                for await key in catalog.completions { snapshotController.queue.add(key) }
+            }
+            group.addTask {
                 for await key in refreshes {
                     repositoryReconciler.requestRefresh(key)
                     repositoryController.queue.add(key)
@@ -235,11 +238,13 @@ public struct KubesnapOperator: Sendable {
                 group.cancelAll()
                 refreshContinuation.finish()
                 batcher.finish()
+                catalog.finish()
                 throw error
             }
             group.cancelAll()
             refreshContinuation.finish()
             batcher.finish()
+            catalog.finish()
         }
         logger.info("kubesnap operator stopped")
     }

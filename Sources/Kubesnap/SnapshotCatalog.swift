@@ -1,4 +1,5 @@
 import Foundation
+import KubeController
 import Restic
 
 /// One `restic snapshots` listing per repository serves many lookups.
@@ -17,12 +18,77 @@ import Restic
 ///   running one wait for it to end and share the next.
 /// - This process's own removals (`invalidate`) drop the listing, so a forgotten id is not found
 ///   again. A snapshot removed by hand outside kubesnap can still be found for up to `maxAge`.
+/// - `lookUp` is `find` for a reconcile that must not wait: a worker waiting for one
+///   repository's listing held back every other repository's Snapshots (4 workers adopting
+///   into 10 repositories listed them in three waves, one after another).
 actor SnapshotCatalog {
+    /// What `lookUp` can say now.
+    enum Lookup: Sendable {
+        /// `find`'s answer: the snapshot, or nil if the repository holds none.
+        case found(SnapshotInfo?)
+        case failed(any Error)
+        /// Being looked up; the caller's key is reported on `completions` when answered.
+        case pending
+    }
+
+    private struct PendingLookup {
+        /// Location and id asked for: an answer to another question is not handed out.
+        var question: String
+        var answer: Result<SnapshotInfo?, any Error>?
+    }
+
     let maxAge: Duration
-    private let listings = FreshFetches<[SnapshotInfo]>()
+    private let listings = FreshFetches<SnapshotListing>()
+    private var lookups: [String: PendingLookup] = [:]
+    /// Keys whose `lookUp` has an answer to take.
+    nonisolated let completions: AsyncStream<ObjectKey>
+    private let completionsContinuation: AsyncStream<ObjectKey>.Continuation
 
     init(maxAge: Duration = .seconds(60)) {
         self.maxAge = maxAge
+        (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
+    }
+
+    /// `find(id:in:)` without waiting. A recent listing answers a hit at once; otherwise the
+    /// lookup runs in the background (sharing listings as `find` does) and `key` is reported on
+    /// `completions` when it is answered; asking again for the same `uid` and id then takes the
+    /// answer (once).
+    func lookUp(id: String, in repository: ResticRepository, uid: String, key: ObjectKey) async -> Lookup {
+        let question = repository.location + " " + id
+        if let pending = lookups[uid], pending.question == question {
+            guard let answer = pending.answer else { return .pending }
+            lookups[uid] = nil
+            switch answer {
+            case .success(let info): return .found(info)
+            case .failure(let error): return .failed(error)
+            }
+        }
+        do {
+            if let hit = try await recentHit(id, at: repository.location, asked: .now) { return .found(hit) }
+        } catch {
+            return .failed(error)
+        }
+        lookups[uid] = PendingLookup(question: question)
+        Task {
+            let answer: Result<SnapshotInfo?, any Error>
+            do { answer = .success(try await self.find(id: id, in: repository)) } catch { answer = .failure(error) }
+            self.answered(uid: uid, question: question, answer, key: key)
+        }
+        return .pending
+    }
+
+    /// Drops what `lookUp` holds for `uid` (its Snapshot is going away).
+    func dropLookup(uid: String) {
+        lookups[uid] = nil
+    }
+
+    /// Ends `completions`.
+    nonisolated func finish() { completionsContinuation.finish() }
+
+    private func answered(uid: String, question: String, _ answer: Result<SnapshotInfo?, any Error>, key: ObjectKey) {
+        guard lookups[uid]?.question == question else { return }  // dropped or asked anew meanwhile
+        lookups[uid]?.answer = answer
+        completionsContinuation.yield(key)
     }
 
     /// The snapshot with this full id or unique prefix; nil if the repository holds none.
@@ -34,8 +100,10 @@ actor SnapshotCatalog {
         // A listing already running answers hits too (one listing for a burst of adoptions).
         try await listings.awaitRunning(location)
         if let hit = try await recentHit(id, at: location, asked: asked) { return hit }
-        let fresh = try await listings.value(for: location, startedAfter: asked) { try await repository.snapshots() }
-        return try Self.match(id, in: fresh.value)
+        let fresh = try await listings.value(for: location, startedAfter: asked) {
+            SnapshotListing(try await repository.snapshots())
+        }
+        return try fresh.value.match(id)
     }
 
     /// Snapshots carrying `tag`, oldest first, from a listing that started after `since` (by
@@ -44,9 +112,9 @@ actor SnapshotCatalog {
         tagged tag: String, in repository: ResticRepository, since: ContinuousClock.Instant = .now
     ) async throws -> [SnapshotInfo] {
         let fresh = try await listings.value(for: repository.location, startedAfter: since) {
-            try await repository.snapshots()
+            SnapshotListing(try await repository.snapshots())
         }
-        return fresh.value.filter { $0.tags.contains(tag) }
+        return fresh.value.snapshots.filter { $0.tags.contains(tag) }
     }
 
     /// Forgets what is known of `location` (after this process removed snapshots there).
@@ -59,14 +127,36 @@ actor SnapshotCatalog {
 
     private func recentHit(_ id: String, at location: String, asked: ContinuousClock.Instant) async throws -> SnapshotInfo? {
         guard let listing = await listings.newest(location), listing.started >= asked - maxAge else { return nil }
-        return try Self.match(id, in: listing.value)
+        return try listing.value.match(id)
+    }
+}
+
+/// One repository's snapshots, with their ids sorted so that a lookup by id or prefix is a
+/// binary search (a thousand adoptions scanning a thousand ids each cost an eighth of the
+/// operator's CPU).
+struct SnapshotListing: Sendable {
+    let snapshots: [SnapshotInfo]
+    /// Indexes into `snapshots`, by id.
+    private let byID: [Int]
+
+    init(_ snapshots: [SnapshotInfo]) {
+        self.snapshots = snapshots
+        byID = snapshots.indices.sorted { snapshots[$0].id < snapshots[$1].id }
     }
 
-    private static func match(_ id: String, in snapshots: [SnapshotInfo]) throws -> SnapshotInfo? {
-        let matches = snapshots.filter { $0.id.hasPrefix(id) }
-        if matches.count > 1 {
-            throw ResticError.invalidArgument("snapshot id prefix \"\(id)\" matches more than one snapshot")
+    /// The snapshot with this full id or unique prefix; nil if none has it.
+    /// Throws `ResticError.invalidArgument` for a prefix that matches several.
+    func match(_ prefix: String) throws -> SnapshotInfo? {
+        // The first id not below the prefix; ids with the prefix follow it in order.
+        var low = 0, high = byID.count
+        while low < high {
+            let middle = (low + high) / 2
+            if snapshots[byID[middle]].id < prefix { low = middle + 1 } else { high = middle }
         }
-        return matches.first
+        guard low < byID.count, snapshots[byID[low]].id.hasPrefix(prefix) else { return nil }
+        if low + 1 < byID.count, snapshots[byID[low + 1]].id.hasPrefix(prefix) {
+            throw ResticError.invalidArgument("snapshot id prefix \"\(prefix)\" matches more than one snapshot")
+        }
+        return snapshots[byID[low]]
     }
 }

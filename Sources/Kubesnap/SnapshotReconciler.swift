@@ -210,7 +210,7 @@ public struct SnapshotReconciler: Reconciler {
 
         // 5. Static: adopt.
         if let id = snapshot.spec.snapshotID, !id.isEmpty {
-            return try await adopt(object, snapshot, id: id, restic: restic)
+            return try await adopt(object, snapshot, id: id, restic: restic, key: key)
         }
         guard let sourcePath else { return .done }
 
@@ -368,17 +368,21 @@ public struct SnapshotReconciler: Reconciler {
     }
 
     /// Adopts an existing restic snapshot (`spec.snapshotID`).
-    private func adopt(_ object: JSONValue, _ snapshot: Snapshot, id: String, restic: ResticRepository) async throws
+    private func adopt(_ object: JSONValue, _ snapshot: Snapshot, id: String, restic: ResticRepository, key: ObjectKey) async throws
         -> ReconcileResult
     {
         let generation = snapshot.metadata.generation ?? 1
         let uid = snapshot.metadata.uid ?? ""
         let requested = snapshot.metadata.annotations?[Kubesnap.Annotation.verifyRequested] ?? ""
         let info: SnapshotInfo?
-        do {
-            info = try await context.catalog.find(id: id, in: restic)
-        } catch {
+        // The lookup does not hold this worker: its end reconciles the Snapshot again.
+        switch await context.catalog.lookUp(id: id, in: restic, uid: uid, key: key) {
+        case .pending:
+            return .requeue(after: .seconds(60))
+        case .failed(let error):
             return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.snapshotNotFound, pendingWhileTransient: true)
+        case .found(let found):
+            info = found
         }
         guard let info else {
             try await fail(
@@ -611,6 +615,7 @@ public struct SnapshotReconciler: Reconciler {
             capturedID = result.snapshotID
         }
         context.mover.clearFinished(uid: uid)
+        await context.catalog.dropLookup(uid: uid)
         // Data queued for a batch (PruneBatcher) by an earlier reconcile: its completion
         // reconciles this key again, and its outcome is all there is left to act on (everything
         // below was checked when the data was queued).

@@ -328,6 +328,13 @@ struct ResticWrapper: Sendable {
     /// Every run so far, as its subcommand ("snapshots", "dump", "forget --prune", ...).
     func runs() -> [String] { timedRuns().map(\.command) }
 
+    /// "+0.42 forget --prune, +1.10 stats": the runs started at or after `epoch` (seconds since
+    /// 1970), each with its start offset.
+    func timeline(since epoch: Double) -> String {
+        timedRuns().filter { $0.started >= epoch }.map { "+\(format($0.started - epoch)) \($0.command)" }
+            .joined(separator: ", ")
+    }
+
     /// Every run so far: when it started (seconds since 1970) and its subcommand.
     func timedRuns() -> [(started: Double, command: String)] {
         let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""

@@ -90,6 +90,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
         let before = try await cluster.requestCounts()
         let runsBefore = op.restic.runs().count
         progress("adopt: creating \(count) static Snapshots")
+        let startEpoch = Date().timeIntervalSince1970
         let start = ContinuousClock.now
         try await concurrentForEach(items, width: 16) { item in
             _ = try await cluster.loadClient.create(
@@ -143,6 +144,10 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
             "seconds until all Ready", format(readySeconds), baseline: format(baselineSeconds),
             note: "ratio \(format(ratio))")
         report.row("  (bench's creates took)", format(createSeconds))
+        report.spreadRow(
+            "  (Ready: first, median, last)", keys.compactMap { tracker.snapshot()[$0]?.phaseSeen["Ready"] }, since: start,
+            after: "the creates began")
+        report.row("  (restic starts)", "", note: op.restic.timeline(since: startEpoch))
         report.row("seconds until restic quiet", resticSettled ? format(settledSeconds) : "timeout")
         report.row(
             "operator writes to snapshots", "\(snapshotWrites)", baseline: "\(2 * count)",
@@ -301,13 +306,10 @@ func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioRe
         }
         let backup = readyAt - start
         let verify = verifiedAt - readyAt
-        let timeline = op.restic.timedRuns().filter { $0.started >= startEpoch }.map {
-            "+\(format($0.started - startEpoch)) \($0.command)"
-        }
         return (
             Double(backup.components.seconds) + Double(backup.components.attoseconds) / 1e18,
             Double(verify.components.seconds) + Double(verify.components.attoseconds) / 1e18,
-            timeline.joined(separator: ", ")
+            op.restic.timeline(since: startEpoch)
         )
     }
     let histogram = op.restic.histogram()
@@ -456,20 +458,13 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
             note: "ratio \(format(ratio)); baseline runs \(baselineRuns.map { format($0) }.joined(separator: ", "))")
         report.row("seconds until objects gone", format(objectsGoneSeconds))
         report.row("  (bench's deletecollection took)", format(deleteCallsSeconds))
-        let goneTimes = tracker.snapshot().values.compactMap(\.deletedAt).map { ($0 - start).seconds }.sorted()
-        if let first = goneTimes.first, let last = goneTimes.last {
-            let middle = goneTimes[goneTimes.count / 2]
-            report.row(
-                "  (objects gone: first, median, last)", "",
-                note: "+\(format(first)), +\(format(middle)), +\(format(last)) s after the deletecollection began")
-        }
-        let timeline = op.restic.timedRuns().filter { $0.started >= startEpoch }.map {
-            "+\(format($0.started - startEpoch)) \($0.command)"
-        }
+        report.spreadRow(
+            "  (objects gone: first, median, last)", tracker.snapshot().values.compactMap(\.deletedAt), since: start,
+            after: "the deletecollection began")
         report.row(
             "restic runs before the deletes", "\(runsBefore)",
             note: histogramText(op.restic.runs().prefix(runsBefore).reduce(into: [:]) { $0[$1, default: 0] += 1 }))
-        report.row("restic starts after the deletes began", "", note: timeline.joined(separator: ", "))
+        report.row("restic starts after the deletes began", "", note: op.restic.timeline(since: startEpoch))
         report.row("prune runs", "\(pruneRuns)", baseline: "1")
         report.row("restic runs", "\(runs.count)", note: histogramText(histogram))
         report.row("API requests", "", note: requests.summary)

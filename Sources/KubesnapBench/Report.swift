@@ -58,6 +58,14 @@ struct ScenarioReport: Sendable {
         rows.append(Row(figure: figure, value: value, baseline: baseline, note: note))
     }
 
+    /// A row with the first, median and last of `instants`, as offsets from `start`.
+    mutating func spreadRow(_ figure: String, _ instants: [ContinuousClock.Instant], since start: ContinuousClock.Instant, after: String) {
+        let offsets = instants.map { ($0 - start).seconds }.sorted()
+        guard let first = offsets.first, let last = offsets.last else { return }
+        let middle = offsets[offsets.count / 2]
+        row(figure, "", note: "+\(format(first)), +\(format(middle)), +\(format(last)) s after \(after)")
+    }
+
     mutating func field(_ name: String, _ value: ReportValue) { fields.append((name, value)) }
     mutating func field(_ name: String, _ value: Double) { fields.append((name, .number(value))) }
     mutating func field(_ name: String, _ value: Int) { fields.append((name, .int(value))) }

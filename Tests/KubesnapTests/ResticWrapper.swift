@@ -16,6 +16,8 @@ import KubeTestSupport
 ///   that reading one takes far longer than the script's look at `/proc`.
 /// - `hold`: the script waits until `release()` is called, then runs restic: the operator's
 ///   backup (and its hold on the repository) lasts exactly as long as the test wants.
+/// A `snapshots` listing of a repository whose location has a path component starting with
+/// `hold-` waits for `release()` likewise (and writes "holding listing of LOCATION" first).
 /// Every removal is written to `actions.log`.
 struct ResticWrapper: Sendable {
     let directory: TemporaryDirectory
@@ -31,7 +33,19 @@ struct ResticWrapper: Sendable {
             actions='\(directory.appending("actions.log"))'
             path="${@: -1}"
             is_backup=0
-            for argument in "$@"; do [ "$argument" = backup ] && is_backup=1; done
+            is_listing=0
+            repository=""
+            previous=""
+            for argument in "$@"; do
+              [ "$argument" = backup ] && is_backup=1
+              [ "$argument" = snapshots ] && is_listing=1
+              [ "$previous" = --repo ] && repository="$argument"
+              previous="$argument"
+            done
+            if [ "$is_listing" = 1 ] && [[ "$repository" == */hold-* ]]; then
+              echo "holding listing of $repository" >> "$actions"
+              while [ ! -e '\(directory.appending("release"))' ] && [ -d '\(directory.path)' ]; do sleep 0.01; done
+            fi
             if [ "$is_backup" = 1 ]; then
               case "$(basename -- "$path")" in
               vanish-whole*)
@@ -88,7 +102,7 @@ struct ResticWrapper: Sendable {
         ((try? String(contentsOfFile: actionsLog, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
-    /// Lets held backups (sources named `hold*`) go on.
+    /// Lets held backups (sources named `hold*`) and listings (repositories at `hold-*`) go on.
     func release() throws {
         try "".write(toFile: directory.appending("release"), atomically: true, encoding: .utf8)
     }
