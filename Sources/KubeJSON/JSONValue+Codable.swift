@@ -41,8 +41,13 @@ extension JSONValue {
         self = try JSONValue.parse(data)
     }
 
-    /// Decodes a `Decodable` type from this value.
+    /// Decodes a `Decodable` type from this value (straight from the tree, see
+    /// `JSONValueDecoder`); a mismatch throws `JSONValueDecodingError` naming the field.
     public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(serializedBytes()))
+        do {
+            return try JSONValueDecoder.decode(type, from: self, at: [])
+        } catch let error as DecodingError {
+            throw JSONValueDecodingError(error)  // thrown by a type's own init(from:)
+        }
     }
 }
