@@ -156,13 +156,12 @@ struct StoredEvent: Sendable {
         return out
     }
 
-    init(type: String, resourceKey: String, object: JSONValue, old: JSONValue?, revision: Int64, encodedObject: [UInt8]? = nil) {
+    init(type: String, resourceKey: String, object: JSONValue, old: JSONValue?, revision: Int64) {
         self.type = type
         self.resourceKey = resourceKey
         self.object = object
         self.old = old
         self.revision = revision
-        self.encodedObject = encodedObject
     }
 
     init?(record: JSONValue) {

@@ -35,6 +35,7 @@ actor SnapshotCatalog {
         /// Location and id asked for: an answer to another question is not handed out.
         var question: String
         var answer: Result<SnapshotInfo?, any Error>?
+        var answeredAt: ContinuousClock.Instant?
     }
 
     let maxAge: Duration
@@ -56,11 +57,14 @@ actor SnapshotCatalog {
     func lookUp(id: String, in repository: ResticRepository, uid: String, key: ObjectKey) async -> Lookup {
         let question = repository.location + " " + id
         if let pending = lookups[uid], pending.question == question {
-            guard let answer = pending.answer else { return .pending }
+            guard let answer = pending.answer, let answeredAt = pending.answeredAt else { return .pending }
             lookups[uid] = nil
-            switch answer {
-            case .success(let info): return .found(info)
-            case .failure(let error): return .failed(error)
+            // An answer not taken for long (the Snapshot waited for something else) is asked again.
+            if answeredAt >= .now - maxAge {
+                switch answer {
+                case .success(let info): return .found(info)
+                case .failure(let error): return .failed(error)
+                }
             }
         }
         do {
@@ -88,6 +92,7 @@ actor SnapshotCatalog {
     private func answered(uid: String, question: String, _ answer: Result<SnapshotInfo?, any Error>, key: ObjectKey) {
         guard lookups[uid]?.question == question else { return }  // dropped or asked anew meanwhile
         lookups[uid]?.answer = answer
+        lookups[uid]?.answeredAt = .now
         completionsContinuation.yield(key)
     }
 
