@@ -18,23 +18,32 @@ import Restic
 ///   running one wait for it to end and share the next.
 /// - This process's own removals (`invalidate`) drop the listing, so a forgotten id is not found
 ///   again. A snapshot removed by hand outside kubesnap can still be found for up to `maxAge`.
-/// - `lookUp` is `find` for a reconcile that must not wait: a worker waiting for one
-///   repository's listing held back every other repository's Snapshots (4 workers adopting
-///   into 10 repositories listed them in three waves, one after another).
+/// - `lookUp` asks `find` or `snapshots(tagged:)` for a reconcile that must not wait: a worker
+///   waiting for one repository's listing held back every other repository's Snapshots (4
+///   workers adopting into 10 repositories listed them in three waves, one after another).
 actor SnapshotCatalog {
+    /// A question `lookUp` answers.
+    enum Question: Sendable {
+        /// `find(id:in:)`: the snapshot with this full id or unique prefix.
+        case id(String)
+        /// `snapshots(tagged:in:since:)`: the snapshots carrying this tag.
+        case tagged(String, since: ContinuousClock.Instant)
+    }
+
     /// What `lookUp` can say now.
     enum Lookup: Sendable {
-        /// `find`'s answer: the snapshot, or nil if the repository holds none.
-        case found(SnapshotInfo?)
+        /// The answer: for `.id` the snapshot, or none if the repository holds none; for
+        /// `.tagged` the snapshots carrying the tag, oldest first.
+        case found([SnapshotInfo])
         case failed(any Error)
         /// Being looked up; the caller's key is reported on `completions` when answered.
         case pending
     }
 
     private struct PendingLookup {
-        /// Location and id asked for: an answer to another question is not handed out.
+        /// Location and question asked: an answer to another question is not handed out.
         var question: String
-        var answer: Result<SnapshotInfo?, any Error>?
+        var answer: Result<[SnapshotInfo], any Error>?
         var answeredAt: ContinuousClock.Instant?
     }
 
@@ -50,33 +59,53 @@ actor SnapshotCatalog {
         (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
     }
 
-    /// `find(id:in:)` without waiting. A recent listing answers a hit at once; otherwise the
-    /// lookup runs in the background (sharing listings as `find` does) and `key` is reported on
-    /// `completions` when it is answered; asking again for the same `uid` and id then takes the
-    /// answer (once).
-    func lookUp(id: String, in repository: ResticRepository, uid: String, key: ObjectKey) async -> Lookup {
-        let question = repository.location + " " + id
-        if let pending = lookups[uid], pending.question == question {
+    /// `question` answered without waiting. A listing at hand answers at once (for `.id` a
+    /// hit from a recent one, for `.tagged` one begun after `since`); otherwise the lookup runs
+    /// in the background (sharing listings as `find` and `snapshots(tagged:)` do) and `key` is
+    /// reported on `completions` when it is answered; asking the same again for `uid` then takes
+    /// the answer (once, if it is not older than `maxAge`).
+    func lookUp(_ question: Question, in repository: ResticRepository, uid: String, key: ObjectKey) async -> Lookup {
+        let location = repository.location
+        let asked: String
+        switch question {
+        case .id(let id): asked = "\(location) id \(id)"
+        case .tagged(let tag, let since): asked = "\(location) tag \(tag) since \(since)"
+        }
+        if let pending = lookups[uid], pending.question == asked {
             guard let answer = pending.answer, let answeredAt = pending.answeredAt else { return .pending }
             lookups[uid] = nil
             // An answer not taken for long (the Snapshot waited for something else) is asked again.
             if answeredAt >= .now - maxAge {
                 switch answer {
-                case .success(let info): return .found(info)
+                case .success(let found): return .found(found)
                 case .failure(let error): return .failed(error)
                 }
             }
         }
         do {
-            if let hit = try await recentHit(id, at: repository.location, asked: .now) { return .found(hit) }
+            switch question {
+            case .id(let id):
+                if let hit = try await recentHit(id, at: location, asked: .now) { return .found([hit]) }
+            case .tagged(let tag, let since):
+                if let listing = await listings.newest(location), listing.started >= since {
+                    return .found(listing.value.snapshots.filter { $0.tags.contains(tag) })
+                }
+            }
         } catch {
             return .failed(error)
         }
-        lookups[uid] = PendingLookup(question: question)
+        lookups[uid] = PendingLookup(question: asked)
         Task {
-            let answer: Result<SnapshotInfo?, any Error>
-            do { answer = .success(try await self.find(id: id, in: repository)) } catch { answer = .failure(error) }
-            self.answered(uid: uid, question: question, answer, key: key)
+            let answer: Result<[SnapshotInfo], any Error>
+            do {
+                switch question {
+                case .id(let id): answer = .success(try await self.find(id: id, in: repository).map { [$0] } ?? [])
+                case .tagged(let tag, let since): answer = .success(try await self.snapshots(tagged: tag, in: repository, since: since))
+                }
+            } catch {
+                answer = .failure(error)
+            }
+            self.answered(uid: uid, question: asked, answer, key: key)
         }
         return .pending
     }
@@ -89,7 +118,7 @@ actor SnapshotCatalog {
     /// Ends `completions`.
     nonisolated func finish() { completionsContinuation.finish() }
 
-    private func answered(uid: String, question: String, _ answer: Result<SnapshotInfo?, any Error>, key: ObjectKey) {
+    private func answered(uid: String, question: String, _ answer: Result<[SnapshotInfo], any Error>, key: ObjectKey) {
         guard lookups[uid]?.question == question else { return }  // dropped or asked anew meanwhile
         lookups[uid]?.answer = answer
         lookups[uid]?.answeredAt = .now

@@ -220,14 +220,18 @@ public struct SnapshotReconciler: Reconciler {
         //    Such a copy was made by an earlier process, so any listing of this process's
         //    lifetime shows it (a backup of this process drops the older listings when it
         //    ends): the Snapshots left Running by a crash share one listing per repository,
-        //    however few workers ask at a time.
+        //    however few workers ask at a time, and none waits for one (the lookup's end
+        //    reconciles the Snapshot again).
         let tag = Self.uidTag(uid)
         if phase == .running {
             let found: [SnapshotInfo]
-            do {
-                found = try await context.catalog.snapshots(tagged: tag, in: restic, since: context.processStarted)
-            } catch {
+            switch await context.catalog.lookUp(.tagged(tag, since: context.processStarted), in: restic, uid: uid, key: key) {
+            case .pending:
+                return .requeue(after: .seconds(60))
+            case .failed(let error):
                 return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.backupFailed, pendingWhileTransient: true)
+            case .found(let tagged):
+                found = tagged
             }
             if let existing = found.last {
                 context.logger.info(
@@ -376,13 +380,13 @@ public struct SnapshotReconciler: Reconciler {
         let requested = snapshot.metadata.annotations?[Kubesnap.Annotation.verifyRequested] ?? ""
         let info: SnapshotInfo?
         // The lookup does not hold this worker: its end reconciles the Snapshot again.
-        switch await context.catalog.lookUp(id: id, in: restic, uid: uid, key: key) {
+        switch await context.catalog.lookUp(.id(id), in: restic, uid: uid, key: key) {
         case .pending:
             return .requeue(after: .seconds(60))
         case .failed(let error):
             return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.snapshotNotFound, pendingWhileTransient: true)
         case .found(let found):
-            info = found
+            info = found.first
         }
         guard let info else {
             try await fail(

@@ -69,6 +69,46 @@ struct RestartManyRunningTests {
     }
 }
 
+@Suite("Restart path: a slow repository")
+struct RestartSlowRepositoryTests {
+    /// The look for a left-Running Snapshot's copy does not hold the reconcile worker while its
+    /// repository is listed: with one worker, a Snapshot of another repository is settled while
+    /// the first repository's listing is held.
+    @Test("A slow listing after a restart holds no reconcile worker")
+    func slowListingHoldsNoWorker() async throws {
+        try await withWrappedRestic(configure: { $0.workers = 1 }) { h, wrapper in
+            defer { try? wrapper.release() }  // a failed expectation must not leave the listing held
+            let ns = "default"
+            try await h.createSecret(ns, "pw", password: "restart-pass")
+            for name in ["hold-slow", "fast"] {
+                try await h.createRepository(ns, name, path: name, secret: "pw")
+                try await h.waitForPhase(Harness.repositories, ns, name, "Ready")
+            }
+            // What a crash leaves: a Snapshot in each repository recorded Running, no copy made.
+            // The operator lists them by name, so the one of the slow repository comes first.
+            await h.runner.stop()
+            let snapshots = [(name: "a-slow", repository: "hold-slow"), (name: "b-fast", repository: "fast")]
+            for (name, repository) in snapshots {
+                let source = try h.makeSource("restart-\(name)", files: ["f": name])
+                _ = try await h.createSnapshot(ns, name, repository: repository, source: source)
+                _ = try await h.client.patch(
+                    Harness.snapshots, namespace: ns, name: name, type: .merge, ["status": ["phase": "Running"]],
+                    subresource: "status")
+            }
+            h.runner.start()
+            try await waitUntil("the hold-slow repository's listing to be held") {
+                (wrapper.actions().contains { $0.hasPrefix("holding listing of") }, "\(wrapper.actions())")
+            }
+            try await h.waitForReason(Harness.snapshots, ns, "b-fast", phase: "Failed", reason: "Interrupted")
+            let slow = try #require(try await h.get(Harness.snapshots, ns, "a-slow"))
+            #expect(slow["status"]["phase"].stringValue == "Running", "its listing is still held: \(slow["status"])")
+            try wrapper.release()
+            try await h.waitForReason(Harness.snapshots, ns, "a-slow", phase: "Failed", reason: "Interrupted")
+            #expect(!wrapper.runs().contains { $0.contains(" backup") }, "no copy is taken later than asked: \(wrapper.runs())")
+        }
+    }
+}
+
 @Suite("Small pieces")
 struct SmallPieceTests {
     @Test("sizes for people")
