@@ -35,10 +35,9 @@ extension JSONValue: Codable {
 }
 
 extension JSONValue {
-    /// The JSON value of an `Encodable` value.
+    /// The JSON value of an `Encodable` value (built straight as a tree, see `JSONValueEncoder`).
     public init<T: Encodable>(encoding value: T) throws {
-        let data = try JSONEncoder().encode(value)
-        self = try JSONValue.parse(data)
+        self = try JSONValueEncoder.encode(value)
     }
 
     /// Decodes a `Decodable` type from this value (straight from the tree, see

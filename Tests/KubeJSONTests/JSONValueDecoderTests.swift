@@ -75,3 +75,35 @@ import Testing
         #expect(try message { $0["color"] = "blue" } == "color: Cannot initialize Color from invalid String value blue")
     }
 }
+
+@Suite struct JSONValueEncoderTests {
+    struct Status: Codable, Equatable {
+        var phase: String?
+        var count: Int64
+        var small: UInt8
+        var huge: UInt64
+        var ratio: Double
+        var whole: Double
+        var ok: Bool
+        var tags: [String]
+        var nested: [[Int]]
+        var map: [String: Int]
+        var extra: JSONValue
+        var empty: [String]?
+        var color: JSONValueDecoderTests.Color
+    }
+
+    /// The tree JSONEncoder's text parses back to, made without the text.
+    @Test func encodesAsJSONEncoderTextParsesBack() throws {
+        let status = Status(
+            phase: nil, count: -3, small: 200, huge: UInt64(Int64.max) + 1, ratio: 0.25, whole: 2, ok: true, tags: ["a", "<b>"],
+            nested: [[1], []], map: ["k": 1], extra: ["any": [1, "x", .null]], empty: nil, color: .green)
+        let direct = try JSONValue(encoding: status)
+        let viaText = try JSONValue.parse(try JSONEncoder().encode(status))
+        #expect(direct == viaText, "\(direct) vs \(viaText)")
+        #expect(direct["phase"] == .null && direct.objectValue?["phase"] == nil, "nil is left out")
+        #expect(direct["whole"] == .int(2) && direct["ratio"] == .double(0.25))
+        #expect(try direct.decode(Status.self) == status)
+        #expect(throws: EncodingError.self) { try JSONValue(encoding: Double.nan) }
+    }
+}
