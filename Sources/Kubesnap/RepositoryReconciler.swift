@@ -140,10 +140,14 @@ public struct RepositoryReconciler: Reconciler {
         }
         var initialized = false
         var openedStats: RepositoryStats?
+        // The refresh's listing is the catalog's: lookups waiting for one share it, and the
+        // adoptions that follow are answered from it.
+        let catalog = context.catalog
+        let list: @Sendable () async throws -> [SnapshotInfo] = { try await catalog.listing(of: restic) }
         do {
-            switch try await restic.probe() {
-            case .ready(let stats):
-                openedStats = stats
+            switch try await restic.probe(list: list) {
+            case .ready(let contents):
+                openedStats = RepositoryStats(contents)
             case .notInitialized:
                 if case .local(let path) = backend {
                     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -151,9 +155,8 @@ public struct RepositoryReconciler: Reconciler {
                 do {
                     try await context.gate.withAccess(location, exclusive: true) { try await restic.initialize() }
                     initialized = true
-                    openedStats = RepositoryStats(totalSizeBytes: 0, snapshotCount: 0)
                 } catch let error as ResticError where error.kind == .alreadyInitialized {
-                    break  // made meanwhile by another writer: its stats are read below
+                    break  // made meanwhile by another writer: it is read below
                 }
             case .wrongPassword:
                 try await fail(
@@ -194,7 +197,15 @@ public struct RepositoryReconciler: Reconciler {
             // Stale locks: cleared only when no operation of this process holds the repository.
             let staleLock = try await handleStaleLocks(restic, location: location, object: object)
             let stats: RepositoryStats
-            if let openedStats { stats = openedStats } else { stats = try await restic.stats() }
+            if let openedStats {
+                stats = openedStats
+            } else {
+                // Just made (here or by another writer): read what it holds.
+                guard case .ready(let contents) = try await restic.probe(list: list) else {
+                    throw KubesnapError.backendUnreachable("the repository at \(location) did not open after it was created")
+                }
+                stats = RepositoryStats(contents)
+            }
             var checkResult: CheckResult?
             let lastCheck = observation?.checked ?? Self.persistedCheck(current, generation: generation, now: now)
             let checkDue =

@@ -134,10 +134,7 @@ actor SnapshotCatalog {
         // A listing already running answers hits too (one listing for a burst of adoptions).
         try await listings.awaitRunning(location)
         if let hit = try await recentHit(id, at: location, asked: asked) { return hit }
-        let fresh = try await listings.value(for: location, startedAfter: asked) {
-            SnapshotListing(try await repository.snapshots())
-        }
-        return try fresh.value.match(id)
+        return try await fresh(repository, since: asked).match(id)
     }
 
     /// Snapshots carrying `tag`, oldest first, from a listing that started after `since` (by
@@ -145,10 +142,21 @@ actor SnapshotCatalog {
     func snapshots(
         tagged tag: String, in repository: ResticRepository, since: ContinuousClock.Instant = .now
     ) async throws -> [SnapshotInfo] {
-        let fresh = try await listings.value(for: repository.location, startedAfter: since) {
+        try await listing(of: repository, since: since).filter { $0.tags.contains(tag) }
+    }
+
+    /// Every snapshot of the repository, from a listing that started after `since` (by default:
+    /// after this call began). The Repository's refresh counts its snapshots from this listing,
+    /// so the adoptions that follow a refresh are answered from it without a restic run of
+    /// their own.
+    func listing(of repository: ResticRepository, since: ContinuousClock.Instant = .now) async throws -> [SnapshotInfo] {
+        try await fresh(repository, since: since).snapshots
+    }
+
+    private func fresh(_ repository: ResticRepository, since: ContinuousClock.Instant) async throws -> SnapshotListing {
+        try await listings.value(for: repository.location, startedAfter: since) {
             SnapshotListing(try await repository.snapshots())
-        }
-        return fresh.value.snapshots.filter { $0.tags.contains(tag) }
+        }.value
     }
 
     /// Forgets what is known of `location` (after this process removed snapshots there).

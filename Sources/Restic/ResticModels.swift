@@ -3,8 +3,9 @@ import KubeJSON
 
 /// The outcome of opening a repository.
 public enum RepositoryProbe: Sendable, Hashable {
-    /// The backend answered, the repository exists and the password opens it; its size and count.
-    case ready(RepositoryStats)
+    /// The backend answered, the repository exists and the password opens it; its snapshots and
+    /// stored size.
+    case ready(RepositoryContents)
     /// The backend answered but there is no restic repository at the location.
     case notInitialized
     /// A repository is there but the password does not open it.
@@ -108,15 +109,33 @@ public enum CheckResult: Sendable, Hashable {
     case errors(String)
 }
 
+/// What an open repository holds (`ResticRepository.probe`).
+public struct RepositoryContents: Sendable, Hashable {
+    public var snapshots: [SnapshotInfo]
+    /// Bytes the repository's files take on the backend.
+    public var storedBytes: Int64
+
+    public init(snapshots: [SnapshotInfo], storedBytes: Int64) {
+        self.snapshots = snapshots
+        self.storedBytes = storedBytes
+    }
+}
+
 /// Repository-wide figures.
 public struct RepositoryStats: Sendable, Hashable {
-    /// Bytes of stored blobs (`restic stats --mode raw-data`).
+    /// Bytes the repository takes on its backend (`ResticRepository.storedSize`), or of its
+    /// stored blobs (`restic stats --mode raw-data`) where the backend cannot be listed.
     public var totalSizeBytes: Int64
     public var snapshotCount: Int
 
     public init(totalSizeBytes: Int64, snapshotCount: Int) {
         self.totalSizeBytes = totalSizeBytes
         self.snapshotCount = snapshotCount
+    }
+
+    /// The figures of a probe: stored size and snapshot count.
+    public init(_ contents: RepositoryContents) {
+        self.init(totalSizeBytes: contents.storedBytes, snapshotCount: contents.snapshots.count)
     }
 }
 

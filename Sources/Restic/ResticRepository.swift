@@ -57,13 +57,23 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
 
     // MARK: Opening and creating
 
-    /// Opens the repository and says what happened; an open repository comes with its size and
-    /// snapshot count (`restic stats`, the same restic run: opening costs restic's scrypt key
-    /// derivation, 0.15 to 0.5 s of CPU depending on the key's parameters).
+    /// Opens the repository and says what happened; an open repository comes with its snapshot
+    /// listing and stored size. The opening is the listing (`restic snapshots`, by default, or
+    /// `list`, which must open the repository the same way: a caller can hand in a listing that
+    /// it shares with others). The size is read from the backend's file listing without restic
+    /// (local, s3; `restic stats` for rest): every restic run pays for opening the repository
+    /// (restic's scrypt key derivation, 0.15 to 0.5 s of CPU depending on the key's parameters),
+    /// and `stats --mode raw-data` also reads every snapshot's trees.
     /// Throws only for failures that are none of the `RepositoryProbe` cases.
-    public func probe() async throws -> RepositoryProbe {
+    public func probe(
+        list: (@Sendable () async throws -> [SnapshotInfo])? = nil
+    ) async throws -> RepositoryProbe {
         do {
-            return .ready(try await stats())
+            let snapshots: [SnapshotInfo]
+            if let list { snapshots = try await list() } else { snapshots = try await self.snapshots() }
+            let size: Int64
+            if let stored = try await storedSize() { size = stored } else { size = try await stats().totalSizeBytes }
+            return .ready(RepositoryContents(snapshots: snapshots, storedBytes: size))
         } catch let error as ResticError {
             guard case .commandFailed(let failure) = error else { throw error }
             switch failure.kind {
@@ -73,6 +83,29 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
             case .accessDenied: return .accessDenied(failure.stderr)
             default: throw error
             }
+        }
+    }
+
+    /// Bytes the repository takes on its backend: the sizes of all its files (config, keys,
+    /// index, snapshots, data, locks), read from a directory walk or a bucket listing. nil for a
+    /// backend that cannot be listed this way (rest).
+    public func storedSize() async throws -> Int64? {
+        switch backend {
+        case .local(let path):
+            guard let walk = FileManager.default.enumerator(
+                at: URL(fileURLWithPath: path), includingPropertiesForKeys: [.fileSizeKey, .isRegularFileKey])
+            else { return 0 }
+            var total: Int64 = 0
+            for case let url as URL in walk {
+                let values = try? url.resourceValues(forKeys: [.fileSizeKey, .isRegularFileKey])
+                if values?.isRegularFile == true { total += Int64(values?.fileSize ?? 0) }
+            }
+            return total
+        case .s3:
+            guard let (store, root) = s3Objects() else { return nil }
+            return try await store.objects(prefix: root).reduce(0) { $0 + $1.size }
+        case .rest:
+            return nil
         }
     }
 

@@ -26,7 +26,12 @@ struct S3ObjectStore: Sendable {
 
     /// Every key under `prefix` (all pages).
     func keys(prefix: String) async throws(ResticError) -> [String] {
-        var keys: [String] = []
+        try await objects(prefix: prefix).map(\.key)
+    }
+
+    /// Every object under `prefix` (all pages), with its size in bytes.
+    func objects(prefix: String) async throws(ResticError) -> [(key: String, size: Int64)] {
+        var objects: [(key: String, size: Int64)] = []
         var continuation: String?
         repeat {
             var query = "list-type=2&prefix=\(Self.queryEscape(prefix))"
@@ -36,10 +41,10 @@ struct S3ObjectStore: Sendable {
                 throw .s3("listing s3://\(bucket)/\(prefix) answered HTTP \(response.status): \(Self.errorCode(response.body))")
             }
             let page = Self.parseListing(response.body)
-            keys += page.keys
+            objects += page.objects
             continuation = page.truncated ? page.nextToken : nil
         } while continuation != nil
-        return keys
+        return objects
     }
 
     /// Deletes one object (S3 answers 204 also for a key that does not exist).
@@ -113,14 +118,17 @@ struct S3ObjectStore: Sendable {
     // MARK: - XML (the listing's few elements; no XML library needed)
 
     struct Listing {
-        var keys: [String]
+        var objects: [(key: String, size: Int64)]
         var truncated: Bool
         var nextToken: String?
     }
 
     static func parseListing(_ xml: String) -> Listing {
         Listing(
-            keys: elements("Key", in: xml),
+            objects: elements("Contents", in: xml, unescaped: false).compactMap { entry in
+                guard let key = elements("Key", in: entry).first else { return nil }
+                return (key, Int64(elements("Size", in: entry).first ?? "") ?? 0)
+            },
             truncated: elements("IsTruncated", in: xml).first == "true",
             nextToken: elements("NextContinuationToken", in: xml).first)
     }
@@ -130,12 +138,13 @@ struct S3ObjectStore: Sendable {
     }
 
     /// The unescaped text of every `<name>…</name>` element.
-    static func elements(_ name: String, in xml: String) -> [String] {
+    static func elements(_ name: String, in xml: String, unescaped: Bool = true) -> [String] {
         var results: [String] = []
         var rest = xml[...]
         let open = "<\(name)>", close = "</\(name)>"
         while let start = rest.range(of: open), let end = rest.range(of: close, range: start.upperBound..<rest.endIndex) {
-            results.append(unescape(String(rest[start.upperBound..<end.lowerBound])))
+            let text = String(rest[start.upperBound..<end.lowerBound])
+            results.append(unescaped ? unescape(text) : text)
             rest = rest[end.upperBound...]
         }
         return results

@@ -47,6 +47,7 @@ struct AdoptionLookupTests {
                 ids[name] = try #require(listed.first?["id"].stringValue)
             }
 
+            try wrapper.holdListings()
             try await h.createSnapshot(ns, "slow", repository: "hold-slow", snapshotID: ids["hold-slow"])
             try await waitUntil("the hold-slow repository's listing to be held") {
                 (wrapper.actions().contains { $0.hasPrefix("holding listing of") }, "\(wrapper.actions())")
@@ -60,6 +61,54 @@ struct AdoptionLookupTests {
             try wrapper.release()
             let adopted = try await h.waitForReason(Harness.snapshots, ns, "slow", phase: "Ready", reason: "Adopted")
             #expect(adopted["status"]["snapshotID"].stringValue == ids["hold-slow"])
+        }
+    }
+
+    /// The Repository's refresh lists its snapshots (that is how it counts them), and the
+    /// adoptions that follow are answered from that listing: no restic run of their own.
+    @Test("The Repository's refresh listing answers the adoptions that follow")
+    func refreshListingAnswersAdoptions() async throws {
+        try await withWrappedRestic(configure: {
+            // The refresh that adoptions ask for comes after this test's window.
+            $0.repositoryRefreshSpacing = .seconds(3600)
+            $0.repositoryRefreshInterval = .seconds(3600)
+        }) { h, wrapper in
+            let ns = "default"
+            let password = "refresh-pass"
+            let path = h.repositoryRoot + "/made-by-hand"
+            // A repository made outside kubesnap, with three snapshots in it.
+            let made = try await h.restic(["-r", path, "init"], password: password)
+            #expect(made.succeeded, "\(made)")
+            for index in 0..<3 {
+                let source = try h.makeSource("by-hand-\(index)", files: ["f": "data \(index)"])
+                let backup = try await h.restic(["-r", path, "backup", h.sourceRoot + "/" + source], password: password)
+                #expect(backup.succeeded, "\(backup)")
+            }
+            let ids = try await h.resticSnapshots(repository: path, password: password).compactMap { $0["id"].stringValue }
+            #expect(ids.count == 3)
+
+            try await h.createSecret(ns, "pw", password: password)
+            try await h.createRepository(ns, "repo", path: "made-by-hand", secret: "pw")
+            let ready = try await h.waitForStatus(Harness.repositories, ns, "repo", "Ready with 3 snapshots") {
+                $0["status"]["phase"] == "Ready" && $0["status"]["snapshotCount"].intValue == 3
+            }
+            // The size is what the repository's files take on disk.
+            let onDisk = try await runCommand("/usr/bin/find", [path, "-type", "f", "-printf", "%s\n"])
+            let bytes = onDisk.stdout.split(separator: "\n").reduce(Int64(0)) { $0 + (Int64($1) ?? 0) }
+            #expect(ready["status"]["sizeBytes"].intValue == bytes, "\(ready["status"]); find: \(bytes)")
+            #expect(wrapper.runs().filter { $0.contains(" stats") }.isEmpty, "\(wrapper.runs())")
+
+            let marker = wrapper.runs().count
+            for (index, id) in ids.enumerated() {
+                // One by a short id: a prefix is found in the same listing.
+                try await h.createSnapshot(ns, "adopted-\(index)", repository: "repo", snapshotID: index == 0 ? String(id.prefix(8)) : id)
+            }
+            for (index, id) in ids.enumerated() {
+                let adopted = try await h.waitForReason(Harness.snapshots, ns, "adopted-\(index)", phase: "Ready", reason: "Adopted")
+                #expect(adopted["status"]["snapshotID"].stringValue == id)
+            }
+            let runs = Array(wrapper.runs().dropFirst(marker))
+            #expect(!runs.contains { $0.contains(" snapshots") }, "restic runs of the adoptions: \(runs)")
         }
     }
 }

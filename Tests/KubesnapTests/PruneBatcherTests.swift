@@ -125,17 +125,17 @@ struct MassDeletionTests {
             #expect(try await h.resticSnapshots(repository: path, password: "mass-pass").isEmpty)
 
             // One batch (a loaded machine may split a burst; one forget per Snapshot would be 8),
-            // then a refresh of the Repository that is one `restic stats` per batch.
+            // then a refresh of the Repository that is one `restic snapshots` per batch (the size comes from the backend listing).
             try await waitUntil("the Repository's refresh after the batch", timeout: .seconds(60)) {
                 let runs = Array(wrapper.runs().dropFirst(marker))
-                return (runs.contains { $0.contains(" stats") }, "runs \(runs)")
+                return (runs.contains { $0.contains(" snapshots") }, "runs \(runs)")
             }
             let runs = Array(wrapper.runs().dropFirst(marker))
             let forgets = runs.filter { $0.contains(" forget") }
             #expect(forgets.count >= 1 && forgets.count <= 3, "restic runs after the deletecollection: \(runs)")
             #expect(forgets.allSatisfy { $0.contains("--prune") }, "\(forgets)")
-            let other = runs.filter { !$0.contains(" forget") && !$0.contains(" stats") }
-            #expect(other.isEmpty, "a refresh is one stats run (no cat config, no list locks): \(runs)")
+            let other = runs.filter { !$0.contains(" forget") && !$0.contains(" snapshots") }
+            #expect(other.isEmpty, "a refresh is one snapshots run (no stats, no cat config, no list locks): \(runs)")
         }
     }
 }

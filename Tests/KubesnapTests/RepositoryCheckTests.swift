@@ -23,7 +23,7 @@ struct RepositoryCheckTests {
             let checks = { wrapper.runs().filter { $0.contains(" check") } }
             #expect(checks().count == 1, "runs: \(wrapper.runs())")
 
-            // Restart: the new operator reads the repository (stats) but does not check it again.
+            // Restart: the new operator reads the repository (snapshots) but does not check it again.
             var marker = wrapper.runs().count
             await h.restartOperator()
             try await waitForFirstRepositoryReconcile(port: port, wrapper: wrapper, after: marker)
@@ -48,12 +48,12 @@ struct RepositoryCheckTests {
     }
 
     /// Waits until the operator listening on `port` (just started) has finished a reconcile of
-    /// the Repository that read the backend (`stats` among the restic runs after `after`).
+    /// the Repository that read the backend (`snapshots` among the restic runs after `after`).
     private func waitForFirstRepositoryReconcile(port: Int, wrapper: ResticWrapper, after: Int) async throws {
         try await waitUntil("the restarted operator's first Repository reconcile", timeout: .seconds(60)) {
             let runs = Array(wrapper.runs().dropFirst(after))
             let reconciles = (try? await reconcileCount(metricsPort: port, controller: "repository")) ?? 0
-            return (reconciles >= 1 && runs.contains { $0.contains(" stats") }, "reconciles \(reconciles); runs \(runs)")
+            return (reconciles >= 1 && runs.contains { $0.contains(" snapshots") }, "reconciles \(reconciles); runs \(runs)")
         }
     }
 }

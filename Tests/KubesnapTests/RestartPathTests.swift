@@ -87,6 +87,7 @@ struct RestartSlowRepositoryTests {
             // What a crash leaves: a Snapshot in each repository recorded Running, no copy made.
             // The operator lists them by name, so the one of the slow repository comes first.
             await h.runner.stop()
+            try wrapper.holdListings()
             let snapshots = [(name: "a-slow", repository: "hold-slow"), (name: "b-fast", repository: "fast")]
             for (name, repository) in snapshots {
                 let source = try h.makeSource("restart-\(name)", files: ["f": name])

@@ -16,8 +16,10 @@ import KubeTestSupport
 ///   that reading one takes far longer than the script's look at `/proc`.
 /// - `hold`: the script waits until `release()` is called, then runs restic: the operator's
 ///   backup (and its hold on the repository) lasts exactly as long as the test wants.
-/// A `snapshots` listing of a repository whose location has a path component starting with
-/// `hold-` waits for `release()` likewise (and writes "holding listing of LOCATION" first).
+/// Once `holdListings()` is called, a `snapshots` listing of a repository whose location has a
+/// path component starting with `hold-` waits for `release()` likewise (and writes "holding
+/// listing of LOCATION" first). Before, such a repository is listed as any other (its
+/// Repository's refresh lists it on the way to Ready).
 /// Every removal is written to `actions.log`.
 struct ResticWrapper: Sendable {
     let directory: TemporaryDirectory
@@ -42,7 +44,7 @@ struct ResticWrapper: Sendable {
               [ "$previous" = --repo ] && repository="$argument"
               previous="$argument"
             done
-            if [ "$is_listing" = 1 ] && [[ "$repository" == */hold-* ]]; then
+            if [ "$is_listing" = 1 ] && [[ "$repository" == */hold-* ]] && [ -e '\(directory.appending("hold-listings"))' ]; then
               echo "holding listing of $repository" >> "$actions"
               while [ ! -e '\(directory.appending("release"))' ] && [ -d '\(directory.path)' ]; do sleep 0.01; done
             fi
@@ -84,12 +86,12 @@ struct ResticWrapper: Sendable {
 
     /// The command lines of the restic runs so far, oldest first.
     /// Waits until the Repository refresh that a Snapshot's first verification asks for has
-    /// run (a `stats` after the last `dump`), so that later runs can be told apart from it.
+    /// run (a `snapshots` after the last `dump`), so that later runs can be told apart from it.
     func waitForRepositoryRefreshAfterVerification() async throws {
-        try await waitUntil("the Repository refresh after the verification (stats after dump)") {
+        try await waitUntil("the Repository refresh after the verification (snapshots after dump)") {
             let runs = self.runs()
             guard let dump = runs.lastIndex(where: { $0.contains(" dump ") }) else { return (false, "\(runs)") }
-            return (runs[dump...].contains { $0.contains(" stats ") }, "\(runs)")
+            return (runs[dump...].contains { $0.contains(" snapshots ") }, "\(runs)")
         }
     }
 
@@ -103,6 +105,11 @@ struct ResticWrapper: Sendable {
     }
 
     /// Lets held backups (sources named `hold*`) and listings (repositories at `hold-*`) go on.
+    /// From now on, listings of `hold-` repositories wait for `release()`.
+    func holdListings() throws {
+        try "".write(toFile: directory.appending("hold-listings"), atomically: true, encoding: .utf8)
+    }
+
     func release() throws {
         try "".write(toFile: directory.appending("release"), atomically: true, encoding: .utf8)
     }

@@ -28,7 +28,7 @@ struct ResyncCostTests {
             // The refresh a finished backup asks of its Repository happens at once, before the
             // window below opens.
             $0.repositoryRefreshSpacing = .milliseconds(10)
-            // The Repository's own periodic refresh (stats, locks) is not a Snapshot resync: keep
+            // The Repository's own periodic refresh (snapshots, locks) is not a Snapshot resync: keep
             // it out of the window however slow a loaded machine makes this test.
             $0.repositoryRefreshInterval = .seconds(3600)
         }) { h, wrapper in
@@ -42,7 +42,7 @@ struct ResyncCostTests {
             try await h.waitForStatus(Harness.repositories, ns, "repo", "snapshotCount 1") {
                 $0["status"]["snapshotCount"].intValue == 1
             }
-            // The Repository refresh that the first verification asks for runs `stats` after the
+            // The Repository refresh that the first verification asks for runs `snapshots` after the
             // `dump`: wait for it, so that it is not taken for a resync's cost.
             try await wrapper.waitForRepositoryRefreshAfterVerification()
             #expect(!wrapper.runs().isEmpty, "the wrapper counts the operator's restic runs")

@@ -198,7 +198,7 @@ struct StaleLockTests {
                 $0["status"]["phase"] == "Ready" && $0["status"]["verificationStatus"] == "OK"
             }
             let id = try #require(ready["status"]["snapshotID"].stringValue)
-            // The Repository refresh that follows the verification (stats after dump) is done:
+            // The Repository refresh that follows the verification (snapshots after dump) is done:
             // from here only the deletion can ask for another.
             try await wrapper.waitForRepositoryRefreshAfterVerification()
 

@@ -102,6 +102,13 @@ struct LocalFixture {
         return result
     }
 
+    /// The sizes of every file under the repository, as `find` reports them.
+    func repositoryBytesOnDisk() async throws -> Int64 {
+        let listed = try await runCommand("/usr/bin/find", [repositoryPath, "-type", "f", "-printf", "%s\n"])
+        guard listed.succeeded else { throw ResticError.invalidArgument("find failed: \(listed)") }
+        return listed.stdout.split(separator: "\n").reduce(0) { $0 + (Int64($1) ?? 0) }
+    }
+
     /// Files in the repository's locks/ directory.
     func lockFiles() -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: repositoryPath + "/locks")) ?? []

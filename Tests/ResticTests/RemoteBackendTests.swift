@@ -17,9 +17,20 @@ import Testing
         #expect(repository.location == "s3:\(endpoint)/backups/demo/app")
         #expect(try await repository.probe() == .notInitialized)
         #expect(try await repository.initializeIfNeeded())
-        #expect(try await repository.probe() == .ready(RepositoryStats(totalSizeBytes: 0, snapshotCount: 0)))
+        guard case .ready(let empty) = try await repository.probe() else {
+            Issue.record("the new repository did not open")
+            return
+        }
+        #expect(empty.snapshots.isEmpty && empty.storedBytes > 0, "\(empty)")
 
         let result = try await repository.backup(path: try fixture.source("app"), tags: ["kubesnap"])
+        // The stored size is the bucket listing's: the backup's random 120,000 bytes are in it.
+        guard case .ready(let backedUp) = try await repository.probe() else {
+            Issue.record("the repository did not open after the backup")
+            return
+        }
+        #expect(backedUp.snapshots.map(\.id) == [result.snapshotID])
+        #expect(backedUp.storedBytes >= empty.storedBytes + 120_000, "\(empty.storedBytes) -> \(backedUp.storedBytes)")
         #expect(result.snapshotID.count == 64)
         #expect(try await repository.snapshots(tags: ["kubesnap"]).map(\.id) == [result.snapshotID])
         // A remote repository's metadata is cached, so that later listings spare the GETs.
@@ -78,6 +89,11 @@ import Testing
         let result = try await repository.backup(path: try fixture.source("app"))
         #expect(try await repository.snapshot(id: result.shortID)?.id == result.snapshotID)
         #expect(try await repository.verify(snapshotID: result.snapshotID).isOK)
+        // rest cannot be listed without restic: the size is restic's (`stats --mode raw-data`).
+        let stats = try await repository.stats()
+        #expect(
+            try await repository.probe()
+                == .ready(RepositoryContents(snapshots: repository.snapshots(), storedBytes: stats.totalSizeBytes)))
     }
 
     @Test func unreachableBackendsAreClassified() async throws {
