@@ -55,7 +55,7 @@ enum APIReply: Sendable {
 /// A watch to stream: events rendered one JSON object per line.
 struct WatchReply: Sendable {
     var id: Int?
-    var events: AsyncStream<StoredEvent>?
+    var events: WatchMailbox?
     /// Sent first (an ERROR event for 410), then the stream ends if `events` is nil.
     var firstChunk: [UInt8]?
     /// Ends the event stream (client gone, timeout); safe to call from any thread.

@@ -119,8 +119,12 @@ struct HTTPConnection {
                     }
                 }
                 do {
-                    for await event in events {
-                        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: watch.render(event)))))
+                    // Every event waiting goes out as one chunk (one TLS record, one flush).
+                    var chunk = ByteBuffer()
+                    while let batch = await events.next() {
+                        chunk.clear()
+                        for event in batch { chunk.writeBytes(watch.render(event)) }
+                        try await outbound.write(.body(.byteBuffer(chunk)))
                     }
                 } catch {
                     failure = error

@@ -29,12 +29,12 @@ actor ObjectStore {
         let resourceKey: String
         let filter: ObjectFilter
         let bookmarks: Bool
-        let continuation: AsyncStream<StoredEvent>.Continuation
-        init(resourceKey: String, filter: ObjectFilter, bookmarks: Bool, continuation: AsyncStream<StoredEvent>.Continuation) {
+        let mailbox: WatchMailbox
+        init(resourceKey: String, filter: ObjectFilter, bookmarks: Bool, mailbox: WatchMailbox) {
             self.resourceKey = resourceKey
             self.filter = filter
             self.bookmarks = bookmarks
-            self.continuation = continuation
+            self.mailbox = mailbox
         }
     }
 
@@ -215,7 +215,7 @@ actor ObjectStore {
     /// Throws 410 Expired when `from` is older than the kept history.
     func watch(
         _ info: ResourceInfo, filter: ObjectFilter, from: Int64?, bookmarks: Bool
-    ) throws(APIError) -> (id: Int, events: AsyncStream<StoredEvent>, finish: @Sendable () -> Void) {
+    ) throws(APIError) -> (id: Int, events: WatchMailbox, finish: @Sendable () -> Void) {
         var initial: [StoredEvent] = []
         if let from {
             let oldest = history.first.map { $0.revision - 1 } ?? revision
@@ -233,21 +233,19 @@ actor ObjectStore {
                 }
             }
         }
-        let (stream, continuation) = AsyncStream<StoredEvent>.makeStream(
-            bufferingPolicy: .bufferingOldest(backlogLimit + initial.count))
-        for event in initial { continuation.yield(event) }
+        let mailbox = WatchMailbox(limit: backlogLimit + initial.count, initial: initial)
         nextWatcherID += 1
-        watchers[nextWatcherID] = Watcher(resourceKey: info.key, filter: filter, bookmarks: bookmarks, continuation: continuation)
-        return (nextWatcherID, stream, { continuation.finish() })
+        watchers[nextWatcherID] = Watcher(resourceKey: info.key, filter: filter, bookmarks: bookmarks, mailbox: mailbox)
+        return (nextWatcherID, mailbox, { mailbox.finish() })
     }
 
     func stopWatch(_ id: Int) {
-        watchers.removeValue(forKey: id)?.continuation.finish()
+        watchers.removeValue(forKey: id)?.mailbox.finish()
     }
 
     /// Ends every watch (fault injection; clients re-watch).
     func closeAllWatches() {
-        for (_, w) in watchers { w.continuation.finish() }
+        for (_, w) in watchers { w.mailbox.finish() }
         watchers.removeAll()
     }
 
@@ -283,13 +281,10 @@ actor ObjectStore {
     }
 
     private func deliver(_ event: StoredEvent, to id: Int, _ watcher: Watcher) {
-        switch watcher.continuation.yield(event) {
-        case .enqueued: break
-        case .dropped, .terminated:
+        if !watcher.mailbox.add(event) {
             // Too slow (or gone): close it so its backlog cannot grow; the client re-watches.
-            watcher.continuation.finish()
+            watcher.mailbox.finish()
             watchers.removeValue(forKey: id)
-        @unknown default: break
         }
     }
 
@@ -350,7 +345,7 @@ actor ObjectStore {
             tables.removeValue(forKey: info.key)
             sortedIDCache.removeValue(forKey: info.key)
             for (id, w) in watchers where w.resourceKey == info.key {
-                w.continuation.finish()
+                w.mailbox.finish()
                 watchers.removeValue(forKey: id)
             }
         } else if registry[info.key]?.crdName != nil || registry[info.key] == nil {
