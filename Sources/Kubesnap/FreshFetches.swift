@@ -17,10 +17,16 @@ actor FreshFetches<Value: Sendable> {
 
     private var running: [String: Running] = [:]
     private var latest: [String: Result] = [:]
+    /// How long a result is kept after its fetch started (nil: until a newer one replaces it).
+    private let retention: Duration?
     /// Results of fetches that started before this are not kept (see `forget`).
     private var forgotten: [String: ContinuousClock.Instant] = [:]
     /// Fetches started, for tests and metrics.
     private(set) var fetches = 0
+
+    init(retention: Duration? = nil) {
+        self.retention = retention
+    }
 
     /// The newest kept result for `key`, however old.
     func newest(_ key: String) -> Result? { latest[key] }
@@ -64,7 +70,23 @@ actor FreshFetches<Value: Sendable> {
         if running[key]?.started == current.started { running[key] = nil }
         let result = Result(started: current.started, value: value)
         let isNewest = (latest[key]?.started ?? current.started) <= current.started
-        if isNewest, (forgotten[key] ?? current.started) <= current.started { latest[key] = result }
+        if isNewest, (forgotten[key] ?? current.started) <= current.started {
+            latest[key] = result
+            if let retention { expire(key, started: current.started, at: current.started + retention) }
+        }
         return result
+    }
+
+    /// Drops the result of the fetch that began at `started` once `deadline` has passed (a
+    /// snapshot listing of a large repository is megabytes; nothing needs it past its age).
+    private func expire(_ key: String, started: ContinuousClock.Instant, at deadline: ContinuousClock.Instant) {
+        Task { [weak self] in
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            await self?.drop(key, started: started)
+        }
+    }
+
+    private func drop(_ key: String, started: ContinuousClock.Instant) {
+        if latest[key]?.started == started { latest[key] = nil }
     }
 }

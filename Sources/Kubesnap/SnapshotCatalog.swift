@@ -48,7 +48,9 @@ actor SnapshotCatalog {
     }
 
     let maxAge: Duration
-    private let listings = FreshFetches<SnapshotListing>()
+    /// Kept for `maxAge` (nothing is answered from an older listing; a large repository's
+    /// listing is megabytes, and every Repository refresh makes one).
+    private let listings: FreshFetches<SnapshotListing>
     private var lookups: [String: PendingLookup] = [:]
     /// Keys whose `lookUp` has an answer to take.
     nonisolated let completions: AsyncStream<ObjectKey>
@@ -56,6 +58,7 @@ actor SnapshotCatalog {
 
     init(maxAge: Duration = .seconds(60)) {
         self.maxAge = maxAge
+        listings = FreshFetches(retention: maxAge)
         (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
     }
 

@@ -125,9 +125,13 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
         }
         let settledSeconds = seconds(since: start)
         let settled = try await cluster.requestCounts().minus(before)
-        let runs = Array(op.restic.runs().dropFirst(runsBefore))
+        // Every run since the operator started: the Repositories' own first refresh (which
+        // lists their snapshots, and that listing answers the adoptions) and check come before
+        // the creates, and belong to the count as much as the runs inside the window.
+        let allRuns = op.restic.runs()
+        let runs = Array(allRuns.dropFirst(runsBefore))
         var histogram: [String: Int] = [:]
-        for run in runs { histogram[run, default: 0] += 1 }
+        for run in allRuns { histogram[run, default: 0] += 1 }
         let usage = op.process.usage
 
         // The bench's own creates are the N creates of snapshots; everything else is the operator's.
@@ -156,8 +160,10 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
         )
         report.row("operator writes to events", "\(eventWrites)")
         report.row(
-            "restic runs", "\(runs.count)",
-            note: "\(runsAtReady) by the time all were Ready; \(histogramText(histogram))")
+            "restic runs", "\(allRuns.count)",
+            note:
+                "since the operator started: \(runsBefore) before the creates (each Repository's first refresh and check), \(runsAtReady) from the creates until all were Ready, \(runs.count - runsAtReady) after; \(histogramText(histogram))"
+        )
         report.row(
             "operator CPU seconds", format(usage?.cpuSeconds ?? .nan),
             note: "restic children: \(format(usage?.childCPUSeconds ?? .nan)) s")
@@ -168,15 +174,16 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
         report.field("baseline_seconds", baselineSeconds)
         report.field("ratio", ratio)
         report.field("writes_per_snapshot", writesPerSnapshot)
-        report.field("restic_runs", runs.count)
+        report.field("restic_runs", allRuns.count)
         report.field("operator_peak_rss_mib", usage?.peakRSSMiB ?? .nan)
         report.field("settled_seconds", resticSettled ? settledSeconds : .nan)
         report.field("event_writes", eventWrites)
+        report.field("restic_runs_in_window", runsAtReady)
         report.target("ratio ≤ 1.5", ratio <= 1.5)
         report.target("writes_per_snapshot ≤ 2 (Events apart)", writesPerSnapshot <= 2)
         report.target(
-            "restic_runs independent of N (here ≤ 2 per repository: \(2 * namespaceCount))",
-            runs.count <= 2 * namespaceCount)
+            "restic_runs independent of N (here ≤ 3 per repository: its first refresh, its check, the refresh after the adoptions: \(3 * namespaceCount))",
+            allRuns.count <= 3 * namespaceCount)
         report.notes.append(
             "baseline: KubeClient with the operator's rate limit (\(format(settings.rate.qps)) qps, burst \(settings.rate.burst)) making 2 merge patches per object with \(settings.workers) at once"
         )
@@ -445,9 +452,13 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
         }
         let totalSeconds = (listingStarted - start).seconds
         let requests = try await cluster.requestCounts().minus(before)
-        let runs = Array(op.restic.runs().dropFirst(runsBefore))
+        // Every run since the operator started: the Repositories' own first refresh (which
+        // lists their snapshots, and that listing answers the adoptions) and check come before
+        // the creates, and belong to the count as much as the runs inside the window.
+        let allRuns = op.restic.runs()
+        let runs = Array(allRuns.dropFirst(runsBefore))
         var histogram: [String: Int] = [:]
-        for run in runs { histogram[run, default: 0] += 1 }
+        for run in allRuns { histogram[run, default: 0] += 1 }
         let pruneRuns = (histogram["forget --prune"] ?? 0) + (histogram["prune"] ?? 0)
         let ratio = totalSeconds / baselineSeconds
 

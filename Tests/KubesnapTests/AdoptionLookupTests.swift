@@ -1,4 +1,5 @@
 import Foundation
+import KubeController
 import KubeJSON
 import KubeTestSupport
 import Testing
@@ -110,5 +111,70 @@ struct AdoptionLookupTests {
             let runs = Array(wrapper.runs().dropFirst(marker))
             #expect(!runs.contains { $0.contains(" snapshots") }, "restic runs of the adoptions: \(runs)")
         }
+    }
+
+    /// An answer that waited longer than `maxAge` to be taken (its Snapshot was busy with
+    /// something else) is not handed out: it is asked again, with a new listing. With `maxAge`
+    /// zero every answer is stale by the time it is taken; with a minute it is taken as is.
+    @Test("An answer older than maxAge is asked again")
+    func staleAnswerIsAskedAgain() async throws {
+        let directory = try TemporaryDirectory(prefix: "catalog-max-age")
+        defer { directory.remove() }
+        let path = directory.appending("repo")
+        let environment = ["RESTIC_PASSWORD": "max-age-pass", "PATH": "/usr/bin:/bin", "HOME": directory.path]
+        let source = directory.appending("source")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try "data".write(toFile: source + "/f", atomically: true, encoding: .utf8)
+        for arguments in [["init"], ["backup", source]] {
+            let made = try await runCommand("/usr/bin/restic", ["--no-cache", "-r", path] + arguments, environment: environment)
+            #expect(made.succeeded, "\(made)")
+        }
+        let repository = try ResticRepository(
+            backend: .local(path: path), password: "max-age-pass", cacheDirectory: directory.appending("cache"),
+            executable: "/usr/bin/restic")
+        let id = try #require(try await repository.snapshots().first?.id)
+
+        for (maxAge, reused) in [(Duration.zero, false), (.seconds(60), true)] {
+            let catalog = SnapshotCatalog(maxAge: maxAge)
+            let key = ObjectKey(namespace: "default", name: "adopting")
+            var completions = catalog.completions.makeAsyncIterator()
+            guard case .pending = await catalog.lookUp(.id(id), in: repository, uid: "u1", key: key) else {
+                Issue.record("the first lookup had no listing to answer from")
+                return
+            }
+            #expect(await completions.next() == key)
+            let second = await catalog.lookUp(.id(id), in: repository, uid: "u1", key: key)
+            if reused {
+                guard case .found(let found) = second else {
+                    Issue.record("a fresh answer was not taken: \(second)")
+                    return
+                }
+                #expect(found.map(\.id) == [id])
+                #expect(await catalog.listingCount == 1)
+            } else {
+                guard case .pending = second else {
+                    Issue.record("a stale answer was handed out: \(second)")
+                    return
+                }
+                #expect(await completions.next() == key)
+                #expect(await catalog.listingCount == 2, "the stale answer's listing was not used again")
+            }
+        }
+    }
+
+    /// A kept result goes once it is `retention` old (every Repository refresh makes a listing;
+    /// a large repository's is megabytes), and one kept without a retention stays.
+    @Test("Fetched results are dropped after their retention")
+    func resultsExpire() async throws {
+        let expiring = FreshFetches<Int>(retention: .milliseconds(200))
+        let kept = FreshFetches<Int>()
+        for fetches in [expiring, kept] {
+            #expect(try await fetches.value(for: "k", startedAfter: .now) { 42 }.value == 42)
+            #expect(await fetches.newest("k")?.value == 42)
+        }
+        try await waitUntil("the result kept for 200 ms to be dropped", timeout: .seconds(30)) {
+            (await expiring.newest("k") == nil, "still kept")
+        }
+        #expect(await kept.newest("k")?.value == 42)
     }
 }
