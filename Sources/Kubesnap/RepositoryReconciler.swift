@@ -155,6 +155,11 @@ public struct RepositoryReconciler: Reconciler {
                 do {
                     try await context.gate.withAccess(location, exclusive: true) { try await restic.initialize() }
                     initialized = true
+                    // Empty, as just made: no listing needed (where the size cannot be read
+                    // without restic, it is read below).
+                    if let size = try await restic.storedSize() {
+                        openedStats = RepositoryStats(totalSizeBytes: size, snapshotCount: 0)
+                    }
                 } catch let error as ResticError where error.kind == .alreadyInitialized {
                     break  // made meanwhile by another writer: it is read below
                 }
@@ -200,7 +205,7 @@ public struct RepositoryReconciler: Reconciler {
             if let openedStats {
                 stats = openedStats
             } else {
-                // Just made (here or by another writer): read what it holds.
+                // Made meanwhile by another writer (or its size can only be read by restic).
                 guard case .ready(let contents) = try await restic.probe(list: list) else {
                     throw KubesnapError.backendUnreachable("the repository at \(location) did not open after it was created")
                 }
