@@ -94,8 +94,7 @@ struct AdoptionLookupTests {
                 $0["status"]["phase"] == "Ready" && $0["status"]["snapshotCount"].intValue == 3
             }
             // The size is what the repository's files take on disk.
-            let onDisk = try await runCommand("/usr/bin/find", [path, "-type", "f", "-printf", "%s\n"])
-            let bytes = onDisk.stdout.split(separator: "\n").reduce(Int64(0)) { $0 + (Int64($1) ?? 0) }
+            let bytes = try await h.bytesOnDisk(path)
             #expect(ready["status"]["sizeBytes"].intValue == bytes, "\(ready["status"]); find: \(bytes)")
             #expect(wrapper.runs().filter { $0.contains(" stats") }.isEmpty, "\(wrapper.runs())")
 

@@ -169,6 +169,13 @@ struct Harness: Sendable {
         return try JSONValue.parse(Data(result.stdout.utf8)).arrayValue ?? []
     }
 
+    /// The sizes of every file under `path` (a local repository), as `find` reports them.
+    func bytesOnDisk(_ path: String) async throws -> Int64 {
+        let listed = try await runCommand("/usr/bin/find", [path, "-type", "f", "-printf", "%s\n"])
+        guard listed.succeeded else { throw TestFailure("find: \(listed)") }
+        return listed.stdout.split(separator: "\n").reduce(0) { $0 + (Int64($1) ?? 0) }
+    }
+
     func restic(_ arguments: [String], password: String) async throws -> CommandResult {
         try await runCommand(
             "/usr/bin/restic", ["--cache-dir", root.appending("test-restic-cache")] + arguments,

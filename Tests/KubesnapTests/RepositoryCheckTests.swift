@@ -26,8 +26,7 @@ struct RepositoryCheckTests {
             // repository), the init and the check; its size is what its files take.
             #expect(wrapper.runs().filter { $0.contains(" snapshots") }.count == 1, "runs: \(wrapper.runs())")
             #expect(wrapper.runs().filter { $0.contains(" init") }.count == 1, "runs: \(wrapper.runs())")
-            let onDisk = try await runCommand("/usr/bin/find", [h.repositoryRoot + "/checked", "-type", "f", "-printf", "%s\n"])
-            let bytes = onDisk.stdout.split(separator: "\n").reduce(Int64(0)) { $0 + (Int64($1) ?? 0) }
+            let bytes = try await h.bytesOnDisk(h.repositoryRoot + "/checked")
             #expect(ready["status"]["snapshotCount"].intValue == 0 && ready["status"]["sizeBytes"].intValue == bytes, "\(ready["status"]); find: \(bytes)")
 
             // Restart: the new operator reads the repository (snapshots) but does not check it again.
