@@ -251,7 +251,9 @@ actor PruneBatcher {
 ///   is re-enqueued when the source is free.
 /// - At most `maxRunning` operations at once in this process (each restic backup or read-back
 ///   takes 100 to 180 MiB and a core): the others wait in line (`submit` says `.queued`), and
-///   as slots free up the first in line are re-enqueued to try again.
+///   as slots free up the first in line are re-enqueued to try again. One woken that finds the
+///   slot taken (by another woken one) goes back to the front of the line, not the back, so
+///   Snapshots get their turn in the order they queued.
 /// - A finished operation's outcome is kept until the reconciler has written it to status
 ///   (`clearFinished`), and the Snapshot's key is reported on `completions`.
 /// - Cancelling (`cancel(uid:)`) cancels the Swift task running restic; ResticRepository then
@@ -315,8 +317,13 @@ final class DataMover: Sendable {
         var finished: [String: Finished] = [:]
         var sources: [String: (uid: String, key: ObjectKey)] = [:]
         var sourceWaiters: [String: Set<ObjectKey>] = [:]
-        /// Snapshots waiting for a slot, first come first.
-        var line: [ObjectKey] = []
+        /// Snapshots waiting for a slot, in the order they first queued (by ticket).
+        var line: [(key: ObjectKey, ticket: Int)] = []
+        var nextTicket = 0
+        /// Snapshots taken from the front of the line to try for a freed slot, with their ticket
+        /// and when: one that finds no slot goes back to its place. (An entry whose Snapshot
+        /// never came back, deleted say, is dropped after `wokenKept`.)
+        var woken: [ObjectKey: (ticket: Int, at: ContinuousClock.Instant)] = [:]
     }
 
     private let state = Locked(State())
@@ -328,6 +335,8 @@ final class DataMover: Sendable {
 
     /// Operations allowed at once.
     let maxRunning: Int
+    /// How long a woken Snapshot keeps its place at the front of the line.
+    static let wokenKept: Duration = .seconds(600)
     /// Told the number of running operations and of Snapshots in line after each change (under
     /// the state's lock, so the last call is the current state).
     private let onChange: @Sendable (_ running: Int, _ queued: Int) -> Void
@@ -370,11 +379,21 @@ final class DataMover: Sendable {
                 return .busy(holder: holder.key)
             }
             if state.running.count >= maxRunning {
-                if !state.line.contains(key) { state.line.append(key) }
+                if !state.line.contains(where: { $0.key == key }) {
+                    if let woken = state.woken.removeValue(forKey: key) {
+                        // Woken, but another took the slot: back to its place, not the end.
+                        let place = state.line.firstIndex { $0.ticket > woken.ticket } ?? state.line.count
+                        state.line.insert((key, woken.ticket), at: place)
+                    } else {
+                        state.line.append((key, state.nextTicket))
+                        state.nextTicket += 1
+                    }
+                }
                 onChange(state.running.count, state.line.count)
                 return .queued
             }
-            state.line.removeAll { $0 == key }
+            state.line.removeAll { $0.key == key }
+            state.woken[key] = nil
             if let sourceKey { state.sources[sourceKey] = (uid, key) }
             state.finished[uid] = nil
             state.running[uid] = Running(key: key, kind: kind, cancel: cancel)
@@ -439,7 +458,12 @@ final class DataMover: Sendable {
             // The first in line try again (twice as many as free slots, in case some no longer
             // need one); those that lose the race go to the back of the line.
             let turn = min(state.line.count, 2 * (maxRunning - state.running.count))
-            keys += state.line.prefix(turn)
+            let now = ContinuousClock.now
+            state.woken = state.woken.filter { now - $0.value.at < Self.wokenKept }
+            for entry in state.line.prefix(turn) {
+                state.woken[entry.key] = (entry.ticket, now)
+                keys.append(entry.key)
+            }
             state.line.removeFirst(turn)
             onChange(state.running.count, state.line.count)
             return keys
