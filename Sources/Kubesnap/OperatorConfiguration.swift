@@ -44,6 +44,9 @@ public struct OperatorConfiguration: Sendable {
     public var resyncPeriod: Duration? = .seconds(600)
     /// A Ready Repository's size and snapshot count are re-read at most this often.
     public var repositoryRefreshInterval: Duration = .seconds(300)
+    /// A Ready Repository's stored size is re-read at most this often when nothing asked for it
+    /// (kubesnap's own backups and deletions do, and so does a change of the Repository).
+    public var repositorySizeInterval: Duration = .seconds(3600)
     /// A finished or deleted Snapshot asks for its Repository's size and count to be re-read;
     /// such reads happen at most this often per Repository.
     public var repositoryRefreshSpacing: Duration = .seconds(5)

@@ -25,6 +25,8 @@ public struct RepositoryReconciler: Reconciler {
         var secretVersions: String
         var refreshed: ContinuousClock.Instant
         var checked: ContinuousClock.Instant?
+        /// When the stored size was last read from the backend.
+        var sized: ContinuousClock.Instant
     }
 
     let observations = Locked<[String: Observation]>([:])
@@ -87,9 +89,10 @@ public struct RepositoryReconciler: Reconciler {
         let now = ContinuousClock.now
         let requested = refreshRequests.withLock { $0.remove(key) != nil }
         let observation = observations.withLock { $0[uid] }
-        if let observation, current.phase == .ready, observation.generation == generation,
-            current.observedGeneration == generation, observation.secretVersions == secretVersions
-        {
+        let unchanged =
+            observation != nil && current.phase == .ready && observation?.generation == generation
+            && current.observedGeneration == generation && observation?.secretVersions == secretVersions
+        if let observation, unchanged {
             let elapsed = now - observation.refreshed
             if !requested, elapsed < refreshInterval {
                 return .requeue(after: refreshInterval - elapsed)
@@ -144,10 +147,20 @@ public struct RepositoryReconciler: Reconciler {
         // adoptions that follow are answered from it.
         let catalog = context.catalog
         let list: @Sendable () async throws -> [SnapshotInfo] = { try await catalog.listing(of: restic) }
+        // The size is read again after kubesnap changed the repository (the refresh was asked
+        // for), when its spec or Secrets changed, and otherwise at most every
+        // `repositorySizeInterval`: listing a large repository's files is a hundred requests to a
+        // bucket, where its snapshot count is one restic run.
+        let keptSize = current.sizeBytes.flatMap { size -> Int64? in
+            guard unchanged, !requested, let sized = observation?.sized,
+                now - sized < context.configuration.repositorySizeInterval
+            else { return nil }
+            return size
+        }
         do {
-            switch try await restic.probe(list: list) {
+            switch try await restic.probe(list: list, readSize: keptSize == nil) {
             case .ready(let contents):
-                openedStats = RepositoryStats(contents)
+                openedStats = RepositoryStats(contents, size: keptSize ?? 0)
             case .notInitialized:
                 if case .local(let path) = backend {
                     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -260,7 +273,8 @@ public struct RepositoryReconciler: Reconciler {
             observations.withLock {
                 $0[uid] = Observation(
                     generation: generation, secretVersions: secretVersions, refreshed: ContinuousClock.now,
-                    checked: checkResult != nil ? ContinuousClock.now : lastCheck)
+                    checked: checkResult != nil ? ContinuousClock.now : lastCheck,
+                    sized: keptSize != nil ? (observation?.sized ?? now) : now)
             }
             if staleLock?.reason == "StaleLockRemoved" {
                 context.events.normal(object, reason: "StaleLockRemoved", message: staleLock?.message ?? "")

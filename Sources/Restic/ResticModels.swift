@@ -112,10 +112,10 @@ public enum CheckResult: Sendable, Hashable {
 /// What an open repository holds (`ResticRepository.probe`).
 public struct RepositoryContents: Sendable, Hashable {
     public var snapshots: [SnapshotInfo]
-    /// Bytes the repository's files take on the backend.
-    public var storedBytes: Int64
+    /// Bytes the repository's files take on the backend; nil when not asked for.
+    public var storedBytes: Int64?
 
-    public init(snapshots: [SnapshotInfo], storedBytes: Int64) {
+    public init(snapshots: [SnapshotInfo], storedBytes: Int64?) {
         self.snapshots = snapshots
         self.storedBytes = storedBytes
     }
@@ -133,9 +133,10 @@ public struct RepositoryStats: Sendable, Hashable {
         self.snapshotCount = snapshotCount
     }
 
-    /// The figures of a probe: stored size and snapshot count.
-    public init(_ contents: RepositoryContents) {
-        self.init(totalSizeBytes: contents.storedBytes, snapshotCount: contents.snapshots.count)
+    /// The figures of a probe: stored size (`size` when the probe did not read it) and
+    /// snapshot count.
+    public init(_ contents: RepositoryContents, size: Int64 = 0) {
+        self.init(totalSizeBytes: contents.storedBytes ?? size, snapshotCount: contents.snapshots.count)
     }
 }
 

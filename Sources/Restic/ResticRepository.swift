@@ -65,14 +65,18 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
     /// (restic's scrypt key derivation, 0.15 to 0.5 s of CPU depending on the key's parameters),
     /// and `stats --mode raw-data` also reads every snapshot's trees.
     /// Throws only for failures that are none of the `RepositoryProbe` cases.
+    /// With `readSize` false the size is not read (`storedBytes` is nil): a bucket listing of a
+    /// large repository is a hundred requests.
     public func probe(
-        list: (@Sendable () async throws -> [SnapshotInfo])? = nil
+        list: (@Sendable () async throws -> [SnapshotInfo])? = nil, readSize: Bool = true
     ) async throws -> RepositoryProbe {
         do {
             let snapshots: [SnapshotInfo]
             if let list { snapshots = try await list() } else { snapshots = try await self.snapshots() }
-            let size: Int64
-            if let stored = try await storedSize() { size = stored } else { size = try await stats().totalSizeBytes }
+            var size: Int64?
+            if readSize {
+                if let stored = try await storedSize() { size = stored } else { size = try await stats().totalSizeBytes }
+            }
             return .ready(RepositoryContents(snapshots: snapshots, storedBytes: size))
         } catch let error as ResticError {
             guard case .commandFailed(let failure) = error else { throw error }

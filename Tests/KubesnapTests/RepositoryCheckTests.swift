@@ -53,6 +53,45 @@ struct RepositoryCheckTests {
         }
     }
 
+    /// The snapshot count is read at every refresh; the stored size (a bucket listing of every
+    /// file, for S3) only when kubesnap changed the repository or at most every
+    /// `repositorySizeInterval`.
+    @Test("a periodic refresh reads the count and keeps the size; kubesnap's own backup reads both")
+    func sizeIsReadWhenKubesnapChangedTheRepository() async throws {
+        try await withWrappedRestic(configure: {
+            $0.repositoryRefreshInterval = .milliseconds(300)
+            $0.repositoryRefreshSpacing = .milliseconds(10)
+            $0.repositorySizeInterval = .seconds(3600)
+        }) { h, wrapper in
+            let ns = "default"
+            let password = "size-pass"
+            let path = h.repositoryRoot + "/sized"
+            try await h.readyRepository(ns, "repo", path: "sized", password: password)
+            let first = try #require(try await h.get(Harness.repositories, ns, "repo"))
+            let firstSize = try #require(first["status"]["sizeBytes"].intValue)
+
+            // A backup made outside kubesnap: the next periodic refresh counts it, the size stays.
+            let outside = try h.makeSource("outside", files: ["big": String(repeating: "x", count: 200_000)])
+            let made = try await h.restic(["-r", path, "backup", h.sourceRoot + "/" + outside], password: password)
+            #expect(made.succeeded, "\(made)")
+            let counted = try await h.waitForStatus(Harness.repositories, ns, "repo", "snapshotCount 1") {
+                $0["status"]["snapshotCount"].intValue == 1
+            }
+            #expect(counted["status"]["sizeBytes"].intValue == firstSize, "\(counted["status"])")
+            #expect(try await h.bytesOnDisk(path) > firstSize)
+
+            // kubesnap's own backup asks for a refresh that reads the size again.
+            let source = try h.makeSource("inside", files: ["f": "inside"])
+            try await h.createSnapshot(ns, "snap", repository: "repo", source: source)
+            try await h.waitForPhase(Harness.snapshots, ns, "snap", "Ready")
+            let resized = try await h.waitForStatus(Harness.repositories, ns, "repo", "snapshotCount 2 and a new size") {
+                $0["status"]["snapshotCount"].intValue == 2 && ($0["status"]["sizeBytes"].intValue ?? 0) > firstSize
+            }
+            #expect((resized["status"]["sizeBytes"].intValue ?? 0) > firstSize + 1_000, "\(resized["status"])")
+            #expect(!wrapper.runs().contains { $0.contains(" stats") }, "\(wrapper.runs())")
+        }
+    }
+
     /// Waits until the operator listening on `port` (just started) has finished a reconcile of
     /// the Repository that read the backend (`snapshots` among the restic runs after `after`).
     private func waitForFirstRepositoryReconcile(port: Int, wrapper: ResticWrapper, after: Int) async throws {
