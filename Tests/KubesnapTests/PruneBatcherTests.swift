@@ -125,7 +125,8 @@ struct MassDeletionTests {
             #expect(try await h.resticSnapshots(repository: path, password: "mass-pass").isEmpty)
 
             // One batch (a loaded machine may split a burst; one forget per Snapshot would be 8),
-            // then a refresh of the Repository that is one `restic snapshots` per batch (the size comes from the backend listing).
+            // then a refresh of the Repository that is one `restic snapshots` per batch (its size
+            // comes from the backend's file listing).
             try await waitUntil("the Repository's refresh after the batch", timeout: .seconds(60)) {
                 let runs = Array(wrapper.runs().dropFirst(marker))
                 return (runs.contains { $0.contains(" snapshots") }, "runs \(runs)")

@@ -104,12 +104,12 @@ struct ResticWrapper: Sendable {
         ((try? String(contentsOfFile: actionsLog, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
-    /// Lets held backups (sources named `hold*`) and listings (repositories at `hold-*`) go on.
     /// From now on, listings of `hold-` repositories wait for `release()`.
     func holdListings() throws {
         try "".write(toFile: directory.appending("hold-listings"), atomically: true, encoding: .utf8)
     }
 
+    /// Lets held backups (sources named `hold*`) and listings (repositories at `hold-*`) go on.
     func release() throws {
         try "".write(toFile: directory.appending("release"), atomically: true, encoding: .utf8)
     }
