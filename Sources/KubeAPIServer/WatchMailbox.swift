@@ -15,6 +15,9 @@ final class WatchMailbox: Sendable {
     private let state = Locked(State())
     /// Events held for a watcher that does not take them: past this many, `add` refuses.
     let limit: Int
+    /// At most this many events go out in one chunk (a watch that starts with a long list of
+    /// current objects sends them in chunks of a few hundred KiB, not one of megabytes).
+    static let batchLimit = 256
 
     init(limit: Int, initial: [StoredEvent] = []) {
         self.limit = limit
@@ -48,12 +51,17 @@ final class WatchMailbox: Sendable {
         waiter?.resume(returning: nil)
     }
 
-    /// Every event waiting (at least one, oldest first), waiting for one if there is none; nil
-    /// once finished and drained, or when the task is cancelled (which finishes the mailbox).
+    /// The events waiting (at least one, at most `batchLimit`, oldest first), waiting for one
+    /// if there is none; nil once finished and drained, or when the task is cancelled (which
+    /// finishes the mailbox).
     func next() async -> [StoredEvent]? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<[StoredEvent]?, Never>) in
                 let ready: [StoredEvent]?? = state.withLock { state in
+                    if state.events.count > Self.batchLimit {
+                        defer { state.events.removeFirst(Self.batchLimit) }
+                        return .some(Array(state.events.prefix(Self.batchLimit)))
+                    }
                     if !state.events.isEmpty {
                         defer { state.events = [] }
                         return .some(state.events)

@@ -21,6 +21,21 @@ struct WatchMailboxTests {
         #expect(next?.map(\.revision) == [6])
     }
 
+    @Test("a long backlog goes out in chunks of at most batchLimit events, in order")
+    func longBacklogIsChunked() async {
+        let count = WatchMailbox.batchLimit * 2 + 3
+        let mailbox = WatchMailbox(limit: count, initial: (1...Int64(count)).map(Self.event))
+        var sizes: [Int] = []
+        var revisions: [Int64] = []
+        mailbox.finish()
+        while let batch = await mailbox.next() {
+            sizes.append(batch.count)
+            revisions += batch.map(\.revision)
+        }
+        #expect(sizes == [WatchMailbox.batchLimit, WatchMailbox.batchLimit, 3])
+        #expect(revisions == Array(1...Int64(count)))
+    }
+
     @Test("a watcher that does not take its events is refused past the limit")
     func limitRefuses() async {
         let mailbox = WatchMailbox(limit: 2)
