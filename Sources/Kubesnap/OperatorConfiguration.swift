@@ -50,6 +50,9 @@ public struct OperatorConfiguration: Sendable {
     /// A finished or deleted Snapshot asks for its Repository's size and count to be re-read;
     /// such reads happen at most this often per Repository.
     public var repositoryRefreshSpacing: Duration = .seconds(5)
+    /// A file a stopped restic left half-written in a local repository is removed once nobody
+    /// wrote to it for this long (and no kubesnap operation holds the repository).
+    public var unfinishedFileAge: Duration = .seconds(3600)
     /// `restic check` of a Ready Repository at most this often.
     public var repositoryCheckInterval: Duration = .seconds(86_400)
     /// A Snapshot whose Repository stays missing this long (since its creation) ends Failed.

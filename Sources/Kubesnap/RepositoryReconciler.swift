@@ -214,7 +214,7 @@ public struct RepositoryReconciler: Reconciler {
         do {
             // Stale locks: cleared only when no operation of this process holds the repository.
             let staleLock = try await handleStaleLocks(restic, location: location, object: object)
-            let stats: RepositoryStats
+            var stats: RepositoryStats
             if let openedStats {
                 stats = openedStats
             } else {
@@ -223,6 +223,10 @@ public struct RepositoryReconciler: Reconciler {
                     throw KubesnapError.backendUnreachable("the repository at \(location) did not open after it was created")
                 }
                 stats = RepositoryStats(contents)
+            }
+            if keptSize == nil {
+                // Swept with each read of the size, which counted them.
+                stats.totalSizeBytes -= await removeUnfinishedFiles(restic, location: location, object: object)
             }
             var checkResult: CheckResult?
             let lastCheck = observation?.checked ?? Self.persistedCheck(current, generation: generation, now: now)
@@ -331,6 +335,27 @@ public struct RepositoryReconciler: Reconciler {
                     message: "stale restic lock \(description) is kept while \(live.count) live lock(s) are held", retry: true)
             }
         }
+    }
+
+    /// Removes the files a stopped restic left half-written in a local repository (see
+    /// `ResticRepository.unfinishedFiles`), when no kubesnap operation holds it and nobody wrote
+    /// them for `unfinishedFileAge`; says so in an Event. Returns the bytes removed.
+    private func removeUnfinishedFiles(_ restic: ResticRepository, location: String, object: JSONValue) async -> Int64 {
+        guard case .local = restic.backend, !(await context.gate.isBusy(location)) else { return 0 }
+        let idle = context.configuration.unfinishedFileAge
+        let removed = try? await context.gate.withAccess(location, exclusive: true) {
+            () async throws -> [(path: String, bytes: Int64)] in
+            let files = await restic.unfinishedFiles(idle: idle)
+            try restic.removeUnfinishedFiles(files.map(\.path))
+            return files
+        }
+        guard let removed, !removed.isEmpty else { return 0 }
+        let bytes = removed.reduce(Int64(0)) { $0 + $1.bytes }
+        let names = removed.prefix(3).map(\.path).joined(separator: ", ") + (removed.count > 3 ? ", ..." : "")
+        context.events.normal(
+            object, reason: "UnfinishedFilesRemoved",
+            message: "removed \(removed.count) file(s) that a stopped restic left unfinished (\(ByteCount.human(bytes))): \(names)")
+        return bytes
     }
 
     /// The Repository that owns a backend location: the oldest one using it.

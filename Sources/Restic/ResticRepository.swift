@@ -96,12 +96,10 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
     public func storedSize() async throws -> Int64? {
         switch backend {
         case .local(let path):
-            // A large repository has a hundred thousand pack files: walked on a thread of its
-            // own, so that no Swift cooperative thread waits for the disk.
-            return await withCheckedContinuation { continuation in
-                let thread = Thread { continuation.resume(returning: Self.bytesOfFiles(under: path)) }
-                thread.name = "kubesnap-size"
-                thread.start()
+            return await Self.onOwnThread {
+                var total: Int64 = 0
+                Self.visitFiles(under: path) { _, info in total += Int64(info.st_size) }
+                return total
             }
         case .s3:
             guard let (store, root) = s3Objects() else { return nil }
@@ -111,27 +109,72 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         }
     }
 
-    /// The sizes of the regular files under `path`, recursively (symbolic links are not
-    /// followed); 0 for a path that cannot be read.
-    static func bytesOfFiles(under path: String) -> Int64 {
-        guard let directory = opendir(path) else { return 0 }
-        defer { closedir(directory) }
-        var total: Int64 = 0
-        while let entry = readdir(directory) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
+    /// Files restic began to write and never finished (`NAME-tmp-RANDOM`: restic 0.14 writes a
+    /// local repository's files under a temporary name and renames them when complete). A
+    /// killed restic leaves them, a pack's worth of bytes each, and neither `prune` nor `check`
+    /// looks at them. Only those not written to for `idle` are listed: one a live restic (of
+    /// any host) is writing changes all the time. Local repositories only (an S3 upload is
+    /// whole or absent); paths are relative to the repository.
+    public func unfinishedFiles(idle: Duration) async -> [(path: String, bytes: Int64)] {
+        guard case .local(let path) = backend else { return [] }
+        let cutoff = Date().timeIntervalSince1970 - Double(idle.components.seconds)
+        return await Self.onOwnThread {
+            var found: [(path: String, bytes: Int64)] = []
+            Self.visitFiles(under: path) { relative, info in
+                let name = relative.split(separator: "/").last.map(String.init) ?? relative
+                guard name.contains("-tmp-"), Double(info.st_mtim.tv_sec) < cutoff else { return }
+                found.append((relative, Int64(info.st_size)))
             }
-            if name == "." || name == ".." { continue }
-            let full = path + "/" + name
-            var info = stat()
-            guard lstat(full, &info) == 0 else { continue }  // removed meanwhile
-            switch info.st_mode & S_IFMT {
-            case S_IFDIR: total += bytesOfFiles(under: full)
-            case S_IFREG: total += Int64(info.st_size)
-            default: break
+            return found
+        }
+    }
+
+    /// Removes files `unfinishedFiles` listed (paths relative to the repository); a name that
+    /// is not an unfinished restic file is refused.
+    public func removeUnfinishedFiles(_ paths: [String]) throws {
+        guard case .local(let root) = backend else { return }
+        for relative in paths {
+            let name = relative.split(separator: "/").last.map(String.init) ?? ""
+            guard name.contains("-tmp-"), !relative.hasPrefix("/"), !relative.split(separator: "/").contains("..") else {
+                throw ResticError.invalidArgument("\(relative) is not an unfinished restic file")
+            }
+            try? FileManager.default.removeItem(atPath: root + "/" + relative)  // gone meanwhile is fine
+        }
+    }
+
+    /// Runs `body` on a thread of its own: a large repository has a hundred thousand pack
+    /// files, and no Swift cooperative thread should wait for the disk.
+    private static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: body()) }
+            thread.name = "kubesnap-walk"
+            thread.start()
+        }
+    }
+
+    /// Calls `visit` with the path (relative to `root`) and `lstat` of every regular file under
+    /// `root`, recursively; symbolic links are not followed, unreadable entries are skipped.
+    static func visitFiles(under root: String, _ visit: (String, stat) -> Void) {
+        func walk(_ relative: String) {
+            let full = relative.isEmpty ? root : root + "/" + relative
+            guard let directory = opendir(full) else { return }
+            defer { closedir(directory) }
+            while let entry = readdir(directory) {
+                let name = withUnsafePointer(to: entry.pointee.d_name) {
+                    String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
+                }
+                if name == "." || name == ".." { continue }
+                let child = relative.isEmpty ? name : relative + "/" + name
+                var info = stat()
+                guard lstat(root + "/" + child, &info) == 0 else { continue }  // removed meanwhile
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR: walk(child)
+                case S_IFREG: visit(child, info)
+                default: break
+                }
             }
         }
-        return total
+        walk("")
     }
 
     /// `restic init`. A local directory that exists, is not empty and is not a repository is

@@ -92,6 +92,38 @@ struct RepositoryCheckTests {
         }
     }
 
+    /// Files a stopped restic left half-written (`*-tmp-*`) are removed with a read of the
+    /// size once nobody wrote them for an hour; a fresh one is left alone.
+    @Test("unfinished files a stopped restic left are removed once an hour old, with an Event")
+    func unfinishedFilesAreRemoved() async throws {
+        try await withWrappedRestic(configure: {
+            $0.repositoryRefreshInterval = .milliseconds(300)
+            $0.repositorySizeInterval = .milliseconds(300)
+        }) { h, _ in
+            let ns = "default"
+            let path = h.repositoryRoot + "/unfinished"
+            try await h.readyRepository(ns, "repo", path: "unfinished", password: "unfinished-pass")
+            try FileManager.default.createDirectory(atPath: path + "/data/ab", withIntermediateDirectories: true)
+            let name = String(repeating: "ab", count: 32)
+            let old = path + "/data/ab/\(name)-tmp-111", fresh = path + "/data/ab/\(name)-tmp-222"
+            for file in [old, fresh] {
+                _ = FileManager.default.createFile(atPath: file, contents: Data(repeating: 7, count: 50_000))
+            }
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: old)
+
+            try await waitUntil("an UnfinishedFilesRemoved Event") {
+                let reasons = try await h.eventReasons(ns, about: "repo")
+                return (reasons.contains("UnfinishedFilesRemoved"), "\(reasons)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: old))
+            #expect(FileManager.default.fileExists(atPath: fresh), "one written less than an hour ago stays")
+            let bytes = try await h.bytesOnDisk(path)
+            try await h.waitForStatus(Harness.repositories, ns, "repo", "the size without the removed file") {
+                $0["status"]["sizeBytes"].intValue == bytes
+            }
+        }
+    }
+
     /// Waits until the operator listening on `port` (just started) has finished a reconcile of
     /// the Repository that read the backend (`snapshots` among the restic runs after `after`).
     private func waitForFirstRepositoryReconcile(port: Int, wrapper: ResticWrapper, after: Int) async throws {

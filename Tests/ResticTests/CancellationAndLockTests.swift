@@ -78,6 +78,66 @@ import Testing
         #expect(try await repository.snapshots().isEmpty)
     }
 
+    /// A restic killed while it writes a pack leaves the pack's temporary file in `data/`;
+    /// neither prune nor check removes it. It is listed once nobody wrote it for the given
+    /// time, and removed without harm to the repository.
+    @Test func aKilledResticLeavesAnUnfinishedFileThatIsListedAndRemoved() async throws {
+        let fixture = try LocalFixture(prefix: "restic-unfinished")
+        defer { fixture.remove() }
+        let repository = try fixture.repository()
+        try await repository.initialize()
+        let source = fixture.directory.appending("random")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try randomData(96 << 20).write(to: URL(fileURLWithPath: source + "/data.bin"))
+        let restic = try ChildProcess(
+            try toolPath("restic"), ["--no-cache", "-r", fixture.repositoryPath, "backup", source],
+            environment: ["RESTIC_PASSWORD": fixture.password, "PATH": "/usr/bin:/bin", "HOME": fixture.directory.path],
+            logPath: fixture.directory.appending("restic.log"))
+        // A pack is written under a temporary name and renamed when whole: stop restic while one
+        // is being written (still there once restic is stopped), then kill it.
+        try await waitUntil("restic stopped while it writes a pack", timeout: .seconds(60), poll: .milliseconds(1)) {
+            guard fixture.packFiles().contains(where: { $0.contains("-tmp-") }) else {
+                return (false, "packs: \(fixture.packFiles()); restic running: \(restic.isRunning)")
+            }
+            restic.process.signal(SIGSTOP)
+            // Every thread of restic stopped (state T) before the look that decides.
+            let tasks = "/proc/\(restic.pid)/task"
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(5)
+            while clock.now < deadline {
+                let states = ((try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []).map { task in
+                    let stat = (try? String(contentsOfFile: "\(tasks)/\(task)/stat", encoding: .utf8)) ?? ""
+                    return stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "?"
+                }
+                if !states.isEmpty && states.allSatisfy({ $0 == "T" || $0 == "t" }) { break }
+                await Task.yield()
+            }
+            if fixture.packFiles().contains(where: { $0.contains("-tmp-") }) { return (true, "") }
+            restic.process.signal(SIGCONT)  // renamed meanwhile: wait for the next pack
+            return (false, "a pack was renamed before restic stopped")
+        }
+        await restic.stop(signal: SIGKILL)
+        let leftover = try #require(fixture.packFiles().first { $0.contains("-tmp-") })
+        let relative = String(leftover.dropFirst(fixture.repositoryPath.count + 1))
+
+        // Just written: not listed yet. Untouched for two hours: listed, with its size.
+        #expect(await repository.unfinishedFiles(idle: .seconds(3600)).isEmpty)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: leftover)
+        let listed = await repository.unfinishedFiles(idle: .seconds(3600))
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: leftover)[.size] as? Int)
+        #expect(listed.map(\.path) == [relative] && listed.map(\.bytes) == [Int64(size)], "\(listed)")
+
+        // Only unfinished files are removed; the repository is whole afterwards.
+        #expect(throws: ResticError.self) { try repository.removeUnfinishedFiles(["config"]) }
+        #expect(throws: ResticError.self) { try repository.removeUnfinishedFiles(["../x-tmp-1"]) }
+        try repository.removeUnfinishedFiles(listed.map(\.path))
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+        #expect(FileManager.default.fileExists(atPath: fixture.repositoryPath + "/config"))
+        _ = try await repository.removeStaleLocks()  // the killed backup's lock
+        #expect(try await repository.check(readData: true) == .ok)
+    }
+
     @Test func aKilledResticLeavesAStaleLockThatIsDetectedAndRemoved() async throws {
         let fixture = try LocalFixture(prefix: "restic-stale")
         defer { fixture.remove() }
