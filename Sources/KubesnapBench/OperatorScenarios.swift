@@ -452,13 +452,9 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
         }
         let totalSeconds = (listingStarted - start).seconds
         let requests = try await cluster.requestCounts().minus(before)
-        // Every run since the operator started: the Repositories' own first refresh (which
-        // lists their snapshots, and that listing answers the adoptions) and check come before
-        // the creates, and belong to the count as much as the runs inside the window.
-        let allRuns = op.restic.runs()
-        let runs = Array(allRuns.dropFirst(runsBefore))
+        let runs = Array(op.restic.runs().dropFirst(runsBefore))
         var histogram: [String: Int] = [:]
-        for run in allRuns { histogram[run, default: 0] += 1 }
+        for run in runs { histogram[run, default: 0] += 1 }
         let pruneRuns = (histogram["forget --prune"] ?? 0) + (histogram["prune"] ?? 0)
         let ratio = totalSeconds / baselineSeconds
 
