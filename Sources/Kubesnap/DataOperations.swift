@@ -252,8 +252,8 @@ actor PruneBatcher {
 /// - At most `maxRunning` operations at once in this process (each restic backup or read-back
 ///   takes 100 to 180 MiB and a core): the others wait in line (`submit` says `.queued`), and
 ///   as slots free up the first in line are re-enqueued to try again. One woken that finds the
-///   slot taken (by another woken one) goes back to the front of the line, not the back, so
-///   Snapshots get their turn in the order they queued.
+///   slot taken (by another woken one) goes back to its place in line, not to the end, so
+///   Snapshots get their turn in the order they first queued.
 /// - A finished operation's outcome is kept until the reconciler has written it to status
 ///   (`clearFinished`), and the Snapshot's key is reported on `completions`.
 /// - Cancelling (`cancel(uid:)`) cancels the Swift task running restic; ResticRepository then
@@ -335,7 +335,7 @@ final class DataMover: Sendable {
 
     /// Operations allowed at once.
     let maxRunning: Int
-    /// How long a woken Snapshot keeps its place at the front of the line.
+    /// How long a woken Snapshot keeps its place in line.
     static let wokenKept: Duration = .seconds(600)
     /// Told the number of running operations and of Snapshots in line after each change (under
     /// the state's lock, so the last call is the current state).
@@ -456,7 +456,7 @@ final class DataMover: Sendable {
                 keys += state.sourceWaiters.removeValue(forKey: sourceKey) ?? []
             }
             // The first in line try again (twice as many as free slots, in case some no longer
-            // need one); those that lose the race go to the back of the line.
+            // need one); those that lose the race go back to their place in line.
             let turn = min(state.line.count, 2 * (maxRunning - state.running.count))
             let now = ContinuousClock.now
             state.woken = state.woken.filter { now - $0.value.at < Self.wokenKept }
