@@ -207,6 +207,14 @@ public final class SpawnedProcess: Sendable {
         thread.start()
     }
 
+    /// Runs `body` on a new thread and returns its result: no Swift cooperative thread waits
+    /// for the blocking calls in it.
+    public static func valueOnOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            onOwnThread { continuation.resume(returning: body()) }
+        }
+    }
+
     private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
         let pointers = strings.map { strdup($0) } + [nil]
         defer { for pointer in pointers { free(pointer) } }

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import KubeJSON
 import Logging
@@ -96,7 +97,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
     public func storedSize() async throws -> Int64? {
         switch backend {
         case .local(let path):
-            return await Self.onOwnThread {
+            return await SpawnedProcess.valueOnOwnThread {
                 var total: Int64 = 0
                 Self.visitFiles(under: path) { _, info in total += Int64(info.st_size) }
                 return total
@@ -118,7 +119,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
     public func unfinishedFiles(idle: Duration) async -> [(path: String, bytes: Int64)] {
         guard case .local(let path) = backend else { return [] }
         let cutoff = Date().timeIntervalSince1970 - Double(idle.components.seconds)
-        return await Self.onOwnThread {
+        return await SpawnedProcess.valueOnOwnThread {
             var found: [(path: String, bytes: Int64)] = []
             Self.visitFiles(under: path) { relative, info in
                 let name = relative.split(separator: "/").last.map(String.init) ?? relative
@@ -142,18 +143,9 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Runs `body` on a thread of its own: a large repository has a hundred thousand pack
-    /// files, and no Swift cooperative thread should wait for the disk.
-    private static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: body()) }
-            thread.name = "kubesnap-walk"
-            thread.start()
-        }
-    }
-
     /// Calls `visit` with the path (relative to `root`) and `lstat` of every regular file under
     /// `root`, recursively; symbolic links are not followed, unreadable entries are skipped.
+    /// Callers run it on a thread of its own: a large repository has a hundred thousand packs.
     static func visitFiles(under root: String, _ visit: (String, stat) -> Void) {
         func walk(_ relative: String) {
             let full = relative.isEmpty ? root : root + "/" + relative
