@@ -14,8 +14,11 @@ public enum FinalizerEvent: Sendable {
 /// Reduces a reconcile to `.apply(object)` or `.cleanup(object)` (kube-rs `finalizer()`):
 ///
 /// - a live object without the finalizer gets it first, before any work that would need
-///   cleanup, and the reconcile ends there (the finalizer's own update event triggers the next
-///   reconcile, which sees it in the cache);
+///   cleanup; the reconcile then goes on with the server's answer to that write (the object as
+///   the write left it), as controller-runtime reconcilers do with the object their update
+///   refreshed. kube-rs ends the reconcile there and waits for the write's watch event instead;
+///   with a thousand new objects at once that puts every object's real work behind every other
+///   object's finalizer, a round trip through the work queue each;
 /// - a deleted object with the finalizer is cleaned up, and the finalizer is removed only after
 ///   cleanup succeeded;
 /// - a deleted object without the finalizer needs nothing.
@@ -48,10 +51,11 @@ public struct Finalizer: Sendable {
         case (false, true):
             return try await body(.apply(object))
         case (false, false):
-            if let patch = Self.addPatch(object, name) {
-                try await send(patch, to: object, action: "add finalizer")
-            }
-            return .done
+            guard let patch = Self.addPatch(object, name),
+                let written = try await send(patch, to: object, action: "add finalizer"),
+                Self.contains(written, name), written["metadata"]["deletionTimestamp"].isNull
+            else { return .done }  // gone, or deleted meanwhile: its next event says what is left
+            return try await body(.apply(written))
         case (true, true):
             let result = try await body(.cleanup(object))
             guard result == .done else { return result }
@@ -64,16 +68,18 @@ public struct Finalizer: Sendable {
         }
     }
 
-    private func send(_ patch: JSONValue, to object: JSONValue, action: String) async throws {
+    /// Sends `patch`; the object as the server left it, or nil if it is gone.
+    @discardableResult
+    private func send(_ patch: JSONValue, to object: JSONValue, action: String) async throws -> JSONValue? {
         guard let key = ObjectKey(object) else {
             throw ControllerError.invalidObject("object without metadata.name")
         }
         do {
-            _ = try await client.patch(
+            return try await client.patch(
                 resource, namespace: key.namespaceOrNil, name: key.name, type: .json, patch,
                 options: PatchOptions(fieldManager: fieldManager))
         } catch {
-            if error.isNotFound { return }  // gone already: nothing left to guard
+            if error.isNotFound { return nil }  // gone already: nothing left to guard
             if error.isConflict || error.isInvalid {
                 throw ControllerError.conflict(
                     "\(action) on \(resource) \(key): the object changed meanwhile")

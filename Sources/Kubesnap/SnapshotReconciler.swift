@@ -429,7 +429,11 @@ public struct SnapshotReconciler: Reconciler {
                     generation: generation)
             }
         }
-        context.events.normal(object, reason: "Adopted", message: "adopted restic snapshot \(info.shortID)")
+        // Said once, by the write that made it so: a reconcile of a cached version older than
+        // that write (its own watch event not in yet) finds the status written and writes nothing.
+        if updated != nil {
+            context.events.normal(object, reason: "Adopted", message: "adopted restic snapshot \(info.shortID)")
+        }
         // Adopting registers data that is already there; reading it back is asked for apart (a
         // thousand adoptions must not mean a thousand full reads of the backend).
         guard !requested.isEmpty else { return .done }

@@ -100,36 +100,54 @@ final class SnapshotTracker: @unchecked Sendable {
     }
 
     /// Waits until `condition` holds over the states of `keys`; the description is shown on timeout.
+    /// The condition is evaluated under the lock, without copying the states: a copy taken while
+    /// the watch keeps recording would cost the bench a copy of every state per poll, CPU taken
+    /// from the processes it measures.
     func wait(
         _ what: String, keys: [String], timeout: Duration, _ condition: @escaping (State?) -> Bool
     ) async throws {
-        try await waitUntil(what, timeout: timeout, poll: .milliseconds(50)) {
-            let states = snapshot()
-            var missing = 0
-            var example = ""
-            for key in keys where !condition(states[key]) {
-                missing += 1
-                if example.isEmpty {
-                    let state = states[key]
-                    example =
-                        "\(key): phase \(state?.phase ?? "(none)") \(state?.reason ?? "") verification \(state?.verificationStatus ?? "")"
+        try await waitUntil(what, timeout: timeout, poll: .milliseconds(20)) {
+            let (missing, example) = lock.withLock { () -> (Int, String) in
+                var missing = 0
+                var example = ""
+                for key in keys where !condition(states[key]) {
+                    missing += 1
+                    if example.isEmpty {
+                        let state = states[key]
+                        example =
+                            "\(key): phase \(state?.phase ?? "(none)") \(state?.reason ?? "") verification \(state?.verificationStatus ?? "")"
+                    }
                 }
+                return (missing, example)
             }
-            let phases = Dictionary(grouping: keys.compactMap { states[$0]?.phase }, by: { $0 }).mapValues(
-                \.count)
+            if missing == 0 { return (true, "") }
             return (
-                missing == 0,
-                "\(missing) of \(keys.count) not yet (e.g. \(example)); phases \(phases)\(error.isEmpty ? "" : "; watch error: \(error)")"
+                false,
+                "\(missing) of \(keys.count) not yet (e.g. \(example)); phases \(phases(of: keys))\(error.isEmpty ? "" : "; watch error: \(error)")"
             )
+        }
+    }
+
+    /// The latest of `instant` over `keys`: when the watch saw the last of them get there (the
+    /// moment a wait on it was met, free of its polling interval). Nil if one has none.
+    func latest(_ keys: [String], _ instant: (State) -> ContinuousClock.Instant?) -> ContinuousClock.Instant? {
+        lock.withLock {
+            var latest: ContinuousClock.Instant?
+            for key in keys {
+                guard let state = states[key], let seen = instant(state) else { return nil }
+                latest = max(latest ?? seen, seen)
+            }
+            return latest
         }
     }
 
     /// Histogram of phases among `keys`.
     func phases(of keys: [String]) -> [String: Int] {
-        let states = snapshot()
-        var counts: [String: Int] = [:]
-        for key in keys { counts[states[key]?.phase ?? "(none)", default: 0] += 1 }
-        return counts
+        lock.withLock {
+            var counts: [String: Int] = [:]
+            for key in keys { counts[states[key]?.phase ?? "(none)", default: 0] += 1 }
+            return counts
+        }
     }
 }
 

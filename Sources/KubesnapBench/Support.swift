@@ -208,6 +208,14 @@ final class BenchProcess: Sendable {
             separator: "\n")
     }
 
+    /// Runs `body` with the process stopped (SIGSTOP), and continues it (SIGCONT) afterwards,
+    /// also when `body` throws. Its connections stay open; what the server sends it waits.
+    func whilePaused<T>(_ body: () async throws -> T) async throws -> T {
+        guard kill(pid, SIGSTOP) == 0 else { throw BenchError("SIGSTOP to \(name): errno \(errno)") }
+        defer { kill(pid, SIGCONT) }
+        return try await body()
+    }
+
     /// SIGKILL to it and its children; waits for it to be gone.
     func killTree() {
         if child.isRunning {

@@ -239,9 +239,11 @@ struct WidgetReconciler: Reconciler {
                 #expect(event["source"]["component"] == "kubesnap")
                 #expect(event["involvedObject"]["kind"] == "Widget")
                 #expect(event["message"] == "spec.size: must not be negative")
-                #expect(
-                    cluster.metrics.value(
-                        "controller_runtime_terminal_reconcile_errors_total", ["controller": "widgets"]) == 1)
+                // One for the reconcile that added the finalizer and went on to the spec, and at
+                // most one more for the watch event of that write; a retry would add more.
+                let terminalErrors = cluster.metrics.value(
+                    "controller_runtime_terminal_reconcile_errors_total", ["controller": "widgets"])
+                #expect(terminalErrors == 1 || terminalErrors == 2, "\(String(describing: terminalErrors))")
                 #expect(
                     manager.controllerQueueRetries("widgets", ObjectKey(namespace: "default", name: "bad"))
                         == 0)
