@@ -17,7 +17,7 @@ struct KubesnapBench: AsyncParsableCommand {
             """,
         subcommands: [
             AllCommand.self, AdoptCommand.self, IdleCommand.self, ThroughputCommand.self, DeleteCommand.self,
-            FailoverCommand.self, ClientCommand.self, APIServerBenchCommand.self,
+            FailoverCommand.self, ClientCommand.self, APIServerBenchCommand.self, JSONCommand.self,
         ]
     )
 }
@@ -172,6 +172,19 @@ struct ClientCommand: AsyncParsableCommand {
     }
 }
 
+struct JSONCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "json", abstract: "KubeJSON reading and writing watch events, against Foundation's JSONSerialization.")
+    @Option(help: "Watch events parsed and written.") var events: Int = 20_000
+    @OptionGroup var common: CommonOptions
+    func validate() throws {
+        guard events >= 100 else { throw ValidationError("--events must be at least 100") }
+    }
+    func run() async throws {
+        try await runScenario(common) { _ in try runJSON(objects: events) }
+    }
+}
+
 struct APIServerBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apiserver",
@@ -206,7 +219,7 @@ struct AllCommand: AsyncParsableCommand {
         defer { CleanupRegistry.shared.cleanUpEverything() }
         let settings = try common.settings()
         let skipped = Set(skip.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-        let names = ["adopt", "idle", "throughput", "delete", "failover", "client", "apiserver"]
+        let names = ["adopt", "idle", "throughput", "delete", "failover", "client", "apiserver", "json"]
         var reports: [ScenarioReport] = []
         var failures: [(String, String)] = []
         for name in names where !skipped.contains(name) {
@@ -251,6 +264,7 @@ struct AllCommand: AsyncParsableCommand {
         case "failover": return try await runFailover(snapshots: failoverSnapshots, settings: settings)
         case "client":
             return try await runClient(gets: 5000, kubectlGets: 50, events: 5000, settings: settings)
+        case "json": return try runJSON(objects: 20_000)
         default: return try await runAPIServer(objects: objects, settings: settings)
         }
     }

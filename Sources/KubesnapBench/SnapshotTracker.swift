@@ -106,7 +106,7 @@ final class SnapshotTracker: @unchecked Sendable {
     func wait(
         _ what: String, keys: [String], timeout: Duration, _ condition: @escaping (State?) -> Bool
     ) async throws {
-        try await waitUntil(what, timeout: timeout, poll: .milliseconds(20)) {
+        try await waitUntil(what, timeout: timeout, poll: .milliseconds(50)) {
             let (missing, example) = lock.withLock { () -> (Int, String) in
                 var missing = 0
                 var example = ""
