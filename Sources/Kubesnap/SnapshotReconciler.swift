@@ -240,7 +240,9 @@ public struct SnapshotReconciler: Reconciler {
                 let updated = try await markReady(
                     object, holding: existing, in: restic.location, reason: "SnapshotFound",
                     message: "restic snapshot \(existing.shortID) (tagged \(tag)) is in the repository")
-                context.events.normal(object, reason: "SnapshotFound", message: "found restic snapshot \(existing.shortID) made earlier for this Snapshot")
+                if updated != nil {  // said by the write that made it so (see adopt)
+                    context.events.normal(object, reason: "SnapshotFound", message: "found restic snapshot \(existing.shortID) made earlier for this Snapshot")
+                }
                 return try await verifyAfterCapture(updated ?? object)
             }
             try await fail(

@@ -26,6 +26,14 @@ struct DeletionPolicyTests {
             try await h.createSnapshot(ns, "adopted", repository: "repo", snapshotID: String(id.prefix(12)))
             let adopted = try await h.waitForReason(Harness.snapshots, ns, "adopted", phase: "Ready", reason: "Adopted")
             #expect(adopted["status"]["snapshotID"].stringValue == id)
+            // The adoption is said once, by the status write that made the Snapshot Ready.
+            let adoptedEvent = try await waitFor("the Adopted Event") { () -> WaitProbe<JSONValue> in
+                let events = try await h.client.list(.events, namespace: ns).items.filter {
+                    $0["involvedObject"]["name"] == "adopted" && $0["reason"] == "Adopted"
+                }
+                return events.count == 1 ? .done(events[0]) : .notYet("\(events.count) Adopted Events")
+            }
+            #expect(adoptedEvent["count"].intValue ?? 1 == 1, "\(adoptedEvent)")
 
             try await h.createSnapshot(ns, "second-adopter", repository: "repo", snapshotID: id)
             let second = try await h.waitForReason(
