@@ -100,25 +100,21 @@ final class SnapshotTracker: @unchecked Sendable {
     }
 
     /// Waits until `condition` holds over the states of `keys`; the description is shown on timeout.
-    /// The condition is evaluated under the lock, without copying the states: a copy taken while
-    /// the watch keeps recording would cost the bench a copy of every state per poll, CPU taken
-    /// from the processes it measures.
+    /// The condition sees a copy of the states (it may ask the tracker more, as `phases(of:)`).
     func wait(
         _ what: String, keys: [String], timeout: Duration, _ condition: @escaping (State?) -> Bool
     ) async throws {
         try await waitUntil(what, timeout: timeout, poll: .milliseconds(50)) {
-            let (missing, example) = lock.withLock { () -> (Int, String) in
-                var missing = 0
-                var example = ""
-                for key in keys where !condition(states[key]) {
-                    missing += 1
-                    if example.isEmpty {
-                        let state = states[key]
-                        example =
-                            "\(key): phase \(state?.phase ?? "(none)") \(state?.reason ?? "") verification \(state?.verificationStatus ?? "")"
-                    }
+            let states = snapshot()
+            var missing = 0
+            var example = ""
+            for key in keys where !condition(states[key]) {
+                missing += 1
+                if example.isEmpty {
+                    let state = states[key]
+                    example =
+                        "\(key): phase \(state?.phase ?? "(none)") \(state?.reason ?? "") verification \(state?.verificationStatus ?? "")"
                 }
-                return (missing, example)
             }
             if missing == 0 { return (true, "") }
             return (
