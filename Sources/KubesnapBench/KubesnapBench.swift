@@ -175,13 +175,14 @@ struct ClientCommand: AsyncParsableCommand {
 struct JSONCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "json", abstract: "KubeJSON reading and writing watch events, against Foundation's JSONSerialization.")
-    @Option(help: "Watch events parsed and written.") var events: Int = 20_000
-    @OptionGroup var common: CommonOptions
+    /// Also what `all` runs.
+    static let defaultEvents = 20_000
+    @Option(help: "Watch events parsed and written.") var events: Int = defaultEvents
     func validate() throws {
         guard events >= 100 else { throw ValidationError("--events must be at least 100") }
     }
-    func run() async throws {
-        try await runScenario(common) { _ in try runJSON(objects: events) }
+    func run() throws {
+        try runJSON(objects: events).print()  // no processes, tools or settings of the cluster scenarios
     }
 }
 
@@ -264,7 +265,7 @@ struct AllCommand: AsyncParsableCommand {
         case "failover": return try await runFailover(snapshots: failoverSnapshots, settings: settings)
         case "client":
             return try await runClient(gets: 5000, kubectlGets: 50, events: 5000, settings: settings)
-        case "json": return try runJSON(objects: 20_000)
+        case "json": return try runJSON(objects: JSONCommand.defaultEvents)
         default: return try await runAPIServer(objects: objects, settings: settings)
         }
     }
