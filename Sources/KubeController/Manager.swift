@@ -53,6 +53,9 @@ public final class Manager: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    /// The controllers' work queues, for the event recorder's `giveWay` (a box of its own: the
+    /// controllers hold the recorder, so the probe must not hold them).
+    private let queues = NIOLockedValueBox<[WorkQueue]>([])
 
     /// `metrics` should be the registry whose `restClientObserver()` was given to `client`.
     public init(
@@ -64,6 +67,8 @@ public final class Manager: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.events = EventRecorder(client: client, options: options.events, metrics: metrics, logger: logger)
+        let queues = self.queues
+        events.giveWay { queues.withLockedValue { $0.contains(where: \.isBusy) } }
         self.elector = options.leaderElection.map {
             LeaderElector(client: client, configuration: $0, metrics: metrics, logger: logger)
         }
@@ -92,6 +97,7 @@ public final class Manager: Sendable {
     @discardableResult
     public func add(_ controller: Controller) -> Controller {
         state.withLockedValue { $0.controllers.append(controller) }
+        queues.withLockedValue { $0.append(controller.queue) }
         for informer in controller.informers { register(informer) }
         return controller
     }

@@ -186,6 +186,9 @@ public final class WorkQueue: Sendable {
     /// Keys held by workers right now.
     public var processingCount: Int { state.withLockedValue { $0.processing.count } }
 
+    /// True while keys wait to be handed out or workers hold some (delayed keys aside).
+    public var isBusy: Bool { state.withLockedValue { $0.count > 0 || !$0.processing.isEmpty } }
+
     /// Keys waiting for their `addAfter` time.
     public var delayedCount: Int { state.withLockedValue { $0.delayed.count } }
 

@@ -62,6 +62,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
             ["metadata": ["name": .string(name)], "spec": ["repository": "none", "snapshotID": "0123abcd"]])
     }
     let client = cluster.client
+    let baselineCPU = CPUWindow.start([("server", cluster.apiserver.pid)])
     let (_, baselineSeconds) = try await timed {
         try await concurrentForEach(baselineItems, width: settings.workers) { name in
             _ = try await client.patch(
@@ -73,6 +74,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
                 subresource: "status")
         }
     }
+    let baselineSpent = baselineCPU.end()
     try await concurrentForEach(baselineItems, width: 16) { name in
         _ = try await cluster.loadClient.patch(
             Resources.snapshots, namespace: "adopt-baseline", name: name, type: .merge,
@@ -96,7 +98,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
         // time from the first create is reported beside it.
         progress("adopt: creating \(count) static Snapshots (operator paused)")
         let createStart = ContinuousClock.now
-        let (createSeconds, startEpoch, start) = try await op.process.whilePaused {
+        let (createSeconds, startEpoch, start, cpu) = try await op.process.whilePaused {
             try await concurrentForEach(items, width: 16) { item in
                 _ = try await cluster.loadClient.create(
                     Resources.snapshots, namespace: item.namespace,
@@ -105,7 +107,8 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
                         "spec": ["repository": "repo", "snapshotID": .string(item.id)],
                     ])
             }
-            return (seconds(since: createStart), Date().timeIntervalSince1970, ContinuousClock.now)
+            let cpu = CPUWindow.start([("server", cluster.apiserver.pid), ("operator", op.process.pid)])
+            return (seconds(since: createStart), Date().timeIntervalSince1970, ContinuousClock.now, cpu)
         }
         let keys = items.map { "\($0.namespace)/\($0.name)" }
         try await tracker.wait("all Snapshots Ready", keys: keys, timeout: settings.timeout) { state in
@@ -113,6 +116,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
             return state?.phase == "Ready"
         }
         let readySeconds = ((tracker.latest(keys) { $0.phaseSeen["Ready"] ?? $0.phaseSeen["Failed"] } ?? .now) - start).seconds
+        let spent = cpu.end()
         let phases = tracker.phases(of: keys)
         guard phases["Ready"] == count else {
             throw BenchError("adopt: not every Snapshot became Ready: \(phases)\n\(op.process.logTail())")
@@ -172,9 +176,11 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
             note:
                 "since the operator started: \(runsBefore) before the creates (each Repository's first refresh and check), \(runsAtReady) from the creates until all were Ready, \(runs.count - runsAtReady) after; \(histogramText(histogram))"
         )
+        report.row("CPU until all Ready", "", note: CPUWindow.summary(spent, per: count))
+        report.row("  (baseline's CPU)", "", note: CPUWindow.summary(baselineSpent, per: count))
         report.row(
             "operator CPU seconds", format(usage?.cpuSeconds ?? .nan),
-            note: "restic children: \(format(usage?.childCPUSeconds ?? .nan)) s")
+            note: "since it started; restic children: \(format(usage?.childCPUSeconds ?? .nan)) s")
         report.row("operator peak RSS MiB", format(usage?.peakRSSMiB ?? .nan))
         report.row("API requests (settled)", "", note: settled.summary)
         report.field("snapshots", count)
@@ -434,6 +440,7 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
         let before = try await cluster.requestCounts()
         progress("delete: deleting \(count) Snapshots")
         let startEpoch = Date().timeIntervalSince1970
+        let cpu = CPUWindow.start([("server", cluster.apiserver.pid), ("operator", op.process.pid)])
         let start = ContinuousClock.now
         // One deletecollection: how the namespace controller (and client-go's DeleteCollection)
         // deletes a set at once, and what keeps the bench's own 1,000 calls out of the figure.
@@ -447,6 +454,7 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
             $0?.deletedAt != nil
         }
         let objectsGoneSeconds = ((tracker.latest(keys) { $0.deletedAt } ?? .now) - start).seconds
+        let spent = cpu.end()
         let ids = Set(fixture.ids)
         var remaining = -1
         // The data was out when the listing that found none of it began (the listing's own
@@ -484,6 +492,7 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
         report.row("prune runs", "\(pruneRuns)", baseline: "1")
         report.row("restic runs", "\(runs.count)", note: histogramText(histogram))
         report.row("API requests", "", note: requests.summary)
+        report.row("CPU until objects gone", "", note: CPUWindow.summary(spent, per: count) + " (restic apart)")
         report.row("operator peak RSS MiB", format(op.process.usage?.peakRSSMiB ?? .nan))
         report.field("snapshots", count)
         report.field("seconds", totalSeconds)

@@ -181,6 +181,36 @@ struct ProcessUsage: Sendable {
     }
 }
 
+/// CPU seconds that processes spent between two readings (`CPUWindow.start`, `end`): where a
+/// window's time went on a machine whose cores all of them share.
+struct CPUWindow: Sendable {
+    private let processes: [(name: String, pid: Int32)]
+    private let before: [Double]
+
+    /// Starts reading now; `processes` are measured by pid, and "bench" (this process) is added.
+    static func start(_ processes: [(name: String, pid: Int32)]) -> CPUWindow {
+        CPUWindow(processes: processes + [("bench", getpid())])
+    }
+
+    private init(processes: [(name: String, pid: Int32)]) {
+        self.processes = processes
+        before = processes.map { ProcessUsage.read($0.pid)?.cpuSeconds ?? .nan }
+    }
+
+    /// CPU seconds of each process since `start`, by name, in the order given.
+    func end() -> [(name: String, seconds: Double)] {
+        zip(processes, before).map { process, start in
+            (process.name, (ProcessUsage.read(process.pid)?.cpuSeconds ?? .nan) - start)
+        }
+    }
+
+    /// "server 0.71 s (0.71 ms each), ..." for `count` items.
+    static func summary(_ spent: [(name: String, seconds: Double)], per count: Int) -> String {
+        spent.map { "\($0.name) \(format($0.seconds)) s (\(format($0.seconds * 1000 / Double(max(count, 1)))) ms each)" }
+            .joined(separator: ", ")
+    }
+}
+
 /// A long-running child (API server, operator, kubectl watch) registered for cleanup.
 final class BenchProcess: Sendable {
     let child: ChildProcess

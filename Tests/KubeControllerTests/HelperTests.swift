@@ -140,6 +140,81 @@ import Testing
         }
     }
 
+    /// While the probe reports busy work, an Event waits (and is written, with the time it was
+    /// recorded, once the work is done); it never waits past `yieldLimit`, once the buffer is half
+    /// full, or when the recorder is closed.
+    @Test func eventsGiveWayToBusyWork() async throws {
+        try await withCluster { cluster in
+            let object = try await cluster.client.create(
+                .configMaps, namespace: "default", configMap("default", "busy-subject"))
+            func events() async throws -> [JSONValue] {
+                try await cluster.client.list(.events, namespace: "default").items
+                    .filter { $0["involvedObject"]["name"] == "busy-subject" }
+            }
+            var options = EventRecorder.Options()
+            options.yieldLimit = .seconds(600)
+            options.bufferSize = 6
+            let recorder = EventRecorder(client: cluster.client, options: options)
+            let busy = Box(true)
+            recorder.giveWay { busy.value }
+            try await whileRunning({ await recorder.run() }) {
+                let recordedAt = Date()
+                recorder.normal(object, reason: "Held", message: "written after the work")
+                try await waitUntil("the recorder to hold the Event back") {
+                    (recorder.isGivingWay, "writtenCount \(recorder.writtenCount)")
+                }
+                #expect(try await events().isEmpty, "an Event was written while the work was busy")
+                #expect(recorder.writtenCount == 0)
+                busy.update { $0 = false }
+                try await waitUntil("the held Event to be written once the work is done") {
+                    (recorder.writtenCount == 1, "writtenCount \(recorder.writtenCount)")
+                }
+                let held = try #require(try await events().first)
+                let stamp = try #require(held["firstTimestamp"].stringValue.flatMap(RFC3339.parse))
+                #expect(abs(stamp.timeIntervalSince(recordedAt)) < 5, "kept its recording time: \(stamp)")
+
+                // Busy again: a buffer half full (3 of 6) is written down to less than half (one
+                // Event) without waiting; the other two wait for the work.
+                busy.update { $0 = true }
+                for i in 0..<3 { recorder.normal(object, reason: "Burst\(i)", message: "m") }
+                try await waitUntil("a half-full buffer to be written down to less than half") {
+                    (recorder.writtenCount == 2 && recorder.isGivingWay, "writtenCount \(recorder.writtenCount)")
+                }
+                busy.update { $0 = false }
+                try await waitUntil("the rest to be written once the work is done") {
+                    (recorder.writtenCount == 4, "writtenCount \(recorder.writtenCount)")
+                }
+            }
+            // A short yieldLimit: written while still busy.
+            options.yieldLimit = .milliseconds(200)
+            let limited = EventRecorder(client: cluster.client, options: options)
+            limited.giveWay { true }
+            try await whileRunning({ await limited.run() }) {
+                limited.normal(object, reason: "Limited", message: "written after yieldLimit")
+                try await waitUntil("an Event held past yieldLimit to be written") {
+                    (limited.writtenCount == 1, "writtenCount \(limited.writtenCount)")
+                }
+            }
+            // close() writes what is held, busy or not, and run() returns.
+            options.yieldLimit = .seconds(600)
+            let closing = EventRecorder(client: cluster.client, options: options)
+            closing.giveWay { true }
+            closing.normal(object, reason: "Closing", message: "written at close")
+            let finished = Latch()
+            try await whileRunning({
+                await closing.run()
+                finished.open()
+            }) {
+                try await waitUntil("the recorder to hold the Event back") { (closing.isGivingWay, "") }
+                closing.close()
+                await finished.wait()
+                #expect(closing.writtenCount == 1)
+            }
+            let reasons = try await events().compactMap { $0["reason"].stringValue }
+            #expect(Set(reasons) == ["Held", "Burst0", "Burst1", "Burst2", "Limited", "Closing"])
+        }
+    }
+
     @Test func statusWriterRetriesOnFreshStateAfterAConflict() async throws {
         try await withCluster { cluster in
             try await cluster.installWidgetCRD()

@@ -59,6 +59,38 @@ import Testing
         }
     }
 
+    /// The Manager's recorder holds a reconcile's Event back while that reconcile runs.
+    @Test func eventsWaitForReconcilesInFlight() async throws {
+        try await withCluster { cluster in
+            let manager = Manager(client: cluster.client, options: testManagerOptions(), metrics: cluster.metrics)
+            let gate = Latch()
+            let recorder = manager.events
+            let cache = manager.informer(for: .configMaps)
+            manager.controller(
+                "eventful", for: .configMaps,
+                reconciler: ReconcileFunction { key in
+                    if let object = cache.store.get(key) {
+                        recorder.normal(object, reason: "Reconciled", message: "after the reconcile")
+                    }
+                    await gate.wait()
+                    return .done
+                })
+            try await whileRunning({ try? await manager.run() }) {
+                _ = try await cluster.client.create(.configMaps, namespace: "default", configMap("default", "e"))
+                try await waitUntil("the Event to be held while its reconcile runs") {
+                    (recorder.isGivingWay, "written \(recorder.writtenCount)")
+                }
+                let early = try await cluster.client.list(.events, namespace: "default").items
+                #expect(!early.contains { $0["reason"] == "Reconciled" })
+                gate.open()
+                try await waitUntil("the Event to be written once the reconcile is done") {
+                    let events = try await cluster.client.list(.events, namespace: "default").items
+                    return (events.contains { $0["reason"] == "Reconciled" }, "\(events.count) events")
+                }
+            }
+        }
+    }
+
     @Test func gracefulShutdownLetsAReconcileInFlightFinish() async throws {
         try await withCluster { cluster in
             var options = testManagerOptions()
