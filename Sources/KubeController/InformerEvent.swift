@@ -56,28 +56,6 @@ public struct EventFilter: Sendable {
         return false
     }
 
-    /// `specOrMetadataChanged`, except an update whose only change (status aside) is that
-    /// `finalizer` was added: the reconcile that adds a controller's finalizer goes on with the
-    /// server's answer (`Finalizer.reconcile`), so the event of that write has nothing new to
-    /// say. At 1,000 new objects that is 1,000 reconciles fewer. A removal of the finalizer, or an
-    /// addition that comes with any other change, still passes.
-    public static func specOrMetadataChanged(ignoringAdded finalizer: String) -> EventFilter {
-        let added = JSONValue.string(finalizer)
-        return EventFilter { event in
-            guard specOrMetadataChanged.accepts(event) else { return false }
-            guard case .updated(let old, let new) = event, !new["metadata"]["generation"].isNull else { return true }
-            let o = old["metadata"]
-            let n = new["metadata"]
-            for field in ["generation", "labels", "annotations", "deletionTimestamp"] where o[field] != n[field] {
-                return true
-            }
-            let before = o["finalizers"].arrayValue ?? []
-            let after = n["finalizers"].arrayValue ?? []
-            guard !before.contains(added), after.contains(added) else { return true }
-            return after.filter { $0 != added } != before
-        }
-    }
-
     public static func && (lhs: EventFilter, rhs: EventFilter) -> EventFilter {
         EventFilter { lhs.accepts($0) && rhs.accepts($0) }
     }

@@ -134,11 +134,8 @@ public struct KubesnapOperator: Sendable {
         snapshots.subscribe { context.deletionsSeen.observe($0) }
         repositories.subscribe { context.deletionsSeen.observe($0) }
 
-        // Every reconciler keeps its finalizer with `Finalizer`, which goes on with the answer to
-        // the write that adds it: that write's own event is skipped.
         let controllerOptions = ControllerOptions(
-            workers: configuration.workers, rateLimiter: ControllerRateLimiter(maxDelay: configuration.maxRetryDelay),
-            filter: .specOrMetadataChanged(ignoringAdded: Kubesnap.finalizer))
+            workers: configuration.workers, rateLimiter: ControllerRateLimiter(maxDelay: configuration.maxRetryDelay))
         let repositoryReconciler = RepositoryReconciler(context: context)
         let repositoryController = manager.controller(
             "repository", for: KubesnapResources.repositories, reconciler: repositoryReconciler,

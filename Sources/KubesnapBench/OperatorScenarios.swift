@@ -178,7 +178,9 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
             note:
                 "\(format(writesPerSnapshot)) per snapshot; \(snapshotWritesAtReady) by the time all were Ready"
         )
-        report.row("operator writes to events", "\(eventWrites)")
+        report.row(
+            "operator writes to events", "\(eventWrites)",
+            note: "\(atReady.writes(resource: "events")) by the time all were Ready")
         report.row(
             "restic runs", "\(allRuns.count)",
             note:
