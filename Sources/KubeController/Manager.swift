@@ -68,7 +68,9 @@ public final class Manager: Sendable {
         self.logger = logger
         self.events = EventRecorder(client: client, options: options.events, metrics: metrics, logger: logger)
         let queues = self.queues
-        events.giveWay { queues.withLockedValue { $0.contains(where: \.isBusy) } }
+        // A reconcile done within the last 100 ms counts as busy: in a burst, the workers can
+        // outrun the informer that feeds them for a moment.
+        events.giveWay { queues.withLockedValue { $0.contains { $0.isBusy(settle: .milliseconds(100)) } } }
         self.elector = options.leaderElection.map {
             LeaderElector(client: client, configuration: $0, metrics: metrics, logger: logger)
         }

@@ -18,6 +18,7 @@ public final class WorkQueue: Sendable {
         var waiting: Set<ObjectKey> = []
         var processing: Set<ObjectKey> = []
         var processingSince: [ObjectKey: ContinuousClock.Instant] = [:]
+        var lastDone: ContinuousClock.Instant?
         var enqueuedAt: [ObjectKey: ContinuousClock.Instant] = [:]
         var getters: [(id: UInt64, continuation: CheckedContinuation<ObjectKey?, Never>)] = []
         var nextID: UInt64 = 0
@@ -134,8 +135,10 @@ public final class WorkQueue: Sendable {
                 [(CheckedContinuation<ObjectKey?, Never>, ObjectKey)], [CheckedContinuation<Void, Never>]
             ) in
             state.processing.remove(key)
+            let now = ContinuousClock.now
+            state.lastDone = now
             if let since = state.processingSince.removeValue(forKey: key) {
-                metrics?.workDuration.observe((ContinuousClock.now - since).seconds, name)
+                metrics?.workDuration.observe((now - since).seconds, name)
             }
             var handoffs: [(CheckedContinuation<ObjectKey?, Never>, ObjectKey)] = []
             if state.waiting.contains(key) && !state.shuttingDown {
@@ -186,8 +189,13 @@ public final class WorkQueue: Sendable {
     /// Keys held by workers right now.
     public var processingCount: Int { state.withLockedValue { $0.processing.count } }
 
-    /// True while keys wait to be handed out or workers hold some (delayed keys aside).
-    public var isBusy: Bool { state.withLockedValue { $0.count > 0 || !$0.processing.isEmpty } }
+    /// True while keys wait to be handed out or workers hold some (delayed keys aside), or a
+    /// key was done less than `settle` ago (a burst whose next keys are still on their way).
+    public func isBusy(settle: Duration = .zero) -> Bool {
+        state.withLockedValue { state in
+            state.count > 0 || !state.processing.isEmpty || state.lastDone.map { .now - $0 < settle } ?? false
+        }
+    }
 
     /// Keys waiting for their `addAfter` time.
     public var delayedCount: Int { state.withLockedValue { $0.delayed.count } }

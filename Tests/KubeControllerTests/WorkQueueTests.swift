@@ -20,6 +20,21 @@ import Testing
         #expect(await queue.get() == nil)
     }
 
+    /// Busy while a key waits or is held, and for `settle` after the last one was done.
+    @Test func busyCoversWaitingHeldAndJustDoneKeys() async throws {
+        let queue = WorkQueue(name: "busy")
+        let key = ObjectKey(namespace: "ns", name: "a")
+        #expect(!queue.isBusy(settle: .seconds(600)), "nothing was ever done")
+        queue.add(key)
+        #expect(queue.isBusy())
+        _ = await queue.get()
+        #expect(queue.isBusy())
+        queue.done(key)
+        #expect(!queue.isBusy())
+        #expect(queue.isBusy(settle: .seconds(600)))
+        queue.shutDown()
+    }
+
     @Test func aKeyAddedWhileProcessingIsRunAgainAfterDone() async throws {
         let queue = WorkQueue(name: "dirty")
         let key = ObjectKey(namespace: "ns", name: "a")
