@@ -686,8 +686,13 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         return FileManager.default.fileExists(atPath: keys, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
+    /// 1 to 64 ASCII characters 0-9 a-f, checked on bytes: `Character.isHexDigit` also takes
+    /// fullwidth digits ("１"), and its Unicode checks were visible in a 1,000-id forget's profile.
     static func validateID(_ id: String) throws(ResticError) {
-        guard !id.isEmpty, id.count <= 64, id.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+        let bytes = id.utf8
+        guard !bytes.isEmpty, bytes.count <= 64,
+            bytes.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) })
+        else {
             throw .invalidArgument("snapshot id \"\(id)\" must be 1 to 64 lowercase hex digits")
         }
     }

@@ -38,14 +38,17 @@ enum E2E {
     /// The `kubesnap` binary built next to this test bundle (`swift build --build-tests` builds it,
     /// since this target depends on the executable target): found by walking up from the running
     /// executable's directory.
-    static func kubesnapBinary() throws -> String {
+    static func kubesnapBinary() throws -> String { try builtBinary("kubesnap") }
+
+    /// An executable of this package (`kubesnap`, `kubesnap-bench`) built next to this test bundle.
+    static func builtBinary(_ name: String) throws -> String {
         let executable =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments.first ?? ""
         var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
         var tried: [String] = []
         for _ in 0..<6 {
-            let candidate = directory.appendingPathComponent("kubesnap").path
+            let candidate = directory.appendingPathComponent(name).path
             tried.append(candidate)
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory),
@@ -57,7 +60,7 @@ enum E2E {
             directory = directory.deletingLastPathComponent()
         }
         throw E2EError(
-            "no kubesnap binary next to the test bundle (tried \(tried.joined(separator: ", "))); build with `swift build --build-tests`"
+            "no \(name) binary next to the test bundle (tried \(tried.joined(separator: ", "))); build with `swift build --build-tests`"
         )
     }
 

@@ -5,6 +5,18 @@ import Testing
 
 @testable import Restic
 
+@Suite struct SnapshotIDTests {
+    @Test func idsAreOneToSixtyFourLowercaseASCIIHexDigits() throws {
+        for good in ["0", "4f1c2a9e", String(repeating: "ab", count: 32)] {
+            #expect(throws: Never.self) { try ResticRepository.validateID(good) }
+        }
+        // Fullwidth digits and letters are hex digits to Character.isHexDigit.
+        for bad in ["", "4F1C", "4f1g", "４f1c", "ａｂ", " 4f1c", "4f1c\n", "-4f1c", String(repeating: "a", count: 65)] {
+            #expect(throws: ResticError.self, "\(bad.debugDescription)") { try ResticRepository.validateID(bad) }
+        }
+    }
+}
+
 @Suite struct LocalRepositoryTests {
     @Test func initBackupListVerifyForgetPruneStats() async throws {
         let fixture = try LocalFixture()

@@ -1,0 +1,65 @@
+import Foundation
+import KubeJSON
+import KubeTestSupport
+import Testing
+
+/// `kubesnap-bench` itself, at a tiny size (the debug build, on a machine shared with other
+/// tests): each scenario runs to its end, and its last line is the JSON object with the fields
+/// the README and issue name. Figures are not judged here, only what must hold at any size (a
+/// Snapshot costs at most two writes, deletions share a prune). A benchmark that hangs or loses
+/// a field is found here rather than by someone running `make bench`.
+@Suite(.serialized) struct BenchTests {
+    /// Runs `kubesnap-bench ARGUMENTS` with a fixture cache of its own; its last line, parsed.
+    func bench(_ arguments: [String], cache: TemporaryDirectory) async throws -> JSONValue {
+        let result = try await runCommand(
+            try E2E.builtBinary("kubesnap-bench"), arguments + ["--cache-dir", cache.path],
+            environment: E2E.environment(), timeout: .seconds(600))
+        #expect(result.status == 0, "kubesnap-bench \(arguments.joined(separator: " ")): \(result.stderr.suffix(3000))")
+        let last = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        do {
+            return try JSONValue.parse(Array(last.utf8))
+        } catch {
+            Issue.record("the last line is not JSON: \(last)\nstdout: \(result.stdout.suffix(3000))")
+            throw error
+        }
+    }
+
+    @Test func adoptAndDeleteRunToTheirEndWithTheirFields() async throws {
+        let cache = try TemporaryDirectory(prefix: "kubesnap-bench-test")
+        defer { cache.remove() }
+
+        let adopt = try await bench(["adopt", "--snapshots", "4"], cache: cache)
+        #expect(adopt["scenario"] == "adopt")
+        #expect(adopt["snapshots"] == 4)
+        for field in ["seconds", "baseline_seconds", "ratio", "writes_per_snapshot", "operator_peak_rss_mib"] {
+            #expect((adopt[field].doubleValue ?? 0) > 0, "adopt \(field): \(adopt)")
+        }
+        #expect((adopt["writes_per_snapshot"].doubleValue ?? 99) <= 2, "\(adopt)")
+        #expect(adopt["restic_runs_in_window"] == 0, "no restic run while adopting: \(adopt)")
+        #expect(adopt["targets_met"].boolValue != nil)
+
+        // The second scenario reuses the fixture the first made (4 snapshots), from the cache.
+        let delete = try await bench(["delete", "--snapshots", "4"], cache: cache)
+        #expect(delete["scenario"] == "delete")
+        #expect(delete["snapshots"] == 4)
+        for field in ["seconds", "baseline_seconds", "ratio"] {
+            #expect((delete[field].doubleValue ?? 0) > 0, "delete \(field): \(delete)")
+        }
+        // One in the normal case; the issue's bound, as a loaded test machine may split a batch.
+        #expect((1...3).contains(delete["prune_runs"].intValue ?? 0), "deletions at once share a prune: \(delete)")
+    }
+
+    @Test func jsonScenarioReportsBothParsers() async throws {
+        // `json` starts no processes and takes none of the cluster scenarios' options.
+        let result = try await runCommand(
+            try E2E.builtBinary("kubesnap-bench"), ["json", "--events", "200"], environment: E2E.environment(),
+            timeout: .seconds(300))
+        #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+        let last = try JSONValue.parse(Array((result.stdout.split(separator: "\n").last.map(String.init) ?? "").utf8))
+        #expect(last["scenario"] == "json")
+        #expect(last["events"] == 200)
+        for field in ["parse_us", "parse_baseline_us", "parse_ratio", "write_us", "write_baseline_us", "write_ratio"] {
+            #expect((last[field].doubleValue ?? 0) > 0, "json \(field): \(last)")
+        }
+    }
+}
