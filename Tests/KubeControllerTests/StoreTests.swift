@@ -82,6 +82,45 @@ import Testing
     }
 }
 
+/// The hot set: the objects written or read last are kept parsed, within `hotCapacity`, and
+/// every object reads back as written whether hot or cold.
+@Suite struct StoreHotSetTests {
+    @Test func theHotSetStaysWithinItsCapacityAndObjectsReadBackAsWritten() {
+        let store = Store()
+        store.addIndex("repository") { [$0["spec"]["repository"].stringValue ?? ""] }
+        let count = Store.hotCapacity * 3
+        let objects = (0..<count).map { StoreTests.snapshot("ns", "s\($0)", repository: "r\($0 % 3)") }
+        for object in objects { store.upsert(object) }
+        #expect(store.hotCount == Store.hotCapacity)
+        #expect(!store.isHot(ObjectKey(namespace: "ns", name: "s0")))
+        #expect(store.isHot(ObjectKey(namespace: "ns", name: "s\(count - 1)")))
+        for (index, object) in objects.enumerated() {
+            #expect(store.get(ObjectKey(namespace: "ns", name: "s\(index)")) == object)
+        }
+        #expect(store.hotCount == Store.hotCapacity, "reads make objects hot, cooling others")
+        #expect(store.byIndex("repository", "r1").count == count / 3)
+
+        // One object written again and again: the order of the hot set does not grow.
+        for version in 0..<(Store.hotCapacity * 10) {
+            store.upsert(StoreTests.snapshot("ns", "s0", repository: "r0", rv: "\(version + 2)"))
+        }
+        #expect(store.hotSlotCount <= 4 * Store.hotCapacity + 1, "\(store.hotSlotCount) slots")
+        #expect(store.get(ObjectKey(namespace: "ns", name: "s0"))?["metadata"]["resourceVersion"].stringValue == "\(Store.hotCapacity * 10 + 1)")
+        #expect(store.hotCount <= Store.hotCapacity)
+
+        // Removing a hot object frees its place; a cold one reads back after the rest cooled.
+        let before = store.hotCount
+        #expect(store.isHot(ObjectKey(namespace: "ns", name: "s0")))
+        store.delete(ObjectKey(namespace: "ns", name: "s0"))
+        #expect(store.hotCount == before - 1)
+        #expect(store.get(ObjectKey(namespace: "ns", name: "s0")) == nil)
+        #expect(store.count == count - 1)
+        var seen = 0
+        store.forEach { _ in seen += 1 }
+        #expect(seen == count - 1)
+    }
+}
+
 @Suite struct EventFilterTests {
     @Test func statusOnlyAndResourceVersionOnlyUpdatesAreSkipped() {
         var old = StoreTests.snapshot("a", "s", repository: "r")
