@@ -53,7 +53,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
 
     // The bench's watch (SnapshotTracker, which times each Snapshot) runs through the baseline
     // too: the API server then serves the same watcher, and the bench parses the same events, in
-    // both figures (it costs about 0.2 s of bench CPU and 0.15 s of API server CPU per 1,000).
+    // both figures (about 0.1 s of bench CPU and up to 0.1 s of API server CPU per 1,000 objects).
     return try await withSnapshotTracker(client: cluster.loadClient) { tracker in
         // Baseline: the same client (KubeClient with the operator's rate limit) makes the two writes per
         // object the operator must make, with the operator's worker count: the finalizer, then the
