@@ -302,8 +302,9 @@ public struct SnapshotReconciler: Reconciler {
                 message: "waiting for a free slot: \(context.mover.maxRunning) data operations run at once (--max-concurrent-operations)")
             return .requeue(after: .seconds(60))  // in case a wake-up is lost
         case .started:
+            let written: JSONValue?
             do {
-                try await status.update(object) { status in
+                written = try await status.update(object) { status in
                     status.phase = .running
                     status.backendRepository = location
                     status.observedGeneration = generation
@@ -317,7 +318,11 @@ public struct SnapshotReconciler: Reconciler {
                 throw error
             }
             recorded.open()
-            context.events.normal(object, reason: "BackupStarted", message: "backing up \(sourcePath) into \(location)")
+            // Events are said by the write that made them so (a reconcile of an older cached
+            // version finds the status written and writes nothing), as with Adopted.
+            if written != nil {
+                context.events.normal(object, reason: "BackupStarted", message: "backing up \(sourcePath) into \(location)")
+            }
             return .done
         }
     }
@@ -484,7 +489,9 @@ public struct SnapshotReconciler: Reconciler {
                     Kubesnap.ConditionType.ready, true, reason: result.isComplete ? "BackupCompleted" : "BackupIncomplete",
                     message: message, generation: generation)
             }
-            if result.isComplete {
+            if updated == nil {
+                // Recorded already, by an earlier reconcile: nothing new to say.
+            } else if result.isComplete {
                 context.events.normal(
                     object, reason: "BackupCompleted",
                     message: "restic snapshot \(result.shortID): \(result.fileCount) files, \(ByteCount.human(result.totalBytesProcessed))")
@@ -520,7 +527,9 @@ public struct SnapshotReconciler: Reconciler {
                         : text,
                     generation: generation)
             }
-            if verification.isOK {
+            if updated == nil {
+                // Recorded already, by an earlier reconcile: nothing new to say.
+            } else if verification.isOK {
                 context.events.normal(object, reason: "VerificationSucceeded", message: "every byte of the snapshot was read back and checked")
             } else {
                 context.events.warning(object, reason: "VerificationFailed", message: text)

@@ -35,6 +35,17 @@ struct SnapshotLifecycleTests {
             #expect(first["status"]["fileCount"].intValue == 2)
             #expect(first["metadata"]["finalizers"].arrayValue?.contains("kubesnap.io/finalizer") == true)
 
+            // Each outcome is said once, by the status write that recorded it.
+            for reason in ["BackupStarted", "BackupCompleted", "VerificationSucceeded"] {
+                let event = try await waitFor("the \(reason) Event of first") { () -> WaitProbe<JSONValue> in
+                    let events = try await h.client.list(.events, namespace: ns).items.filter {
+                        $0["involvedObject"]["name"] == "first" && $0["reason"] == .string(reason)
+                    }
+                    return events.count == 1 ? .done(events[0]) : .notYet("\(events.count) \(reason) Events")
+                }
+                #expect(event["count"].intValue ?? 1 == 1, "\(event)")
+            }
+
             // restic itself sees both, tagged with the Snapshots' UIDs.
             let listed = try await h.resticSnapshots(repository: repoPath, password: "s3cret-pass")
             #expect(Set(listed.compactMap { $0["id"].stringValue }) == [firstID, secondID])
