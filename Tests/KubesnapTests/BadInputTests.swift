@@ -66,8 +66,10 @@ struct BadInputTests {
                 try await h.waitForPhase(Harness.snapshots, ns, "odd-policy", "Ready")
                 _ = try await h.client.delete(Harness.snapshots, namespace: ns, name: "odd-policy")
                 try await h.waitForGone(Harness.snapshots, ns, "odd-policy")
-                let reasons = try await h.eventReasons(ns, about: "odd-policy")
-                #expect(reasons.contains("UnknownDeletionPolicy"))
+                try await waitUntil("an UnknownDeletionPolicy Event about odd-policy") {
+                    let reasons = try await h.eventReasons(ns, about: "odd-policy")
+                    return (reasons.contains("UnknownDeletionPolicy"), "\(reasons)")
+                }
                 #expect(try await h.resticSnapshots(repository: h.repositoryRoot + "/good", password: "good-pass").count == 1)
             } catch let error as KubeError {
                 #expect(error.isInvalid, "\(error)")

@@ -62,8 +62,11 @@ struct SnapshotLifecycleTests {
             try await h.waitForGone(Harness.snapshots, ns, "first")
             let after = try await h.resticSnapshots(repository: repoPath, password: "s3cret-pass")
             #expect(after.compactMap { $0["id"].stringValue } == [secondID])
-            let reasons = try await h.eventReasons(ns, about: "first")
-            #expect(reasons.contains("DataDeleted"))
+            // Events give way to reconciles (at most 2 s): the object can be gone before its Event.
+            try await waitUntil("a DataDeleted Event about first") {
+                let reasons = try await h.eventReasons(ns, about: "first")
+                return (reasons.contains("DataDeleted"), "\(reasons)")
+            }
         }
     }
 }
