@@ -40,6 +40,27 @@ actor RepositoryGate {
         }
     }
 
+    /// Runs `body` holding `location` (shared or exclusive) only if no operation of this process
+    /// holds or waits for it right now; nil, without running `body`, otherwise. The check and the
+    /// taking are one step: `isBusy` then `withAccess` let an operation start in between, and the
+    /// caller then waited behind it (a Repository refresh stood behind a backup for its whole run).
+    func withAccessIfIdle<T: Sendable>(
+        _ location: String, exclusive: Bool, _ body: @Sendable () async throws -> T
+    ) async throws -> T? {
+        guard entries[location]?.isIdle ?? true else { return nil }
+        var entry = Entry()
+        Self.grant(&entry, exclusive: exclusive)
+        entries[location] = entry
+        do {
+            let value = try await body()
+            release(location, exclusive: exclusive)
+            return value
+        } catch {
+            release(location, exclusive: exclusive)
+            throw error
+        }
+    }
+
     /// Waits until granted (not cancellable: a cancelled caller's body then fails at once).
     private func acquire(_ location: String, exclusive: Bool) async {
         var entry = entries[location] ?? Entry()

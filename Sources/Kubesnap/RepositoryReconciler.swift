@@ -229,17 +229,25 @@ public struct RepositoryReconciler: Reconciler {
                 stats.totalSizeBytes -= await removeUnfinishedFiles(restic, location: location, object: object)
             }
             var checkResult: CheckResult?
-            let lastCheck = observation?.checked ?? Self.persistedCheck(current, generation: generation, now: now)
+            let checkedHere = observation?.checked
+            let lastCheck = checkedHere ?? Self.persistedCheck(current, generation: generation, now: now)
+            // A status without a verification result asks for a check, unless this process
+            // checked recently: then the cached object is older than that check's own status
+            // write (the reconcile that added the finalizer and wrote Ready is followed at once by
+            // the finalizer's watch event), and a second check would wait for the exclusive hold
+            // behind any backup that started meanwhile, for as long as it runs.
             let checkDue =
                 lastCheck == nil || now - (lastCheck ?? now) >= context.configuration.repositoryCheckInterval
-                || current.verificationStatus == nil
+                || (checkedHere == nil && current.verificationStatus == nil)
             if checkDue {
                 checkResult = try await context.gate.withAccess(location, exclusive: true) {
                     try await restic.check(readData: false)
                 }
             }
-            let wasReady = current.phase == .ready
+            // Ready is said by the write that made it so (the cached object may be older than it).
+            var becameReady = false
             try await status.update(object) { status in
+                becameReady = status.phase != .ready
                 status.phase = .ready
                 status.storage = StorageType(rawValue: backend.storageType)
                 status.backendURL = location
@@ -268,7 +276,7 @@ public struct RepositoryReconciler: Reconciler {
                         message: staleLock.message, generation: generation)
                 }
             }
-            if !wasReady {
+            if becameReady {
                 context.events.normal(object, reason: "RepositoryReady", message: "restic repository at \(location) is ready")
             }
             if case .errors(let text)? = checkResult {
@@ -308,15 +316,8 @@ public struct RepositoryReconciler: Reconciler {
         -> StaleLockState?
     {
         let hadCondition = Conditions.get(object["status"], type: Kubesnap.ConditionType.staleLock)?.status == "True"
-        if await context.gate.isBusy(location) {
-            return hadCondition
-                ? StaleLockState(
-                    present: true, reason: "StaleLockFound",
-                    message: "a stale restic lock is cleared once kubesnap's operations on this repository end", retry: true)
-                : nil
-        }
         let registry = context.registry
-        return try await context.gate.withAccess(location, exclusive: true) { () async throws -> StaleLockState? in
+        let looked = try await context.gate.withAccessIfIdle(location, exclusive: true) { () async throws -> StaleLockState? in
             let locks = try await restic.locks()
             let stale = locks.filter { restic.isStale($0) && !registry.runningPIDs.contains($0.pid) }
             if stale.isEmpty {
@@ -335,21 +336,28 @@ public struct RepositoryReconciler: Reconciler {
                     message: "stale restic lock \(description) is kept while \(live.count) live lock(s) are held", retry: true)
             }
         }
+        if let looked { return looked }
+        // An operation of ours holds the repository: look later.
+        return hadCondition
+            ? StaleLockState(
+                present: true, reason: "StaleLockFound",
+                message: "a stale restic lock is cleared once kubesnap's operations on this repository end", retry: true)
+            : nil
     }
 
     /// Removes the files a stopped restic left half-written in a local repository (see
     /// `ResticRepository.unfinishedFiles`), when no kubesnap operation holds it and nobody wrote
     /// them for `unfinishedFileAge`; says so in an Event. Returns the bytes removed.
     private func removeUnfinishedFiles(_ restic: ResticRepository, location: String, object: JSONValue) async -> Int64 {
-        guard case .local = restic.backend, !(await context.gate.isBusy(location)) else { return 0 }
+        guard case .local = restic.backend else { return 0 }
         let idle = context.configuration.unfinishedFileAge
-        let removed = try? await context.gate.withAccess(location, exclusive: true) {
+        let removed = try? await context.gate.withAccessIfIdle(location, exclusive: true) {
             () async throws -> [(path: String, bytes: Int64)] in
             let files = await restic.unfinishedFiles(idle: idle)
             try restic.removeUnfinishedFiles(files.map(\.path))
             return files
         }
-        guard let removed, !removed.isEmpty else { return 0 }
+        guard let removed, !removed.isEmpty else { return 0 }  // busy, failed or nothing to remove
         let bytes = removed.reduce(Int64(0)) { $0 + $1.bytes }
         let names = removed.prefix(3).map(\.path).joined(separator: ", ") + (removed.count > 3 ? ", ..." : "")
         context.events.normal(

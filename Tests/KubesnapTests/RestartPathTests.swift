@@ -154,4 +154,31 @@ struct SmallPieceTests {
         #expect(log.withLock { $0 } == ["shared-start", "shared-end", "exclusive"])
         #expect(await !gate.isBusy("loc"))
     }
+
+    @Test("withAccessIfIdle takes the repository only when no operation holds or waits for it, in one step")
+    func gateIfIdle() async throws {
+        let gate = RepositoryGate()
+        #expect(try await gate.withAccessIfIdle("loc", exclusive: true) { 1 } == 1)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+            let (release, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
+            group.addTask {
+                try await gate.withAccess("loc", exclusive: false) {
+                    startedContinuation.yield()
+                    for await _ in release { break }
+                }
+            }
+            for await _ in started { break }
+            // A backup holds it shared: neither an exclusive nor a shared taker waits.
+            let ran = Locked(false)
+            #expect(try await gate.withAccessIfIdle("loc", exclusive: true) { ran.withLock { $0 = true } } == nil)
+            #expect(try await gate.withAccessIfIdle("loc", exclusive: false) { ran.withLock { $0 = true } } == nil)
+            #expect(!ran.withLock { $0 })
+            #expect(try await gate.withAccessIfIdle("other", exclusive: true) { 2 } == 2, "another location is free")
+            releaseContinuation.yield()
+            try await group.waitForAll()
+        }
+        #expect(try await gate.withAccessIfIdle("loc", exclusive: true) { 3 } == 3)
+        #expect(await !gate.isBusy("loc"))
+    }
 }
