@@ -28,6 +28,11 @@ struct APIRequest: Sendable {
     }
 
     static func decode(_ s: String, plusIsSpace: Bool = false) -> String {
+        // Most paths and values hold nothing to decode; Foundation's decoding of each one was 4%
+        // of the server's CPU under a burst of writes.
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else {
+            return s
+        }
         let t = plusIsSpace ? s.replacingOccurrences(of: "+", with: " ") : s
         return t.removingPercentEncoding ?? t
     }

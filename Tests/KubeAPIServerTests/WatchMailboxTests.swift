@@ -62,3 +62,17 @@ struct WatchMailboxTests {
         #expect(!idle.add(Self.event(1)), "a cancelled wait finishes the mailbox")
     }
 }
+
+/// A request target's path and query, percent-decoded ('+' is a space in the query only).
+@Suite struct RequestTargetTests {
+    @Test func pathAndQueryAreDecodedAndPlainOnesKeptAsTheyAre() {
+        let (path, query) = APIRequest.split(
+            uri: "/api/v1/namespaces/a%20b/pods?labelSelector=app%3Dx%2Cy&fieldSelector=a+b&watch=true&x&watch=false")
+        #expect(path == "/api/v1/namespaces/a b/pods")
+        #expect(query == ["labelSelector": "app=x,y", "fieldSelector": "a b", "watch": "true", "x": ""])
+        let plain = APIRequest.split(uri: "/apis/kubesnap.io/v1alpha1/namespaces/demo/snapshots/a+b?limit=500")
+        #expect(plain.path == "/apis/kubesnap.io/v1alpha1/namespaces/demo/snapshots/a+b", "'+' stays in a path")
+        #expect(plain.query == ["limit": "500"])
+        #expect(APIRequest.split(uri: "/bad%zzescape").path == "/bad%zzescape", "an invalid escape is kept")
+    }
+}
