@@ -30,14 +30,7 @@ actor RepositoryGate {
         _ location: String, exclusive: Bool, _ body: @Sendable () async throws -> T
     ) async throws -> T {
         await acquire(location, exclusive: exclusive)
-        do {
-            let value = try await body()
-            release(location, exclusive: exclusive)
-            return value
-        } catch {
-            release(location, exclusive: exclusive)
-            throw error
-        }
+        return try await holding(location, exclusive: exclusive, body)
     }
 
     /// Runs `body` holding `location` (shared or exclusive) only if no operation of this process
@@ -51,6 +44,13 @@ actor RepositoryGate {
         var entry = Entry()
         Self.grant(&entry, exclusive: exclusive)
         entries[location] = entry
+        return try await holding(location, exclusive: exclusive, body)
+    }
+
+    /// Runs `body` with `location` granted, and releases it, also when `body` throws.
+    private func holding<T: Sendable>(
+        _ location: String, exclusive: Bool, _ body: @Sendable () async throws -> T
+    ) async throws -> T {
         do {
             let value = try await body()
             release(location, exclusive: exclusive)
