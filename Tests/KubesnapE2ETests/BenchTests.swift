@@ -9,10 +9,10 @@ import Testing
 /// Snapshot costs at most two writes, deletions share a prune). A benchmark that hangs or loses
 /// a field is found here rather than by someone running `make bench`.
 @Suite(.serialized) struct BenchTests {
-    /// Runs `kubesnap-bench ARGUMENTS` with a fixture cache of its own; its last line, parsed.
-    func bench(_ arguments: [String], cache: TemporaryDirectory) async throws -> JSONValue {
+    /// Runs `kubesnap-bench ARGUMENTS`, with a fixture cache of its own if given; its last line, parsed.
+    func bench(_ arguments: [String], cache: TemporaryDirectory?) async throws -> JSONValue {
         let result = try await runCommand(
-            try E2E.builtBinary("kubesnap-bench"), arguments + ["--cache-dir", cache.path],
+            try E2E.builtBinary("kubesnap-bench"), arguments + (cache.map { ["--cache-dir", $0.path] } ?? []),
             environment: E2E.environment(), timeout: .seconds(600))
         #expect(result.status == 0, "kubesnap-bench \(arguments.joined(separator: " ")): \(result.stderr.suffix(3000))")
         let last = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
@@ -51,11 +51,7 @@ import Testing
 
     @Test func jsonScenarioReportsBothParsers() async throws {
         // `json` starts no processes and takes none of the cluster scenarios' options.
-        let result = try await runCommand(
-            try E2E.builtBinary("kubesnap-bench"), ["json", "--events", "200"], environment: E2E.environment(),
-            timeout: .seconds(300))
-        #expect(result.status == 0, "\(result.stderr.suffix(2000))")
-        let last = try JSONValue.parse(Array((result.stdout.split(separator: "\n").last.map(String.init) ?? "").utf8))
+        let last = try await bench(["json", "--events", "200"], cache: nil)
         #expect(last["scenario"] == "json")
         #expect(last["events"] == 200)
         for field in ["parse_us", "parse_baseline_us", "parse_ratio", "write_us", "write_baseline_us", "write_ratio"] {
