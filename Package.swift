@@ -63,7 +63,9 @@ let package = Package(
         .target(name: "ChildProcesses", swiftSettings: swiftSettings),
         .target(
             name: "Restic",
-            dependencies: ["CCurl", "ChildProcesses", "KubeJSON", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CCurl", "CKubeCrypto", "ChildProcesses", "KubeJSON", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "Kubesnap",

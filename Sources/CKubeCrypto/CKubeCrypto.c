@@ -3,12 +3,15 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,3 +226,61 @@ int ckc_verify_signed_by(const char *cert_pem, const char *ca_cert_pem) {
 }
 
 void ckc_free(char *pointer) { free(pointer); }
+
+// MARK: restic's repository cryptography
+
+int ckc_scrypt(const unsigned char *password, unsigned long password_len,
+               const unsigned char *salt, unsigned long salt_len,
+               unsigned long long n, unsigned long long r, unsigned long long p,
+               unsigned char *out, unsigned long out_len) {
+    // scrypt needs 128 * r * (N + p) bytes; allow up to 2 GiB (restic's keys take 32 to 256 MiB).
+    uint64_t maxmem = 2ULL << 30;
+    if (r == 0 || p == 0 || n < 2 || 128ULL * r * (n + p) > maxmem) return -2;
+    return EVP_PBE_scrypt((const char *)password, password_len, salt, salt_len, n, r, p, maxmem, out, out_len) == 1
+               ? 0 : -1;
+}
+
+int ckc_aes256_ctr(const unsigned char *key32, const unsigned char *iv16,
+                   const unsigned char *input, unsigned long length, unsigned char *output) {
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL) return -1;
+    int ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_ctr(), NULL, key32, iv16) == 1;
+    int written = 0, final_written = 0;
+    if (ok && length > 0) ok = EVP_EncryptUpdate(ctx, output, &written, input, (int)length) == 1;
+    if (ok) ok = EVP_EncryptFinal_ex(ctx, output + written, &final_written) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok && (unsigned long)(written + final_written) == length ? 0 : -1;
+}
+
+int ckc_poly1305_aes(const unsigned char *k16, const unsigned char *r16, const unsigned char *nonce16,
+                     const unsigned char *message, unsigned long length, unsigned char *tag16) {
+    unsigned char key[32];
+    memcpy(key, r16, 16);
+    EVP_CIPHER_CTX *aes = EVP_CIPHER_CTX_new();
+    if (aes == NULL) return -1;
+    int written = 0;
+    int ok = EVP_EncryptInit_ex(aes, EVP_aes_128_ecb(), NULL, k16, NULL) == 1
+             && EVP_CIPHER_CTX_set_padding(aes, 0) == 1
+             && EVP_EncryptUpdate(aes, key + 16, &written, nonce16, 16) == 1 && written == 16;
+    EVP_CIPHER_CTX_free(aes);
+    if (!ok) return -1;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    size_t tag_len = 0;
+    ok = ctx != NULL && EVP_MAC_init(ctx, key, sizeof key, NULL) == 1
+         && EVP_MAC_update(ctx, message, length) == 1
+         && EVP_MAC_final(ctx, tag16, &tag_len, 16) == 1 && tag_len == 16;
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    OPENSSL_cleanse(key, sizeof key);
+    return ok ? 0 : -1;
+}
+
+int ckc_sha256(const unsigned char *input, unsigned long length, unsigned char *digest32) {
+    unsigned int size = 0;
+    return EVP_Digest(input, length, digest32, &size, EVP_sha256(), NULL) == 1 && size == 32 ? 0 : -1;
+}
+
+int ckc_random(unsigned char *output, unsigned long length) {
+    return RAND_bytes(output, (int)length) == 1 ? 0 : -1;
+}

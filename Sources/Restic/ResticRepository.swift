@@ -22,7 +22,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
     public let backend: ResticBackend
     /// The `-r` argument and `status.backendURL`, e.g. `local:/srv/repos/demo/app`.
     public let location: String
-    private let password: SecretString
+    let password: SecretString
     /// Absolute path of the restic executable.
     public let executable: String
     public let cacheDirectory: String

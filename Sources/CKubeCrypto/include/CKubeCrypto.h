@@ -2,7 +2,8 @@
 #define CKUBECRYPTO_H
 
 /// Small certificate helpers over the system OpenSSL libcrypto (EVP + X509), used by the
-/// built-in API server to create its CA, serving certificate and admin client certificate.
+/// built-in API server to create its CA, serving certificate and admin client certificate;
+/// and the primitives of restic's repository encryption (below).
 /// Every key is ECDSA P-256; every certificate is signed with SHA-256.
 /// Functions return 0 on success and a negative number on failure; on success the PEM outputs
 /// are heap strings the caller releases with ckc_free.
@@ -22,6 +23,30 @@ int ckc_generate_signed(const char *ca_cert_pem, const char *ca_key_pem,
 
 /// 1 when `cert_pem` was signed by `ca_cert_pem` and is within its validity period, else 0.
 int ckc_verify_signed_by(const char *cert_pem, const char *ca_cert_pem);
+
+// restic's repository cryptography (restic's design document, "Keys, Encryption and MAC"),
+// for the operations kubesnap does on a repository without the restic CLI. Each returns 0 on
+// success and a negative number on failure.
+
+/// scrypt(password, salt, N, r, p) into `out_len` bytes.
+int ckc_scrypt(const unsigned char *password, unsigned long password_len,
+               const unsigned char *salt, unsigned long salt_len,
+               unsigned long long n, unsigned long long r, unsigned long long p,
+               unsigned char *out, unsigned long out_len);
+
+/// AES-256 in counter mode (encryption and decryption are the same), `iv` 16 bytes.
+int ckc_aes256_ctr(const unsigned char *key32, const unsigned char *iv16,
+                   const unsigned char *input, unsigned long length, unsigned char *output);
+
+/// restic's Poly1305-AES: the Poly1305 one-time key is `r16` followed by AES-128(`k16`, `nonce16`).
+int ckc_poly1305_aes(const unsigned char *k16, const unsigned char *r16, const unsigned char *nonce16,
+                     const unsigned char *message, unsigned long length, unsigned char *tag16);
+
+/// SHA-256 of `length` bytes into 32 bytes.
+int ckc_sha256(const unsigned char *input, unsigned long length, unsigned char *digest32);
+
+/// `length` cryptographically random bytes.
+int ckc_random(unsigned char *output, unsigned long length);
 
 /// Releases a string returned by this library.
 void ckc_free(char *pointer);

@@ -1,0 +1,149 @@
+import Foundation
+import KubeJSON
+import KubeTestSupport
+import Testing
+
+@testable import Restic
+
+/// `forgetWithoutRestic`: kubesnap forgets snapshots of a local repository the way restic does
+/// (lock, remove snapshot files, unlock), checked against the real restic on real repositories.
+@Suite struct ForgetWithoutResticTests {
+    @Test func masterKeyOpensWhatResticWrote() async throws {
+        let fixture = try LocalFixture()
+        defer { fixture.remove() }
+        let repository = try fixture.repository()
+        try await repository.initialize()
+        let keyNames = try FileManager.default.contentsOfDirectory(atPath: fixture.repositoryPath + "/keys")
+        #expect(keyNames.count == 1)
+        let keyFile = try #require(FileManager.default.contents(atPath: fixture.repositoryPath + "/keys/" + keyNames[0]))
+        let key = try ResticMasterKey.open(keyFile: Array(keyFile), password: fixture.password)
+        let config = try #require(FileManager.default.contents(atPath: fixture.repositoryPath + "/config"))
+        let plaintext = try #require(key.open(Array(config)), "the master key does not open restic's config")
+        let json = try JSONValue.parse(plaintext)
+        #expect(json["id"].stringValue?.count == 64, "config: \(json)")
+        #expect(json["version"].intValue != nil, "config: \(json)")
+
+        // A damaged byte fails the tag; a wrong password fails the key file.
+        var damaged = Array(config)
+        damaged[20] ^= 0x01
+        #expect(key.open(damaged) == nil)
+        #expect(throws: ResticMasterKey.OpenError.wrongPassword) {
+            _ = try ResticMasterKey.open(keyFile: Array(keyFile), password: "not the password")
+        }
+        #expect("\(key)" == "ResticMasterKey(<redacted>)")
+        // What it seals, it opens, and restic too (below, through a lock).
+        let sealed = try key.seal(Array("hello".utf8))
+        #expect(sealed.count == 16 + 5 + 16)
+        #expect(key.open(sealed) == Array("hello".utf8))
+    }
+
+    @Test func resticReadsTheLockAndHonoursIt() async throws {
+        let fixture = try LocalFixture()
+        defer { fixture.remove() }
+        let repository = try fixture.repository()
+        try await repository.initialize()
+        let keyNames = try FileManager.default.contentsOfDirectory(atPath: fixture.repositoryPath + "/keys")
+        let keyFile = try #require(FileManager.default.contents(atPath: fixture.repositoryPath + "/keys/" + keyNames[0]))
+        let key = try ResticMasterKey.open(keyFile: Array(keyFile), password: fixture.password)
+        let lock = try ResticRepository.lockFile(exclusive: true, key: key)
+        let name = ResticMasterKey.storageID(of: lock)
+        #expect(FileManager.default.createFile(atPath: fixture.repositoryPath + "/locks/" + name, contents: Data(lock)))
+
+        // restic decrypts it (`cat lock`) and reads the same fields it writes.
+        let locks = try await repository.locks()
+        #expect(locks.count == 1)
+        #expect(locks.first?.id == name)
+        #expect(locks.first?.exclusive == true)
+        #expect(locks.first?.pid == getpid())
+        #expect(locks.first?.hostname == ResticRepository.localHostname)
+        #expect(abs(locks.first.map { $0.time.timeIntervalSinceNow } ?? 99) < 60)
+        // ... and does not back up while it stands.
+        let blocked = try await resticCLI(
+            ["backup", try fixture.source("data")], repository: repository.location, password: fixture.password)
+        #expect(!blocked.succeeded)
+        #expect(blocked.stderr.contains("locked exclusively"), "\(blocked)")
+    }
+
+    @Test func forgetsExactlyThoseSnapshotsAndLeavesARepositoryResticReads() async throws {
+        let fixture = try LocalFixture()
+        defer { fixture.remove() }
+        let repository = try fixture.repository()
+        try await repository.initialize()
+        var ids: [String] = []
+        for index in 0..<3 { ids.append(try await repository.backup(path: try fixture.source("s\(index)")).snapshotID) }
+        let unknown = String(repeating: "ab", count: 32)
+
+        let result = try await repository.forgetWithoutRestic(ids: [ids[0], unknown, ids[1], ids[0]])
+        #expect(result == ForgetResult(removed: [ids[0], ids[1]], notFound: [unknown], pruned: false))
+        #expect(try await repository.snapshots().map(\.id) == [ids[2]])
+        let locks = try FileManager.default.contentsOfDirectory(atPath: fixture.repositoryPath + "/locks")
+        #expect(locks.isEmpty, "left in locks/: \(locks)")
+        #expect(try await repository.check(readData: true) == .ok)
+
+        // The data goes at the next prune, which restic runs on the repository as it is.
+        let packsBefore = fixture.packFiles()
+        try await repository.prune()
+        #expect(fixture.packFiles().count < packsBefore.count, "prune removed no pack")
+        #expect(try await repository.check(readData: true) == .ok)
+        #expect(try await repository.verify(snapshotID: ids[2]).isOK)
+    }
+
+    @Test func anotherLockLeavesItToRestic() async throws {
+        let fixture = try LocalFixture()
+        defer { fixture.remove() }
+        let repository = try fixture.repository()
+        try await repository.initialize()
+        let id = try await repository.backup(path: try fixture.source("data")).snapshotID
+        // A lock of another process: a shared one, as a running `restic backup` holds.
+        let keyNames = try FileManager.default.contentsOfDirectory(atPath: fixture.repositoryPath + "/keys")
+        let keyFile = try #require(FileManager.default.contents(atPath: fixture.repositoryPath + "/keys/" + keyNames[0]))
+        let key = try ResticMasterKey.open(keyFile: Array(keyFile), password: fixture.password)
+        let other = try ResticRepository.lockFile(exclusive: false, key: key)
+        let otherPath = fixture.repositoryPath + "/locks/" + ResticMasterKey.storageID(of: other)
+        #expect(FileManager.default.createFile(atPath: otherPath, contents: Data(other)))
+
+        #expect(try await repository.forgetWithoutRestic(ids: [id]) == nil)
+        #expect(try await repository.snapshots().map(\.id) == [id])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.repositoryPath + "/locks") == [
+            ResticMasterKey.storageID(of: other)
+        ])
+        try FileManager.default.removeItem(atPath: otherPath)
+        #expect(try await repository.forgetWithoutRestic(ids: [id])?.removed == [id])
+    }
+
+    @Test func aRepositoryMadeAgainAtTheSamePlaceIsOpenedAgain() async throws {
+        let fixture = try LocalFixture()
+        defer { fixture.remove() }
+        let repository = try fixture.repository()
+        try await repository.initialize()
+        #expect(await repository.prepareForgetWithoutRestic())
+        let first = try await repository.backup(path: try fixture.source("data")).snapshotID
+        #expect(try await repository.forgetWithoutRestic(ids: [first])?.removed == [first])
+
+        // Same place, same password, another master key: the cached key no longer opens it.
+        try FileManager.default.removeItem(atPath: fixture.repositoryPath)
+        try await repository.initialize()
+        let second = try await repository.backup(path: try fixture.source("again")).snapshotID
+        #expect(try await repository.forgetWithoutRestic(ids: [second])?.removed == [second])
+        #expect(try await repository.snapshots().isEmpty)
+        #expect(try await repository.check(readData: false) == .ok)
+    }
+
+    @Test func notForThisProcessWhereItCannot() async throws {
+        let fixture = try LocalFixture()
+        defer { fixture.remove() }
+        let id = String(repeating: "cd", count: 32)
+        // A wrong password opens no key file: restic is left to say so.
+        try await fixture.repository().initialize()
+        let wrong = try fixture.repository(password: "not the password")
+        #expect(try await wrong.forgetWithoutRestic(ids: [id]) == nil)
+        #expect(await !wrong.prepareForgetWithoutRestic())
+        // Id prefixes need restic's resolving.
+        #expect(try await fixture.repository().forgetWithoutRestic(ids: ["cdcdcdcd"]) == nil)
+        // Remote backends go through restic.
+        let rest = try ResticRepository(
+            backend: .rest(url: "http://127.0.0.1:\(try closedLoopbackPort())/"), password: "p",
+            cacheDirectory: fixture.cachePath, executable: try toolPath("restic"))
+        #expect(try await rest.forgetWithoutRestic(ids: [id]) == nil)
+    }
+}
