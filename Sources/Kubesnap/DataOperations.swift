@@ -99,13 +99,26 @@ actor RepositoryGate {
 }
 
 /// Batches the data removal of deleted Snapshots per repository: every deletion submitted within
-/// `window` of a repository's first shares one `restic forget --prune` of all their ids.
+/// `window` of a repository's first shares one forget of all their ids, and the space they held
+/// is reclaimed by one `restic prune` a while later (`pruneDelay`), shared by every batch of that
+/// time (API.md: a prune "may be batched per repository").
 ///
 /// A batch runs as soon as its burst of deletions is over: when nothing joined it for a few
 /// times the burst's own pace (`quietPeriod`), between `minimumQuiet` and `quiet`. A
 /// deletecollection arrives a Snapshot every fraction of a millisecond and its batch runs 50 ms
 /// after the last; `kubectl delete` run once per object arrives every 100 ms or more and waits
-/// the full `quiet`, so that such a loop still shares a prune.
+/// the full `quiet`, so that such a loop still shares a forget.
+///
+/// The forget is done without restic where it can be (`ResticRepository.forgetWithoutRestic`:
+/// a local repository, its master key opened while the batch gathers), else by `restic forget`.
+/// Either way the Snapshots' finalizers go as soon as their snapshots are forgotten; the prune
+/// (minutes of backend reads on a large repository) no longer holds them Terminating.
+///
+/// The owed prune is written down before any finalizer goes: the annotation
+/// `kubesnap.io/prune-pending` on each Repository of the batch, whose value names the batch. A
+/// prune that succeeds removes it (if no later batch changed it); an operator that stops first
+/// finds it on its next start (the Repository reconciler hands it back through `owePrune`), so
+/// that the data of a deleted Snapshot never outlives it for good.
 ///
 /// A submission does not hold the reconcile worker that made it: the deletion's reconcile
 /// returns at once (keeping its finalizer), and when the batch is done the Snapshot's key is
@@ -122,6 +135,16 @@ actor PruneBatcher {
         case finished(Result<Void, any Error>)
     }
 
+    /// What `recordPrune` writes down on a Repository.
+    enum PruneRecord: Sendable, Equatable {
+        /// A batch with this token forgot snapshots; their space is still to be reclaimed.
+        case owed(token: String)
+        /// The prune after the batch with this token succeeded.
+        case paid(token: String)
+        /// A prune failed (it is retried; the annotation stays): for a Warning Event.
+        case failed(message: String)
+    }
+
     private struct Batch {
         var repository: ResticRepository
         var opened = ContinuousClock.now
@@ -135,37 +158,69 @@ actor PruneBatcher {
         var repositories: Set<ObjectKey> = []
     }
 
+    /// A prune a repository is owed.
+    private struct OwedPrune {
+        var repository: ResticRepository
+        var repositories: Set<ObjectKey>
+        /// The token of the latest batch it covers (what the annotation says).
+        var token: String
+        var due: ContinuousClock.Instant
+        var failures = 0
+    }
+
     private let window: Duration
     /// A batch runs at the latest once no deletion joined it for this long (or at `window`).
     private let quiet: Duration
     /// ... and at the earliest once none joined it for this long.
     private let minimumQuiet: Duration
+    /// A prune runs once no batch of its repository was forgotten for this long.
+    private let pruneDelay: Duration
+    /// A failed prune is tried again after this, doubling, at most 20 times as long.
+    private let pruneRetry: Duration
     private let gate: RepositoryGate
     private let catalog: SnapshotCatalog
     private let refreshRepository: @Sendable (ObjectKey) -> Void
+    private let recordPrune: @Sendable (ObjectKey, PruneRecord) async throws -> Void
     private var batches: [String: Batch] = [:]
     private var pending: Set<String> = []
     private var outcomes: [String: Result<Void, any Error>] = [:]
-    private let flushes: AsyncStream<String>
-    private let flushContinuation: AsyncStream<String>.Continuation
+    private var owed: [String: OwedPrune] = [:]
+    /// Locations with a task that runs their owed prune.
+    private var pruning: Set<String> = []
+    private let flushes: AsyncStream<Work>
+    private let flushContinuation: AsyncStream<Work>.Continuation
     /// Keys of Snapshots whose batch finished.
     nonisolated let completions: AsyncStream<ObjectKey>
     private let completionsContinuation: AsyncStream<ObjectKey>.Continuation
-    /// forget calls made (each with a prune), for tests and metrics.
+    /// Batches forgotten, for tests and metrics.
     private(set) var forgetCalls = 0
+    /// Prunes run (successful or not), for tests and metrics.
+    private(set) var pruneCalls = 0
 
-    /// `refreshRepository` is called once per batch and Repository, after the batch ran.
+    private enum Work: Sendable {
+        case batch(String)
+        case prune(String)
+    }
+
+    /// `refreshRepository` is called once per batch and Repository, after the batch ran, and
+    /// again after its prune. `recordPrune` writes the owed prune down (see above); a Repository
+    /// that is gone needs no record and must not fail it.
     init(
         window: Duration, quiet: Duration = .milliseconds(300), minimumQuiet: Duration = .milliseconds(50),
-        gate: RepositoryGate, catalog: SnapshotCatalog, refreshRepository: @escaping @Sendable (ObjectKey) -> Void
+        pruneDelay: Duration = .seconds(10), pruneRetry: Duration = .seconds(30),
+        gate: RepositoryGate, catalog: SnapshotCatalog, refreshRepository: @escaping @Sendable (ObjectKey) -> Void,
+        recordPrune: @escaping @Sendable (ObjectKey, PruneRecord) async throws -> Void
     ) {
         self.window = window
         self.quiet = min(quiet, window)
         self.minimumQuiet = min(minimumQuiet, self.quiet)
+        self.pruneDelay = pruneDelay
+        self.pruneRetry = pruneRetry
         self.gate = gate
         self.catalog = catalog
         self.refreshRepository = refreshRepository
-        (flushes, flushContinuation) = AsyncStream.makeStream(of: String.self)
+        self.recordPrune = recordPrune
+        (flushes, flushContinuation) = AsyncStream.makeStream(of: Work.self)
         (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
     }
 
@@ -183,7 +238,7 @@ actor PruneBatcher {
         let location = repository.location
         if batches[location] == nil {
             batches[location] = Batch(repository: repository)
-            flushContinuation.yield(location)
+            flushContinuation.yield(.batch(location))
         }
         var batch = batches.removeValue(forKey: location) ?? Batch(repository: repository)
         for id in ids where !batch.ids.contains(id) { batch.ids.append(id) }
@@ -194,20 +249,63 @@ actor PruneBatcher {
         batches[location] = batch
     }
 
+    /// Owes `repository` (of Repository object `repositoryKey`) a prune after the batch named
+    /// `token`, `pruneDelay` from now. The Repository reconciler calls it for a
+    /// `kubesnap.io/prune-pending` annotation it finds (left by an earlier process); a prune
+    /// already owed here only gains the key. After a batch (`postpone`), an owed prune moves on
+    /// to `pruneDelay` from now and covers the batch, so that batches close together share it.
+    func owePrune(_ repository: ResticRepository, repositoryKey: ObjectKey, token: String, postpone: Bool = false) {
+        let location = repository.location
+        if var entry = owed[location] {
+            entry.repositories.insert(repositoryKey)
+            if postpone {
+                entry.token = token
+                entry.due = max(entry.due, ContinuousClock.now + pruneDelay)
+            }
+            owed[location] = entry
+        } else {
+            owed[location] = OwedPrune(
+                repository: repository, repositories: [repositoryKey], token: token, due: ContinuousClock.now + pruneDelay)
+        }
+        if pruning.insert(location).inserted { flushContinuation.yield(.prune(location)) }
+    }
+
+    /// Whether a prune is owed to the repository at `location` (for tests).
+    func isPruneOwed(_ location: String) -> Bool { owed[location] != nil }
+
     /// Runs each repository's batch once no deletion has joined it for `quiet` (a burst of
-    /// deletions has arrived), or `window` after its first submission at the latest, until
-    /// cancelled. A child of the operator's task.
+    /// deletions has arrived), or `window` after its first submission at the latest, and each
+    /// owed prune when due, until cancelled. A child of the operator's task.
     func run() async {
         await withDiscardingTaskGroup { group in
-            for await location in flushes {
-                group.addTask {
-                    while let wait = await self.timeUntilDue(location) {
-                        do { try await Task.sleep(for: wait) } catch { break }  // collect more deletions
+            for await work in flushes {
+                switch work {
+                case .batch(let location):
+                    group.addTask {
+                        // The master key is opened while the batch gathers (scrypt: 0.15 to 0.5 s).
+                        async let prepared: Bool = self.prepareForget(location)
+                        while let wait = await self.timeUntilDue(location) {
+                            do { try await Task.sleep(for: wait) } catch { break }  // collect more deletions
+                        }
+                        _ = await prepared
+                        await self.flush(location)
                     }
-                    await self.flush(location)
+                case .prune(let location):
+                    group.addTask {
+                        repeat {
+                            while let wait = await self.timeUntilPruneDue(location) {
+                                do { try await Task.sleep(for: wait) } catch { return }
+                            }
+                        } while await self.prune(location)
+                    }
                 }
             }
         }
+    }
+
+    private func prepareForget(_ location: String) async -> Bool {
+        guard let repository = batches[location]?.repository else { return false }
+        return await repository.prepareForgetWithoutRestic()
     }
 
     /// How long the batch of `location` should still wait for more deletions; nil when due.
@@ -221,18 +319,24 @@ actor PruneBatcher {
         return due > now ? due - now : nil
     }
 
+    /// How long the prune owed to `location` should still wait; nil when due or not owed.
+    private func timeUntilPruneDue(_ location: String) -> Duration? {
+        guard let entry = owed[location] else { return nil }
+        let now = ContinuousClock.now
+        return entry.due > now ? entry.due - now : nil
+    }
+
     /// How long a batch waits after its last submission for more: 20 times the mean gap between
     /// its `submissions` (which arrived over `span`), within `minimum`...`maximum`, so that a
-    /// client deleting one object at a time can stall for a while without splitting its batch
-    /// (each prune of a large repository costs minutes of backend reads). A single submission
-    /// has no pace yet and waits `maximum`.
+    /// client deleting one object at a time can stall for a while without splitting its batch.
+    /// A single submission has no pace yet and waits `maximum`.
     static func quietPeriod(submissions: Int, spanning span: Duration, minimum: Duration, maximum: Duration) -> Duration {
         guard submissions >= 2 else { return maximum }
         let pace = span / (submissions - 1)
         return min(maximum, max(minimum, pace * 20))
     }
 
-    /// Ends `run()` (no more batches start).
+    /// Ends `run()` (no more batches or prunes start).
     nonisolated func finish() {
         flushContinuation.finish()
         completionsContinuation.finish()
@@ -242,24 +346,76 @@ actor PruneBatcher {
         guard let batch = batches.removeValue(forKey: location) else { return }
         forgetCalls += 1
         let ids = batch.ids
+        // Unique across batches and processes; its time says since when.
+        let token = RFC3339.format(Date(), fractionalSeconds: true) + "/" + UUID().uuidString.prefix(8).lowercased()
         let result: Result<Void, any Error>
         do {
+            // Written down before any finalizer goes (a crash before that submits them again).
+            async let recorded: Void = Self.record(batch.repositories, .owed(token: token), with: recordPrune)
             _ = try await gate.withAccess(location, exclusive: true) {
-                try await batch.repository.forget(ids: ids, prune: true)
+                if try await batch.repository.forgetWithoutRestic(ids: ids) == nil {
+                    try await batch.repository.forget(ids: ids)
+                }
+            }
+            try await recorded
+            for repositoryKey in batch.repositories {
+                owePrune(batch.repository, repositoryKey: repositoryKey, token: token, postpone: true)
             }
             result = .success(())
         } catch {
             result = .failure(error)
         }
         await catalog.invalidate(location)
-        // The size and count change once per batch, however many finalizers follow (a
-        // refresh per released Snapshot cost a `stats` every few seconds while they went).
+        // The count changes once per batch, however many finalizers follow (a refresh per
+        // released Snapshot cost a restic run every few seconds while they went).
         for repositoryKey in batch.repositories { refreshRepository(repositoryKey) }
         for (uid, key) in batch.snapshots {
             pending.remove(uid)
             outcomes[uid] = result
             completionsContinuation.yield(key)
         }
+    }
+
+    private static func record(
+        _ keys: Set<ObjectKey>, _ record: PruneRecord,
+        with recordPrune: @Sendable (ObjectKey, PruneRecord) async throws -> Void
+    ) async throws {
+        for key in keys { try await recordPrune(key, record) }
+    }
+
+    /// Runs the prune owed to `location`. True when one is still owed afterwards (it failed and
+    /// waits to be retried, or a batch came meanwhile); false ends its task.
+    private func prune(_ location: String) async -> Bool {
+        guard let entry = owed[location] else {
+            pruning.remove(location)
+            return false
+        }
+        pruneCalls += 1
+        do {
+            try await gate.withAccess(location, exclusive: true) { try await entry.repository.prune() }
+            if owed[location]?.token == entry.token {
+                owed.removeValue(forKey: location)
+            }
+            // A failed record only leaves the annotation: the next start prunes once more.
+            try? await Self.record(entry.repositories, .paid(token: entry.token), with: recordPrune)
+            for repositoryKey in entry.repositories { refreshRepository(repositoryKey) }
+        } catch {
+            if Task.isCancelled {
+                pruning.remove(location)
+                return false
+            }
+            // Retried with backoff (`pruneRetry`, doubling); the annotation stays meanwhile.
+            let message = "restic prune of \(location) failed (retried later): \(FailureSummary(error, defaultReason: "PruneFailed").message)"
+            try? await Self.record(entry.repositories, .failed(message: message), with: recordPrune)
+            if var current = owed[location] {
+                current.failures = entry.failures + 1
+                let backoff = min(pruneRetry * 20, pruneRetry * (1 << min(current.failures - 1, 5)))
+                current.due = max(current.due, ContinuousClock.now + backoff)
+                owed[location] = current
+            }
+        }
+        if owed[location] == nil { pruning.remove(location) }
+        return owed[location] != nil
     }
 }
 

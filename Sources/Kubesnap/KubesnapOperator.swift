@@ -119,9 +119,14 @@ public struct KubesnapOperator: Sendable {
         }
         let catalog = SnapshotCatalog()
         let (refreshes, refreshContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
+        let repositoryCache = repositories.store
+        let events = manager.events
         let batcher = PruneBatcher(
-            window: configuration.pruneBatchWindow, gate: gate, catalog: catalog,
-            refreshRepository: { refreshContinuation.yield($0) })
+            window: configuration.pruneBatchWindow, pruneDelay: configuration.pruneDelay, gate: gate, catalog: catalog,
+            refreshRepository: { refreshContinuation.yield($0) },
+            recordPrune: { key, record in
+                try await Self.recordPrune(record, on: key, client: client, cache: repositoryCache, events: events)
+            })
         let context = ReconcileContext(
             client: client, configuration: configuration, repositories: repositories.store, snapshots: snapshots.store,
             backupSessions: sessions.store, secrets: secrets.store, namespaces: namespaces.store,
@@ -257,6 +262,35 @@ public struct KubesnapOperator: Sendable {
     }
 
     /// Snapshots that a Repository's change may unblock: not finished, being deleted, or not
+
+    /// Writes down an owed prune on Repository `key` (PruneBatcher): the annotation
+    /// `kubesnap.io/prune-pending` set by a merge patch, removed (only while it still names the
+    /// batch that was pruned) by a JSON patch with a test; a failed prune is a Warning Event.
+    /// A Repository that is gone needs no record.
+    static func recordPrune(
+        _ record: PruneBatcher.PruneRecord, on key: ObjectKey, client: KubeClient, cache: Store, events: EventRecorder
+    ) async throws {
+        let annotation = Kubesnap.Annotation.prunePending
+        let path = "/metadata/annotations/" + annotation.replacingOccurrences(of: "~", with: "~0")
+            .replacingOccurrences(of: "/", with: "~1")
+        let patch: (type: PatchType, body: JSONValue)
+        switch record {
+        case .owed(let token):
+            patch = (.merge, ["metadata": ["annotations": [annotation: .string(token)]]])
+        case .paid(let token):
+            patch = (.json, [["op": "test", "path": .string(path), "value": .string(token)], ["op": "remove", "path": .string(path)]])
+        case .failed(let message):
+            if let object = cache.get(key) { events.warning(object, reason: "PruneFailed", message: message) }
+            return
+        }
+        do {
+            _ = try await client.patch(
+                KubesnapResources.repositories, namespace: key.namespace, name: key.name, type: patch.type, patch.body)
+        } catch {
+            if error.isNotFound { return }
+            throw KubesnapError.api(operation: "annotate Repository \(key.namespace)/\(key.name)", underlying: error)
+        }
+    }
     /// yet verified.
     static func waitsForRepository(_ snapshot: JSONValue) -> Bool {
         if !snapshot["metadata"]["deletionTimestamp"].isNull { return true }

@@ -57,8 +57,11 @@ public struct OperatorConfiguration: Sendable {
     public var repositoryCheckInterval: Duration = .seconds(86_400)
     /// A Snapshot whose Repository stays missing this long (since its creation) ends Failed.
     public var missingRepositoryTimeout: Duration = .seconds(60)
-    /// Snapshot deletions of one repository within this window share one forget and one prune.
+    /// Snapshot deletions of one repository within this window share one forget.
     public var pruneBatchWindow: Duration = .seconds(2)
+    /// The space forgotten snapshots held is reclaimed by one `restic prune` this long after the
+    /// repository's last forget (later forgets move it on, and share it).
+    public var pruneDelay: Duration = .seconds(10)
     /// Longest wait between retries of a failed reconcile (backend unreachable and the like).
     public var maxRetryDelay: Duration = .seconds(300)
 

@@ -141,6 +141,10 @@ public struct RepositoryReconciler: Reconciler {
             if error.transient { throw KubesnapError.backendUnreachable(error.message) }
             return .done
         }
+        // A prune that Snapshot deletions left owed, say by an operator that stopped before it.
+        if let token = repository.metadata.annotations?[Kubesnap.Annotation.prunePending] {
+            await context.batcher.owePrune(restic, repositoryKey: key, token: token)
+        }
         var initialized = false
         var openedStats: RepositoryStats?
         // The refresh's listing is the catalog's: lookups waiting for one share it, and the
@@ -210,6 +214,9 @@ public struct RepositoryReconciler: Reconciler {
         if initialized {
             context.events.normal(object, reason: "Initialized", message: "created a restic repository at \(location)")
         }
+        // The master key for forgetting without restic is opened once per process, aside, so
+        // that no deletion waits for its key derivation (a local repository; a no-op once held).
+        Task.detached { await restic.prepareForgetWithoutRestic() }
 
         do {
             // Stale locks: cleared only when no operation of this process holds the repository.
@@ -423,6 +430,7 @@ public struct RepositoryReconciler: Reconciler {
 
         switch repository.spec.effectiveDeletionPolicy {
         case .retain:
+            await reclaimOwedSpace(repository, object: object)
             context.events.normal(object, reason: "Retained", message: "deletionPolicy Retain: the backend data stays")
             return .done
         case .unknown(let value):
@@ -480,6 +488,23 @@ public struct RepositoryReconciler: Reconciler {
 
     /// Keeps the finalizer (and the data): phase Deleting, a Ready=False condition and a Warning
     /// Event that say why, and a retry with backoff.
+    /// Before a Repository is released with its data kept: the space of Snapshots deleted with
+    /// policy Delete whose prune is still owed (`kubesnap.io/prune-pending`) is reclaimed now,
+    /// for nobody will owe it afterwards. Tried once; a failure (say, the backend is down) does
+    /// not hold the Repository, it is said in a Warning Event.
+    private func reclaimOwedSpace(_ repository: Repository, object: JSONValue) async {
+        guard repository.metadata.annotations?[Kubesnap.Annotation.prunePending] != nil else { return }
+        do {
+            let restic = try context.access.open(repository)
+            try await context.gate.withAccess(restic.location, exclusive: true) { try await restic.prune() }
+        } catch {
+            let message = (error as? AccessFailure)?.message ?? FailureSummary(error, defaultReason: "PruneFailed").message
+            context.events.warning(
+                object, reason: "PruneFailed",
+                message: "the space of deleted Snapshots was not reclaimed (run restic prune on the repository): \(message)")
+        }
+    }
+
     private func blockDeletion(
         _ object: JSONValue, reason: String, message: String, generation: Int64?
     ) async throws -> ReconcileResult {

@@ -644,7 +644,7 @@ public struct SnapshotReconciler: Reconciler {
             return .requeue(after: .seconds(60))
         case .finished(.success):
             context.events.normal(
-                object, reason: "DataDeleted", message: "deletionPolicy Delete: its restic data was forgotten and pruned")
+                object, reason: "DataDeleted", message: "deletionPolicy Delete: its restic snapshot was forgotten; the repository's next prune reclaims the space it held")
             return .done  // the batch asked for its Repository's refresh
         case .finished(.failure(let error)):
             if Task.isCancelled { throw error }

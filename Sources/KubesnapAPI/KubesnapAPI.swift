@@ -19,13 +19,17 @@ public enum Kubesnap {
         public static let invokerName = "kubesnap.io/invoker-name"
     }
 
-    /// Annotations users set.
+    /// Annotations users set (and one kubesnap sets).
     public enum Annotation {
         /// Any new value asks for the Snapshot to be verified again.
         public static let verifyRequested = "kubesnap.io/verify-requested"
         /// `"true"` releases the finalizer without touching backend data (the documented way out
         /// of a stuck Terminating object when the backend is gone for good).
         public static let skipDataDeletion = "kubesnap.io/skip-data-deletion"
+        /// Set by kubesnap on a Repository (not by users): Snapshots of it were forgotten and the
+        /// space they held waits for a prune. The value is the batch's time and a tag; the prune
+        /// removes it.
+        public static let prunePending = "kubesnap.io/prune-pending"
     }
 
     /// `status.conditions[].type` values.

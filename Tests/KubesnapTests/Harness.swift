@@ -249,6 +249,7 @@ func withOperator(
         configuration.workers = 4
         configuration.missingRepositoryTimeout = .seconds(3)
         configuration.pruneBatchWindow = .milliseconds(500)
+        configuration.pruneDelay = .seconds(1)
         configuration.maxRetryDelay = .seconds(2)
         configuration.gracePeriod = .seconds(5)
         configure(&configuration)

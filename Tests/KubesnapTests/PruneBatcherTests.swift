@@ -9,10 +9,8 @@ import Testing
 
 @Suite("Prune batches")
 struct PruneBatcherTests {
-    @Test("Deletions within a batch share one forget --prune and one Repository refresh; the rest stays")
-    func oneForgetAndOneRefreshPerBatch() async throws {
-        let directory = try TemporaryDirectory(prefix: "kubesnap-batcher")
-        defer { directory.remove() }
+    /// A local repository with `count` snapshots of one small file (each its own pack).
+    static func repository(in directory: TemporaryDirectory, count: Int) async throws -> (ResticRepository, [String]) {
         let repository = try ResticRepository(
             backend: .local(path: directory.appending("repo")), password: "batch-pass",
             cacheDirectory: directory.appending("cache"))
@@ -20,15 +18,26 @@ struct PruneBatcherTests {
         let source = directory.appending("source")
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
         var ids: [String] = []
-        for index in 0..<4 {
+        for index in 0..<count {
             try "version \(index)\n".write(toFile: source + "/file.txt", atomically: true, encoding: .utf8)
             ids.append(try await repository.backup(path: source).snapshotID)
         }
+        return (repository, ids)
+    }
+
+    @Test("Deletions within a batch share one forget and one Repository refresh; one prune follows, written down until it ran")
+    func oneForgetAndOneRefreshPerBatch() async throws {
+        let directory = try TemporaryDirectory(prefix: "kubesnap-batcher")
+        defer { directory.remove() }
+        let (repository, ids) = try await Self.repository(in: directory, count: 4)
+        let packsBefore = try FileManager.default.subpathsOfDirectory(atPath: directory.appending("repo/data")).count
 
         let refreshed = Locked<[ObjectKey]>([])
+        let records = Locked<[PruneBatcher.PruneRecord]>([])
         let batcher = PruneBatcher(
-            window: .seconds(10), quiet: .milliseconds(200), gate: RepositoryGate(), catalog: SnapshotCatalog(),
-            refreshRepository: { key in refreshed.withLock { $0.append(key) } })
+            window: .seconds(10), quiet: .milliseconds(200), pruneDelay: .milliseconds(300), gate: RepositoryGate(),
+            catalog: SnapshotCatalog(), refreshRepository: { key in refreshed.withLock { $0.append(key) } },
+            recordPrune: { _, record in records.withLock { $0.append(record) } })
         let runner = Task { await batcher.run() }
         defer {
             batcher.finish()
@@ -62,9 +71,74 @@ struct PruneBatcherTests {
             }
         }
         #expect(await batcher.forgetCalls == 1)
-        #expect(refreshed.withLock { $0 } == [repositoryKey], "one refresh for the batch, not one per Snapshot")
+        // Forgotten before the finalizers go, and the owed prune written down before that.
         let left = try await repository.snapshots().map(\.id)
         #expect(left == [ids[3]], "only the batch's data is gone")
+        let owed = records.withLock { $0 }
+        guard case .owed(let token) = owed.first, owed.count <= 2 else {
+            Issue.record("no owed prune recorded before the completions: \(owed)")
+            return
+        }
+
+        // The prune follows, once; it is written down as paid with the same token.
+        try await waitUntil("the prune after the batch", timeout: .seconds(60)) {
+            let seen = records.withLock { $0 }
+            return (seen.contains(.paid(token: token)), "records: \(seen)")
+        }
+        #expect(records.withLock { $0 } == [.owed(token: token), .paid(token: token)])
+        #expect(await batcher.pruneCalls == 1)
+        #expect(await !batcher.isPruneOwed(repository.location))
+        #expect(refreshed.withLock { $0 } == [repositoryKey, repositoryKey], "one refresh for the batch, one for its prune")
+        let packsAfter = try FileManager.default.subpathsOfDirectory(atPath: directory.appending("repo/data")).count
+        #expect(packsAfter < packsBefore, "the prune reclaimed no pack (\(packsBefore) -> \(packsAfter))")
+        #expect(try await repository.check(readData: true) == .ok)
+    }
+
+    @Test("A prune that fails is said, stays owed and is tried again")
+    func failedPruneIsRetried() async throws {
+        let directory = try TemporaryDirectory(prefix: "kubesnap-batcher")
+        defer { directory.remove() }
+        let (repository, ids) = try await Self.repository(in: directory, count: 2)
+        let records = Locked<[PruneBatcher.PruneRecord]>([])
+        let batcher = PruneBatcher(
+            window: .seconds(10), quiet: .milliseconds(100), pruneDelay: .milliseconds(100),
+            pruneRetry: .milliseconds(500), gate: RepositoryGate(), catalog: SnapshotCatalog(),
+            refreshRepository: { _ in }, recordPrune: { _, record in records.withLock { $0.append(record) } })
+        let runner = Task { await batcher.run() }
+        defer {
+            batcher.finish()
+            runner.cancel()
+        }
+        // A live lock of another restic (a backup waiting for its input) makes restic prune fail.
+        let holder = try LockHoldingRestic(
+            repository: directory.appending("repo"), password: "batch-pass", cacheDirectory: directory.appending("cache2"),
+            home: directory.path)
+        defer { holder.interrupt() }
+        _ = try await waitFor("the other restic's lock") {
+            let locks = lockFiles(directory.appending("repo"))
+            return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
+        }
+        let repositoryKey = ObjectKey(namespace: "team", name: "repo")
+        await batcher.owePrune(repository, repositoryKey: repositoryKey, token: "earlier")
+
+        let failure: String = try await waitFor("a failed prune said", timeout: .seconds(60)) {
+            let seen = records.withLock { $0 }
+            for record in seen { if case .failed(let message) = record { return .done(message) } }
+            return .notYet("records: \(seen)")
+        }
+        #expect(failure.contains("locked"), "\(failure)")
+        #expect(!failure.contains("batch-pass"))
+        #expect(await batcher.isPruneOwed(repository.location))
+        #expect(!records.withLock { $0 }.contains(.paid(token: "earlier")))
+
+        // The other restic ends (removing its lock); the next try succeeds and pays what was owed.
+        holder.interrupt()
+        try await waitUntil("the retried prune", timeout: .seconds(60)) {
+            let seen = records.withLock { $0 }
+            return (seen.contains(.paid(token: "earlier")), "records: \(seen)")
+        }
+        #expect(await !batcher.isPruneOwed(repository.location))
+        #expect(try await repository.snapshots().map(\.id) == ids)
     }
 }
 
@@ -98,7 +172,7 @@ struct PruneBatchPauseTests {
 
 @Suite("Mass deletion through the operator")
 struct MassDeletionTests {
-    @Test("A deletecollection of adopted Snapshots shares a forget --prune, and its Repository refresh is one restic run")
+    @Test("A deletecollection of adopted Snapshots is forgotten without restic, then shares one prune; the owed prune is on the Repository until it ran")
     func deleteCollectionSharesAPrune() async throws {
         try await withWrappedRestic { h, wrapper in
             let ns = "default", count = 8
@@ -124,19 +198,28 @@ struct MassDeletionTests {
             for index in 0..<count { try await h.waitForGone(Harness.snapshots, ns, "adopted-\(index)") }
             #expect(try await h.resticSnapshots(repository: path, password: "mass-pass").isEmpty)
 
-            // One batch (a loaded machine may split a burst; one forget per Snapshot would be 8),
-            // then a refresh of the Repository that is one `restic snapshots` per batch (its size
-            // comes from the backend's file listing).
+            // The forget ran without restic (a local repository); its batch's refresh is one
+            // `restic snapshots` (the size comes from the backend's file listing).
             try await waitUntil("the Repository's refresh after the batch", timeout: .seconds(60)) {
                 let runs = Array(wrapper.runs().dropFirst(marker))
                 return (runs.contains { $0.contains(" snapshots") }, "runs \(runs)")
             }
+            // Then one prune (a loaded machine may split a burst into two or three batches; they
+            // share it when they come within the prune delay), and the annotation goes.
+            try await waitUntil("a prune, and the Repository's prune-pending annotation gone", timeout: .seconds(60)) {
+                let runs = Array(wrapper.runs().dropFirst(marker))
+                let repository = try await h.client.get(Harness.repositories, namespace: ns, name: "repo")
+                let pending = repository["metadata"]["annotations"]["kubesnap.io/prune-pending"]
+                return (runs.contains { $0.contains(" prune") } && pending.isNull, "runs \(runs); annotation \(pending)")
+            }
             let runs = Array(wrapper.runs().dropFirst(marker))
-            let forgets = runs.filter { $0.contains(" forget") }
-            #expect(forgets.count >= 1 && forgets.count <= 3, "restic runs after the deletecollection: \(runs)")
-            #expect(forgets.allSatisfy { $0.contains("--prune") }, "\(forgets)")
-            let other = runs.filter { !$0.contains(" forget") && !$0.contains(" snapshots") }
+            #expect(!runs.contains { $0.contains(" forget") }, "restic runs after the deletecollection: \(runs)")
+            let prunes = runs.filter { $0.contains(" prune") }
+            #expect(prunes.count >= 1 && prunes.count <= 3, "restic runs after the deletecollection: \(runs)")
+            let other = runs.filter { !$0.contains(" prune") && !$0.contains(" snapshots") }
             #expect(other.isEmpty, "a refresh is one snapshots run (no stats, no cat config, no list locks): \(runs)")
+            let check = try await h.restic(["-r", path, "check", "--read-data"], password: "mass-pass")
+            #expect(check.succeeded, "restic check --read-data after the prune: \(check)")
         }
     }
 }
