@@ -3,15 +3,12 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
-#include <openssl/core_names.h>
-#include <openssl/kdf.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,17 +225,6 @@ int ckc_verify_signed_by(const char *cert_pem, const char *ca_cert_pem) {
 void ckc_free(char *pointer) { free(pointer); }
 
 // MARK: restic's repository cryptography
-
-int ckc_scrypt(const unsigned char *password, unsigned long password_len,
-               const unsigned char *salt, unsigned long salt_len,
-               unsigned long long n, unsigned long long r, unsigned long long p,
-               unsigned char *out, unsigned long out_len) {
-    // scrypt needs 128 * r * (N + p) bytes; allow up to 2 GiB (restic's keys take 32 to 256 MiB).
-    uint64_t maxmem = 2ULL << 30;
-    if (r == 0 || p == 0 || n < 2 || 128ULL * r * (n + p) > maxmem) return -2;
-    return EVP_PBE_scrypt((const char *)password, password_len, salt, salt_len, n, r, p, maxmem, out, out_len) == 1
-               ? 0 : -1;
-}
 
 int ckc_aes256_ctr(const unsigned char *key32, const unsigned char *iv16,
                    const unsigned char *input, unsigned long length, unsigned char *output) {

@@ -98,27 +98,30 @@ actor RepositoryGate {
     }
 }
 
-/// Batches the data removal of deleted Snapshots per repository: every deletion submitted within
-/// `window` of a repository's first shares one forget of all their ids, and the space they held
-/// is reclaimed by one `restic prune` a while later (`pruneDelay`), shared by every batch of that
-/// time (API.md: a prune "may be batched per repository").
-///
-/// A batch runs as soon as its burst of deletions is over: when nothing joined it for a few
-/// times the burst's own pace (`quietPeriod`), between `minimumQuiet` and `quiet`. A
-/// deletecollection arrives a Snapshot every fraction of a millisecond and its batch runs 50 ms
-/// after the last; `kubectl delete` run once per object arrives every 100 ms or more and waits
-/// the full `quiet`, so that such a loop still shares a forget.
+/// Batches the data removal of deleted Snapshots per repository: deletions that arrive together
+/// share one forget of all their ids, and the space they held is reclaimed by one `restic prune`
+/// a while later (`pruneDelay`), shared by every forget of that time (API.md: a prune "may be
+/// batched per repository").
 ///
 /// The forget is done without restic where it can be (`ResticRepository.forgetWithoutRestic`:
-/// a local repository, its master key opened while the batch gathers), else by `restic forget`.
-/// Either way the Snapshots' finalizers go as soon as their snapshots are forgotten; the prune
-/// (minutes of backend reads on a large repository) no longer holds them Terminating.
+/// a local repository whose master key this process holds), in milliseconds: then a batch is
+/// forgotten as soon as the previous one is done, and the deletions that arrived meanwhile make
+/// the next, so that early finalizers go while later deletions still arrive. A forget through
+/// restic costs about half a second of its key derivation and lock wait, so there a batch waits
+/// until its burst of deletions is over: until nothing joined it for a few times the burst's own
+/// pace (`quietPeriod`), between `minimumQuiet` and `quiet`, and at most `window`. A
+/// deletecollection arrives a Snapshot every fraction of a millisecond and its batch runs 50 ms
+/// after the last; `kubectl delete` run once per object arrives every 100 ms or more and waits
+/// the full `quiet`, so that such a loop still shares a forget. One batch of a repository runs
+/// at a time.
 ///
-/// The owed prune is written down before any finalizer goes: the annotation
-/// `kubesnap.io/prune-pending` on each Repository of the batch, whose value names the batch. A
-/// prune that succeeds removes it (if no later batch changed it); an operator that stops first
-/// finds it on its next start (the Repository reconciler hands it back through `owePrune`), so
-/// that the data of a deleted Snapshot never outlives it for good.
+/// Either way the Snapshots' finalizers go once their snapshots are forgotten; the prune
+/// (minutes of backend reads on a large repository) does not hold them Terminating. The owed
+/// prune is written down before any of them goes: the annotation `kubesnap.io/prune-pending`
+/// on each Repository of the batch, whose value names the first batch it covers. A prune that
+/// succeeds removes it; an operator that stops first finds it on its next start (the Repository
+/// reconciler hands it back through `owePrune`), so that the data of a deleted Snapshot never
+/// outlives it for good.
 ///
 /// A submission does not hold the reconcile worker that made it: the deletion's reconcile
 /// returns at once (keeping its finalizer), and when the batch is done the Snapshot's key is
@@ -137,9 +140,10 @@ actor PruneBatcher {
 
     /// What `recordPrune` writes down on a Repository.
     enum PruneRecord: Sendable, Equatable {
-        /// A batch with this token forgot snapshots; their space is still to be reclaimed.
+        /// Snapshots were forgotten (first by the batch this token names); their space is still
+        /// to be reclaimed.
         case owed(token: String)
-        /// The prune after the batch with this token succeeded.
+        /// The prune that covers the batches since the one with this token succeeded.
         case paid(token: String)
         /// A prune failed (it is retried; the annotation stays): for a Warning Event.
         case failed(message: String)
@@ -162,14 +166,18 @@ actor PruneBatcher {
     private struct OwedPrune {
         var repository: ResticRepository
         var repositories: Set<ObjectKey>
-        /// The token of the latest batch it covers (what the annotation says).
+        /// What the annotation says.
         var token: String
         var due: ContinuousClock.Instant
+        /// Waiting for the repository or pruning: every forget done before it has the repository
+        /// is covered by it.
+        var running = false
         var failures = 0
     }
 
     private let window: Duration
-    /// A batch runs at the latest once no deletion joined it for this long (or at `window`).
+    /// A batch forgotten through restic runs at the latest once no deletion joined it for this
+    /// long (or at `window`) ...
     private let quiet: Duration
     /// ... and at the earliest once none joined it for this long.
     private let minimumQuiet: Duration
@@ -185,10 +193,12 @@ actor PruneBatcher {
     private var pending: Set<String> = []
     private var outcomes: [String: Result<Void, any Error>] = [:]
     private var owed: [String: OwedPrune] = [:]
+    /// Locations with a task that forgets their batches, one after another.
+    private var forgetting: Set<String> = []
     /// Locations with a task that runs their owed prune.
     private var pruning: Set<String> = []
-    private let flushes: AsyncStream<Work>
-    private let flushContinuation: AsyncStream<Work>.Continuation
+    private let work: AsyncStream<Work>
+    private let workContinuation: AsyncStream<Work>.Continuation
     /// Keys of Snapshots whose batch finished.
     nonisolated let completions: AsyncStream<ObjectKey>
     private let completionsContinuation: AsyncStream<ObjectKey>.Continuation
@@ -198,7 +208,7 @@ actor PruneBatcher {
     private(set) var pruneCalls = 0
 
     private enum Work: Sendable {
-        case batch(String)
+        case forget(String)
         case prune(String)
     }
 
@@ -220,7 +230,7 @@ actor PruneBatcher {
         self.catalog = catalog
         self.refreshRepository = refreshRepository
         self.recordPrune = recordPrune
-        (flushes, flushContinuation) = AsyncStream.makeStream(of: Work.self)
+        (work, workContinuation) = AsyncStream.makeStream(of: Work.self)
         (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
     }
 
@@ -236,10 +246,6 @@ actor PruneBatcher {
         guard !pending.contains(uid) else { return }
         pending.insert(uid)
         let location = repository.location
-        if batches[location] == nil {
-            batches[location] = Batch(repository: repository)
-            flushContinuation.yield(.batch(location))
-        }
         var batch = batches.removeValue(forKey: location) ?? Batch(repository: repository)
         for id in ids where !batch.ids.contains(id) { batch.ids.append(id) }
         batch.snapshots[uid] = key
@@ -247,48 +253,48 @@ actor PruneBatcher {
         batch.submissions += 1
         batch.lastSubmission = ContinuousClock.now
         batches[location] = batch
+        if forgetting.insert(location).inserted { workContinuation.yield(.forget(location)) }
     }
 
-    /// Owes `repository` (of Repository object `repositoryKey`) a prune after the batch named
-    /// `token`, `pruneDelay` from now. The Repository reconciler calls it for a
+    /// Owes `repository` (of Repository object `repositoryKey`) a prune, `pruneDelay` from now,
+    /// whose record says `token`. The Repository reconciler calls it for a
     /// `kubesnap.io/prune-pending` annotation it finds (left by an earlier process); a prune
-    /// already owed here only gains the key. After a batch (`postpone`), an owed prune moves on
-    /// to `pruneDelay` from now and covers the batch, so that batches close together share it.
-    func owePrune(_ repository: ResticRepository, repositoryKey: ObjectKey, token: String, postpone: Bool = false) {
+    /// already owed here only gains the key.
+    func owePrune(_ repository: ResticRepository, repositoryKey: ObjectKey, token: String) {
         let location = repository.location
         if var entry = owed[location] {
             entry.repositories.insert(repositoryKey)
-            if postpone {
-                entry.token = token
-                entry.due = max(entry.due, ContinuousClock.now + pruneDelay)
-            }
             owed[location] = entry
         } else {
             owed[location] = OwedPrune(
                 repository: repository, repositories: [repositoryKey], token: token, due: ContinuousClock.now + pruneDelay)
         }
-        if pruning.insert(location).inserted { flushContinuation.yield(.prune(location)) }
+        if pruning.insert(location).inserted { workContinuation.yield(.prune(location)) }
     }
 
     /// Whether a prune is owed to the repository at `location` (for tests).
     func isPruneOwed(_ location: String) -> Bool { owed[location] != nil }
 
-    /// Runs each repository's batch once no deletion has joined it for `quiet` (a burst of
-    /// deletions has arrived), or `window` after its first submission at the latest, and each
-    /// owed prune when due, until cancelled. A child of the operator's task.
+    /// Forgets each repository's batches and runs each owed prune when due, until cancelled. A
+    /// child of the operator's task.
     func run() async {
         await withDiscardingTaskGroup { group in
-            for await work in flushes {
-                switch work {
-                case .batch(let location):
+            for await item in work {
+                switch item {
+                case .forget(let location):
                     group.addTask {
-                        // The master key is opened while the batch gathers (scrypt: 0.15 to 0.5 s).
-                        async let prepared: Bool = self.prepareForget(location)
-                        while let wait = await self.timeUntilDue(location) {
-                            do { try await Task.sleep(for: wait) } catch { break }  // collect more deletions
+                        while true {
+                            switch await self.nextBatch(location) {
+                            case .wait(let duration):
+                                // Collecting more deletions; cancelled: the batch stays unforgotten
+                                // (its Snapshots keep their finalizers).
+                                do { try await Task.sleep(for: duration) } catch { return }
+                            case .forget(let batch):
+                                await self.forget(batch, at: location)
+                            case .done:
+                                return
+                            }
                         }
-                        _ = await prepared
-                        await self.flush(location)
                     }
                 case .prune(let location):
                     group.addTask {
@@ -303,20 +309,29 @@ actor PruneBatcher {
         }
     }
 
-    private func prepareForget(_ location: String) async -> Bool {
-        guard let repository = batches[location]?.repository else { return false }
-        return await repository.prepareForgetWithoutRestic()
+    private enum Next {
+        case wait(Duration)
+        case forget(Batch)
+        case done
     }
 
-    /// How long the batch of `location` should still wait for more deletions; nil when due.
-    private func timeUntilDue(_ location: String) -> Duration? {
-        guard let batch = batches[location] else { return nil }
-        let now = ContinuousClock.now
-        let pause = Self.quietPeriod(
-            submissions: batch.submissions, spanning: batch.lastSubmission - batch.opened,
-            minimum: minimumQuiet, maximum: quiet)
-        let due = min(batch.lastSubmission + pause, batch.opened + window)
-        return due > now ? due - now : nil
+    /// What the forgetting task of `location` does next: the batch is taken once it is due (at
+    /// once where the forget needs no restic); with none left, the task ends.
+    private func nextBatch(_ location: String) -> Next {
+        guard let batch = batches[location] else {
+            forgetting.remove(location)
+            return .done
+        }
+        if !batch.repository.holdsMasterKey {
+            let now = ContinuousClock.now
+            let pause = Self.quietPeriod(
+                submissions: batch.submissions, spanning: batch.lastSubmission - batch.opened,
+                minimum: minimumQuiet, maximum: quiet)
+            let due = min(batch.lastSubmission + pause, batch.opened + window)
+            if due > now { return .wait(due - now) }
+        }
+        batches.removeValue(forKey: location)
+        return .forget(batch)
     }
 
     /// How long the prune owed to `location` should still wait; nil when due or not owed.
@@ -338,32 +353,47 @@ actor PruneBatcher {
 
     /// Ends `run()` (no more batches or prunes start).
     nonisolated func finish() {
-        flushContinuation.finish()
+        workContinuation.finish()
         completionsContinuation.finish()
     }
 
-    private func flush(_ location: String) async {
-        guard let batch = batches.removeValue(forKey: location) else { return }
+    private func forget(_ batch: Batch, at location: String) async {
         forgetCalls += 1
         let ids = batch.ids
-        // Unique across batches and processes; its time says since when.
-        let token = RFC3339.format(Date(), fractionalSeconds: true) + "/" + UUID().uuidString.prefix(8).lowercased()
-        let result: Result<Void, any Error>
+        var result: Result<Void, any Error>
         do {
-            // Written down before any finalizer goes (a crash before that submits them again).
-            async let recorded: Void = Self.record(batch.repositories, .owed(token: token), with: recordPrune)
             _ = try await gate.withAccess(location, exclusive: true) {
                 if try await batch.repository.forgetWithoutRestic(ids: ids) == nil {
                     try await batch.repository.forget(ids: ids)
                 }
             }
-            try await recorded
-            for repositoryKey in batch.repositories {
-                owePrune(batch.repository, repositoryKey: repositoryKey, token: token, postpone: true)
-            }
             result = .success(())
         } catch {
             result = .failure(error)
+        }
+        if case .success = result {
+            // Written down before any finalizer goes (a crash before that submits them again).
+            // A prune owed already covers this batch: it has not had the repository yet.
+            if let entry = owed[location] {
+                var updated = entry
+                updated.repositories.formUnion(batch.repositories)
+                if !entry.running { updated.due = max(entry.due, ContinuousClock.now + pruneDelay) }
+                owed[location] = updated
+                let unrecorded = batch.repositories.subtracting(entry.repositories)
+                do { try await Self.record(unrecorded, .owed(token: entry.token), with: recordPrune) } catch {
+                    result = .failure(error)
+                }
+            } else {
+                // Unique across batches and processes; its time says since when.
+                let token = RFC3339.format(Date(), fractionalSeconds: true) + "/" + UUID().uuidString.prefix(8).lowercased()
+                owed[location] = OwedPrune(
+                    repository: batch.repository, repositories: batch.repositories, token: token,
+                    due: ContinuousClock.now + pruneDelay)
+                if pruning.insert(location).inserted { workContinuation.yield(.prune(location)) }
+                do { try await Self.record(batch.repositories, .owed(token: token), with: recordPrune) } catch {
+                    result = .failure(error)
+                }
+            }
         }
         await catalog.invalidate(location)
         // The count changes once per batch, however many finalizers follow (a refresh per
@@ -384,30 +414,33 @@ actor PruneBatcher {
     }
 
     /// Runs the prune owed to `location`. True when one is still owed afterwards (it failed and
-    /// waits to be retried, or a batch came meanwhile); false ends its task.
+    /// waits to be tried again); false ends its task.
     private func prune(_ location: String) async -> Bool {
-        guard let entry = owed[location] else {
+        guard var entry = owed[location] else {
             pruning.remove(location)
             return false
         }
+        entry.running = true
+        owed[location] = entry
         pruneCalls += 1
         do {
-            try await gate.withAccess(location, exclusive: true) { try await entry.repository.prune() }
-            if owed[location]?.token == entry.token {
-                owed.removeValue(forKey: location)
-            }
+            let repository = entry.repository
+            try await gate.withAccess(location, exclusive: true) { try await repository.prune() }
+            // Every forget before it is covered; one after it makes a new record.
+            let covered = owed.removeValue(forKey: location) ?? entry
             // A failed record only leaves the annotation: the next start prunes once more.
-            try? await Self.record(entry.repositories, .paid(token: entry.token), with: recordPrune)
-            for repositoryKey in entry.repositories { refreshRepository(repositoryKey) }
+            try? await Self.record(covered.repositories, .paid(token: covered.token), with: recordPrune)
+            for repositoryKey in covered.repositories { refreshRepository(repositoryKey) }
         } catch {
             if Task.isCancelled {
                 pruning.remove(location)
                 return false
             }
-            // Retried with backoff (`pruneRetry`, doubling); the annotation stays meanwhile.
+            // Tried again after `pruneRetry`, doubling; the annotation stays meanwhile.
             let message = "restic prune of \(location) failed (retried later): \(FailureSummary(error, defaultReason: "PruneFailed").message)"
             try? await Self.record(entry.repositories, .failed(message: message), with: recordPrune)
             if var current = owed[location] {
+                current.running = false
                 current.failures = entry.failures + 1
                 let backoff = min(pruneRetry * 20, pruneRetry * (1 << min(current.failures - 1, 5)))
                 current.due = max(current.due, ContinuousClock.now + backoff)

@@ -214,8 +214,9 @@ public struct RepositoryReconciler: Reconciler {
         if initialized {
             context.events.normal(object, reason: "Initialized", message: "created a restic repository at \(location)")
         }
-        // The master key for forgetting without restic is opened once per process, aside, so
-        // that no deletion waits for its key derivation (a local repository; a no-op once held).
+        // The master key for forgetting without restic is read once per process (one restic run,
+        // aside), so that no deletion waits for restic's key derivation (a local repository; a
+        // no-op once held).
         Task.detached { await restic.prepareForgetWithoutRestic() }
 
         do {

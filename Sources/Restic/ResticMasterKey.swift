@@ -4,11 +4,10 @@ import KubeJSON
 
 /// The master key of a restic repository: what encrypts and authenticates every file in it.
 ///
-/// restic's design ("Keys, Encryption and MAC"): a key file under `keys/` holds scrypt
-/// parameters, a salt and `data`; scrypt of the password gives 64 bytes, an AES-256 key and a
-/// Poly1305-AES key (k, r), that open `data`, which is the master key as JSON. Every sealed
-/// file is IV (16 bytes) ‖ AES-256-CTR ciphertext ‖ Poly1305-AES tag (16 bytes) of the
-/// ciphertext, with the IV as the nonce.
+/// restic's design ("Keys, Encryption and MAC"): every sealed file is IV (16 bytes) ‖
+/// AES-256-CTR ciphertext ‖ Poly1305-AES tag (16 bytes) of the ciphertext, with the IV as the
+/// nonce. The key comes from restic itself (`restic cat masterkey`), which opens a key file
+/// with the password: its scrypt derivation (32 to 64 MiB for a moment) stays in restic's process.
 ///
 /// Held only in memory and never printed: `description` says nothing of the bytes.
 struct ResticMasterKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -25,45 +24,16 @@ struct ResticMasterKey: Sendable, CustomStringConvertible, CustomDebugStringConv
     var description: String { "ResticMasterKey(<redacted>)" }
     var debugDescription: String { description }
 
-    /// Why a key file did not give a master key.
-    enum OpenError: Error, Equatable {
-        /// The password does not open this key file (its MAC does not match).
-        case wrongPassword
-        /// Not a key file this code reads (another KDF, bad JSON, bad sizes).
-        case unreadable(String)
-    }
-
-    /// Opens the key file `keyFile` (its bytes as stored) with `password`.
-    static func open(keyFile: [UInt8], password: String) throws(OpenError) -> ResticMasterKey {
-        let json: JSONValue
-        do { json = try JSONValue.parse(keyFile) } catch { throw .unreadable("key file is not JSON") }
-        guard json["kdf"].stringValue == "scrypt" else {
-            throw .unreadable("key file KDF \(json["kdf"].stringValue ?? "(none)") is not scrypt")
-        }
-        guard let n = json["N"].intValue, let r = json["r"].intValue, let p = json["p"].intValue,
-            n > 1, r > 0, p > 0,
-            let salt = json["salt"].stringValue.flatMap({ Data(base64Encoded: $0) }),
-            let data = json["data"].stringValue.flatMap({ Data(base64Encoded: $0) })
-        else { throw .unreadable("key file lacks N, r, p, salt or data") }
-        var derived = [UInt8](repeating: 0, count: 64)
-        let passwordBytes = Array(password.utf8)
-        let saltBytes = Array(salt)
-        let status = derived.withUnsafeMutableBufferPointer { out in
-            ckc_scrypt(
-                passwordBytes, UInt(passwordBytes.count), saltBytes, UInt(saltBytes.count),
-                UInt64(n), UInt64(r), UInt64(p), out.baseAddress, 64)
-        }
-        guard status == 0 else { throw .unreadable("scrypt with N=\(n) r=\(r) p=\(p) failed") }
-        let userKey = ResticMasterKey(
-            encryption: Array(derived[0..<32]), macK: Array(derived[32..<48]), macR: Array(derived[48..<64]))
-        guard let plaintext = userKey.open(Array(data)) else { throw .wrongPassword }
-        guard let master = try? JSONValue.parse(plaintext),
+    /// The master key as `restic cat masterkey` prints it (and a key file's `data` holds it):
+    /// `{"mac": {"k": ..., "r": ...}, "encrypt": ...}`, base64. nil for anything else.
+    init?(masterKeyJSON bytes: [UInt8]) {
+        guard let master = try? JSONValue.parse(bytes),
             let encryption = master["encrypt"].stringValue.flatMap({ Data(base64Encoded: $0) }),
             let k = master["mac"]["k"].stringValue.flatMap({ Data(base64Encoded: $0) }),
-            let macR = master["mac"]["r"].stringValue.flatMap({ Data(base64Encoded: $0) }),
-            encryption.count == 32, k.count == 16, macR.count == 16
-        else { throw .unreadable("key file data does not hold a master key") }
-        return ResticMasterKey(encryption: Array(encryption), macK: Array(k), macR: Array(macR))
+            let r = master["mac"]["r"].stringValue.flatMap({ Data(base64Encoded: $0) }),
+            encryption.count == 32, k.count == 16, r.count == 16
+        else { return nil }
+        self.init(encryption: Array(encryption), macK: Array(k), macR: Array(r))
     }
 
     /// The plaintext of a sealed file; nil when its tag does not match (another key, or damage).

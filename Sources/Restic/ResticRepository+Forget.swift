@@ -16,8 +16,8 @@ extension ResticRepository {
     /// (else the lock is taken back and nil returned), the removal of each `snapshots/ID`, and the
     /// removal of the lock. restic itself, or another kubesnap, sees the lock while it stands.
     /// Without restic there is neither its scrypt key derivation (0.15 to 0.5 s of CPU for each
-    /// run) nor its fixed 200 ms wait after taking a lock: a batch of deletions is forgotten in
-    /// milliseconds. The repository stays one that restic reads: nothing else changes in it, and
+    /// run; the master key is read once per process, `prepareForgetWithoutRestic`) nor its fixed
+    /// 200 ms wait after taking a lock: a batch of deletions is forgotten in milliseconds. The repository stays one that restic reads: nothing else changes in it, and
     /// the data the snapshots referenced goes at the next `prune` (restic's own `forget` without
     /// `--prune` leaves it the same way).
     ///
@@ -28,7 +28,7 @@ extension ResticRepository {
         guard case .local(let root) = backend, ids.allSatisfy(Self.isFullID) else { return nil }
         // A cached key that no longer fits is dropped and the key files read again, once.
         for _ in 0..<2 {
-            guard let key = await masterKey(root: root) else { return nil }
+            guard let key = await masterKey() else { return nil }
             let lock = try Self.lockFile(exclusive: true, key: key)
             let outcome = await SpawnedProcess.valueOnOwnThread {
                 Self.forgetLocally(root: root, ids: ids, key: key, lock: lock)
@@ -52,34 +52,37 @@ extension ResticRepository {
         case otherKey
     }
 
-    /// Opens the repository's master key now, if this process can forget without restic here, so
-    /// that the first deletion need not wait for the key derivation. True when the key is held.
+    /// Reads the repository's master key now (one restic run), if this process can forget without
+    /// restic here, so that a deletion need not wait for it. True when the key is held.
     @discardableResult
     public func prepareForgetWithoutRestic() async -> Bool {
-        guard case .local(let root) = backend else { return false }
-        return await masterKey(root: root) != nil
+        guard case .local = backend else { return false }
+        return await masterKey() != nil
+    }
+
+    /// Whether this process holds the master key to forget here without restic (a local
+    /// repository; `prepareForgetWithoutRestic` read it). Another lock can still send a forget
+    /// to restic.
+    public var holdsMasterKey: Bool {
+        guard case .local = backend else { return false }
+        let cacheKey = cacheKey
+        return openedMasterKeys.withLock { $0[cacheKey] != nil }
     }
 
     private var cacheKey: String {
         location + "\u{0}" + ResticMasterKey.storageID(of: Array(password.revealed.utf8))
     }
 
-    /// The cached master key, or the one a key file under `keys/` gives for the password.
-    private func masterKey(root: String) async -> ResticMasterKey? {
+    /// The cached master key, or the one restic prints (`restic cat masterkey`: one run, which
+    /// pays restic's key derivation once for every later forget). Never logged: restic's
+    /// output is read here and nowhere else.
+    private func masterKey() async -> ResticMasterKey? {
         let cacheKey = cacheKey
         if let key = openedMasterKeys.withLock({ $0[cacheKey] }) { return key }
-        let password = password.revealed
-        let key: ResticMasterKey? = await SpawnedProcess.valueOnOwnThread {
-            let directory = root + "/keys"
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
-            // restic tries every key file too; a repository has a handful at most.
-            for name in names.sorted().prefix(32) where Self.isFullID(name) {
-                guard let bytes = FileManager.default.contents(atPath: directory + "/" + name) else { continue }
-                if let key = try? ResticMasterKey.open(keyFile: Array(bytes), password: password) { return key }
-            }
-            return nil
-        }
-        if let key { openedMasterKeys.withLock { $0[cacheKey] = key } }
+        guard let printed = try? await run(["cat", "masterkey"], noLock: true, cache: false),
+            let key = ResticMasterKey(masterKeyJSON: Array(printed.stdout))
+        else { return nil }
+        openedMasterKeys.withLock { $0[cacheKey] = key }
         return key
     }
 

@@ -584,7 +584,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
 
     /// Runs one restic command. A non-zero exit (outside `allowedExitCodes`; nil allows all)
     /// throws `ResticError.commandFailed` with the classified, redacted stderr.
-    private func run(
+    func run(
         _ arguments: [String], noLock: Bool = false, cache: Bool = true, allowedExitCodes: Set<Int32>? = [0],
         stdout: StdoutDestination = .capture
     ) async throws -> ChildResult {

@@ -94,6 +94,56 @@ struct PruneBatcherTests {
         #expect(try await repository.check(readData: true) == .ok)
     }
 
+    @Test("With the master key held, a batch is forgotten at once, and later batches join the prune already written down")
+    func eagerWithTheKeyHeld() async throws {
+        let directory = try TemporaryDirectory(prefix: "kubesnap-batcher")
+        defer { directory.remove() }
+        let (repository, ids) = try await Self.repository(in: directory, count: 4)
+        #expect(await repository.prepareForgetWithoutRestic())
+        let records = Locked<[PruneBatcher.PruneRecord]>([])
+        // Ten minutes of quiet and window: a batch that waited for them would not end in this test.
+        let batcher = PruneBatcher(
+            window: .seconds(600), quiet: .seconds(600), pruneDelay: .seconds(600), gate: RepositoryGate(),
+            catalog: SnapshotCatalog(), refreshRepository: { _ in },
+            recordPrune: { _, record in records.withLock { $0.append(record) } })
+        let runner = Task { await batcher.run() }
+        defer {
+            batcher.finish()
+            runner.cancel()
+        }
+        let completed = Locked<[ObjectKey]>([])
+        let listener = Task { for await key in batcher.completions { completed.withLock { $0.append(key) } } }
+        defer { listener.cancel() }
+        let repositoryKey = ObjectKey(namespace: "team", name: "repo")
+        let keys = (0..<3).map { ObjectKey(namespace: "team", name: "snap-\($0)") }
+
+        await batcher.submit(ids: [ids[0]], uid: "uid-0", key: keys[0], repositoryKey: repositoryKey, in: repository)
+        try await waitUntil("the first deletion forgotten without waiting for quiet", timeout: .seconds(60)) {
+            let done = completed.withLock { $0 }
+            return (done == [keys[0]], "completed: \(done)")
+        }
+        for index in 1..<3 {
+            await batcher.submit(
+                ids: [ids[index]], uid: "uid-\(index)", key: keys[index], repositoryKey: repositoryKey, in: repository)
+        }
+        try await waitUntil("the later deletions forgotten", timeout: .seconds(60)) {
+            let done = completed.withLock { $0 }
+            return (Set(done) == Set(keys), "completed: \(done)")
+        }
+        #expect(await batcher.forgetCalls >= 2)
+        #expect(try await repository.snapshots().map(\.id) == [ids[3]])
+        // One record for all: the prune owed since the first batch covers the later ones.
+        let written = records.withLock { $0 }
+        #expect(written.count == 1, "records: \(written)")
+        guard case .owed = written.first else {
+            Issue.record("no owed prune recorded: \(written)")
+            return
+        }
+        #expect(await batcher.isPruneOwed(repository.location))
+        // Neither restic forget nor a lock is left: the repository is as restic wants it.
+        #expect(lockFiles(directory.appending("repo")).isEmpty)
+    }
+
     @Test("A prune that fails is said, stays owed and is tried again")
     func failedPruneIsRetried() async throws {
         let directory = try TemporaryDirectory(prefix: "kubesnap-batcher")
@@ -216,7 +266,9 @@ struct MassDeletionTests {
             #expect(!runs.contains { $0.contains(" forget") }, "restic runs after the deletecollection: \(runs)")
             let prunes = runs.filter { $0.contains(" prune") }
             #expect(prunes.count >= 1 && prunes.count <= 3, "restic runs after the deletecollection: \(runs)")
-            let other = runs.filter { !$0.contains(" prune") && !$0.contains(" snapshots") }
+            // (The master key is read once, when the Repository was first Ready.)
+            #expect(runs.filter { $0.contains(" cat masterkey") }.count <= 1, "\(runs)")
+            let other = runs.filter { !$0.contains(" prune") && !$0.contains(" snapshots") && !$0.contains(" cat masterkey") }
             #expect(other.isEmpty, "a refresh is one snapshots run (no stats, no cat config, no list locks): \(runs)")
             let check = try await h.restic(["-r", path, "check", "--read-data"], password: "mass-pass")
             #expect(check.succeeded, "restic check --read-data after the prune: \(check)")

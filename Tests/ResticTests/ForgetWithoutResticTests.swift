@@ -8,28 +8,30 @@ import Testing
 /// `forgetWithoutRestic`: kubesnap forgets snapshots of a local repository the way restic does
 /// (lock, remove snapshot files, unlock), checked against the real restic on real repositories.
 @Suite struct ForgetWithoutResticTests {
+    /// The master key as restic prints it.
+    static func masterKey(_ fixture: LocalFixture, _ repository: ResticRepository) async throws -> ResticMasterKey {
+        let printed = try await resticCLI(["cat", "masterkey"], repository: repository.location, password: fixture.password)
+        #expect(printed.succeeded, "\(printed.stderr)")
+        return try #require(ResticMasterKey(masterKeyJSON: Array(printed.stdout.utf8)), "restic cat masterkey printed no key")
+    }
+
     @Test func masterKeyOpensWhatResticWrote() async throws {
         let fixture = try LocalFixture()
         defer { fixture.remove() }
         let repository = try fixture.repository()
         try await repository.initialize()
-        let keyNames = try FileManager.default.contentsOfDirectory(atPath: fixture.repositoryPath + "/keys")
-        #expect(keyNames.count == 1)
-        let keyFile = try #require(FileManager.default.contents(atPath: fixture.repositoryPath + "/keys/" + keyNames[0]))
-        let key = try ResticMasterKey.open(keyFile: Array(keyFile), password: fixture.password)
+        let key = try await Self.masterKey(fixture, repository)
         let config = try #require(FileManager.default.contents(atPath: fixture.repositoryPath + "/config"))
         let plaintext = try #require(key.open(Array(config)), "the master key does not open restic's config")
         let json = try JSONValue.parse(plaintext)
         #expect(json["id"].stringValue?.count == 64, "config: \(json)")
         #expect(json["version"].intValue != nil, "config: \(json)")
 
-        // A damaged byte fails the tag; a wrong password fails the key file.
+        // A damaged byte fails the tag; only a whole master key is read.
         var damaged = Array(config)
         damaged[20] ^= 0x01
         #expect(key.open(damaged) == nil)
-        #expect(throws: ResticMasterKey.OpenError.wrongPassword) {
-            _ = try ResticMasterKey.open(keyFile: Array(keyFile), password: "not the password")
-        }
+        #expect(ResticMasterKey(masterKeyJSON: Array(#"{"mac":{"k":"AAAA","r":"AAAA"},"encrypt":"AAAA"}"#.utf8)) == nil)
         #expect("\(key)" == "ResticMasterKey(<redacted>)")
         // What it seals, it opens, and restic too (below, through a lock).
         let sealed = try key.seal(Array("hello".utf8))
@@ -42,9 +44,7 @@ import Testing
         defer { fixture.remove() }
         let repository = try fixture.repository()
         try await repository.initialize()
-        let keyNames = try FileManager.default.contentsOfDirectory(atPath: fixture.repositoryPath + "/keys")
-        let keyFile = try #require(FileManager.default.contents(atPath: fixture.repositoryPath + "/keys/" + keyNames[0]))
-        let key = try ResticMasterKey.open(keyFile: Array(keyFile), password: fixture.password)
+        let key = try await Self.masterKey(fixture, repository)
         let lock = try ResticRepository.lockFile(exclusive: true, key: key)
         let name = ResticMasterKey.storageID(of: lock)
         #expect(FileManager.default.createFile(atPath: fixture.repositoryPath + "/locks/" + name, contents: Data(lock)))
@@ -95,9 +95,7 @@ import Testing
         try await repository.initialize()
         let id = try await repository.backup(path: try fixture.source("data")).snapshotID
         // A lock of another process: a shared one, as a running `restic backup` holds.
-        let keyNames = try FileManager.default.contentsOfDirectory(atPath: fixture.repositoryPath + "/keys")
-        let keyFile = try #require(FileManager.default.contents(atPath: fixture.repositoryPath + "/keys/" + keyNames[0]))
-        let key = try ResticMasterKey.open(keyFile: Array(keyFile), password: fixture.password)
+        let key = try await Self.masterKey(fixture, repository)
         let other = try ResticRepository.lockFile(exclusive: false, key: key)
         let otherPath = fixture.repositoryPath + "/locks/" + ResticMasterKey.storageID(of: other)
         #expect(FileManager.default.createFile(atPath: otherPath, contents: Data(other)))

@@ -28,12 +28,6 @@ int ckc_verify_signed_by(const char *cert_pem, const char *ca_cert_pem);
 // for the operations kubesnap does on a repository without the restic CLI. Each returns 0 on
 // success and a negative number on failure.
 
-/// scrypt(password, salt, N, r, p) into `out_len` bytes.
-int ckc_scrypt(const unsigned char *password, unsigned long password_len,
-               const unsigned char *salt, unsigned long salt_len,
-               unsigned long long n, unsigned long long r, unsigned long long p,
-               unsigned char *out, unsigned long out_len);
-
 /// AES-256 in counter mode (encryption and decryption are the same), `iv` 16 bytes.
 int ckc_aes256_ctr(const unsigned char *key32, const unsigned char *iv16,
                    const unsigned char *input, unsigned long length, unsigned char *output);
