@@ -92,6 +92,17 @@ public struct RepositoryReconciler: Reconciler {
         let unchanged =
             observation != nil && current.phase == .ready && observation?.generation == generation
             && current.observedGeneration == generation && observation?.secretVersions == secretVersions
+        if let observation, !unchanged, current.phase == nil || current.phase == .pending,
+            observation.generation == generation, observation.secretVersions == secretVersions,
+            now - observation.refreshed < context.configuration.repositoryRefreshSpacing
+        {
+            // This process made it Ready moments ago, for this spec and these Secrets: the cache
+            // has not caught up with that write yet (the watch event of an earlier write, such
+            // as the finalizer's, came first). The write's own event reconciles it again; a
+            // refresh now would read the backend twice for nothing.
+            if requested { requestRefresh(key) }
+            return .done
+        }
         if let observation, unchanged {
             let elapsed = now - observation.refreshed
             if !requested, elapsed < refreshInterval {
