@@ -275,3 +275,83 @@ struct MassDeletionTests {
         }
     }
 }
+
+@Suite("Owed prunes")
+struct OwedPruneTests {
+    static let annotation = "kubesnap.io/prune-pending"
+
+    /// Data no snapshot references any more: a backup of random bytes, forgotten without a prune
+    /// (as kubesnap leaves a batch). Returns the repository's bytes on disk with it.
+    static func unreferencedData(_ h: Harness, path: String, password: String) async throws -> Int64 {
+        let random = (0..<300_000).map { _ in Character(UnicodeScalar(UInt8.random(in: 97...122))) }
+        let source = try h.makeSource("unreferenced", files: ["random": String(random)])
+        let made = try await h.restic(["-r", path, "backup", "--json", h.sourceRoot + "/" + source], password: password)
+        #expect(made.succeeded, "\(made)")
+        let ids = try await h.resticSnapshots(repository: path, password: password).compactMap { $0["id"].stringValue }
+        let forgot = try await h.restic(["-r", path, "forget", "--"] + ids, password: password)
+        #expect(forgot.succeeded, "\(forgot)")
+        return try await h.bytesOnDisk(path)
+    }
+
+    static func annotate(_ h: Harness, _ ns: String, _ name: String, _ value: String) async throws {
+        _ = try await h.client.patch(
+            Harness.repositories, namespace: ns, name: name, type: .merge,
+            ["metadata": ["annotations": [annotation: .string(value)]]])
+    }
+
+    @Test("A prune an earlier operator left owed (kubesnap.io/prune-pending) runs at start, and the annotation goes")
+    func owedPruneRunsAfterARestart() async throws {
+        try await withWrappedRestic { h, wrapper in
+            let ns = "default", password = "owed-pass"
+            let path = h.repositoryRoot + "/owed"
+            try await h.readyRepository(ns, "repo", path: "owed", password: password)
+            let withGarbage = try await Self.unreferencedData(h, path: path, password: password)
+            // What an operator that stopped between a batch and its prune leaves behind.
+            await h.runner.stop()
+            try await Self.annotate(h, ns, "repo", "2026-11-23T10:00:00.000Z/earlier")
+            let marker = wrapper.runs().count
+            h.runner.start()
+
+            try await waitUntil("the owed prune, and the annotation gone", timeout: .seconds(60)) {
+                let runs = Array(wrapper.runs().dropFirst(marker))
+                let repository = try await h.get(Harness.repositories, ns, "repo")
+                let pending = repository?["metadata"]["annotations"][Self.annotation] ?? .null
+                return (runs.contains { $0.contains(" prune") } && pending.isNull, "runs \(runs); annotation \(pending)")
+            }
+            let after = try await h.bytesOnDisk(path)
+            #expect(after < withGarbage / 2, "the prune reclaimed \(withGarbage) -> \(after)")
+            let check = try await h.restic(["-r", path, "check", "--read-data"], password: password)
+            #expect(check.succeeded, "\(check)")
+        }
+    }
+
+    @Test("A Repository deleted with Retain while a prune is owed reclaims that space first, and keeps the rest")
+    func retainReclaimsOwedSpace() async throws {
+        try await withWrappedRestic { h, wrapper in
+            let ns = "default", password = "retain-pass"
+            let path = h.repositoryRoot + "/kept"
+            try await h.createSecret(ns, "pw", password: password)
+            try await h.createRepository(ns, "repo", path: "kept", secret: "pw", deletionPolicy: "Retain")
+            try await h.waitForPhase(Harness.repositories, ns, "repo", "Ready")
+            _ = try await Self.unreferencedData(h, path: path, password: password)
+            // One snapshot the Repository's Retain keeps.
+            let source = try h.makeSource("kept-source", files: ["file.txt": "kept"])
+            let kept = try await h.restic(["-r", path, "backup", h.sourceRoot + "/" + source], password: password)
+            #expect(kept.succeeded, "\(kept)")
+            let withGarbage = try await h.bytesOnDisk(path)
+            try await Self.annotate(h, ns, "repo", "2026-11-23T10:00:00.000Z/owed")
+            let marker = wrapper.runs().count
+
+            _ = try await h.client.delete(Harness.repositories, namespace: ns, name: "repo")
+            try await h.waitForGone(Harness.repositories, ns, "repo")
+            let runs = Array(wrapper.runs().dropFirst(marker))
+            #expect(runs.filter { $0.contains(" prune") }.count == 1, "restic runs: \(runs)")
+            let after = try await h.bytesOnDisk(path)
+            #expect(after < withGarbage / 2, "the prune reclaimed \(withGarbage) -> \(after)")
+            // Retain: the repository and its one snapshot stay.
+            #expect(try await h.resticSnapshots(repository: path, password: password).count == 1)
+            let reasons = try await h.eventReasons(ns, about: "repo")
+            #expect(!reasons.contains("PruneFailed"), "\(reasons)")
+        }
+    }
+}
