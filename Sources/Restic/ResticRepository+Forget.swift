@@ -148,29 +148,14 @@ extension ResticRepository {
     }
 
     /// Writes `bytes` under a temporary name beside `path` and renames it to `path`, read-only,
-    /// as restic's local backend does, so that no reader sees a part of it.
+    /// as restic's local backend does, so that no reader sees a part of it. (Not synced: a lock
+    /// lives for milliseconds, and one a crash leaves is stale anyway.)
     private static func writeNewFile(_ bytes: [UInt8], at path: String) throws {
         let temporary = path + "-tmp-kubesnap-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        var failure: Int32 = 0
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                offset += written
-            }
-        }
-        if failure == 0, fsync(descriptor) != 0 { failure = errno }
-        close(descriptor)
-        if failure == 0, chmod(temporary, 0o400) != 0 { failure = errno }
-        if failure == 0, rename(temporary, path) != 0 { failure = errno }
-        if failure != 0 {
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes), attributes: [.posixPermissions: 0o400])
+        else { throw POSIXError(.EIO) }
+        guard rename(temporary, path) == 0 else {
+            let failure = errno
             unlink(temporary)
             throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO)
         }

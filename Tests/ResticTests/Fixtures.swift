@@ -67,6 +67,15 @@ struct LocalFixture {
             executable: try executable ?? toolPath("restic"), cancellation: cancellation, registry: registry)
     }
 
+    /// The repository, initialized, with `snapshots` backups of small sources; their ids in order.
+    func initializedRepository(snapshots count: Int = 0) async throws -> (ResticRepository, [String]) {
+        let repository = try repository()
+        try await repository.initialize()
+        var ids: [String] = []
+        for index in 0..<count { ids.append(try await repository.backup(path: try source("s\(index)")).snapshotID) }
+        return (repository, ids)
+    }
+
     /// The repositories restic keeps a cache of in `cachePath` (its directories named by
     /// repository id).
     func cachedRepositories() -> [String] {

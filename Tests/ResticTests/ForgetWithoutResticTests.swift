@@ -18,8 +18,7 @@ import Testing
     @Test func masterKeyOpensWhatResticWrote() async throws {
         let fixture = try LocalFixture()
         defer { fixture.remove() }
-        let repository = try fixture.repository()
-        try await repository.initialize()
+        let (repository, _) = try await fixture.initializedRepository()
         let key = try await Self.masterKey(fixture, repository)
         let config = try #require(FileManager.default.contents(atPath: fixture.repositoryPath + "/config"))
         let plaintext = try #require(key.open(Array(config)), "the master key does not open restic's config")
@@ -42,8 +41,7 @@ import Testing
     @Test func resticReadsTheLockAndHonoursIt() async throws {
         let fixture = try LocalFixture()
         defer { fixture.remove() }
-        let repository = try fixture.repository()
-        try await repository.initialize()
+        let (repository, _) = try await fixture.initializedRepository()
         let key = try await Self.masterKey(fixture, repository)
         let lock = try ResticRepository.lockFile(exclusive: true, key: key)
         let name = ResticMasterKey.storageID(of: lock)
@@ -67,10 +65,7 @@ import Testing
     @Test func forgetsExactlyThoseSnapshotsAndLeavesARepositoryResticReads() async throws {
         let fixture = try LocalFixture()
         defer { fixture.remove() }
-        let repository = try fixture.repository()
-        try await repository.initialize()
-        var ids: [String] = []
-        for index in 0..<3 { ids.append(try await repository.backup(path: try fixture.source("s\(index)")).snapshotID) }
+        let (repository, ids) = try await fixture.initializedRepository(snapshots: 3)
         let unknown = String(repeating: "ab", count: 32)
 
         let result = try await repository.forgetWithoutRestic(ids: [ids[0], unknown, ids[1], ids[0]])
@@ -91,8 +86,7 @@ import Testing
     @Test func anotherLockLeavesItToRestic() async throws {
         let fixture = try LocalFixture()
         defer { fixture.remove() }
-        let repository = try fixture.repository()
-        try await repository.initialize()
+        let (repository, _) = try await fixture.initializedRepository()
         let id = try await repository.backup(path: try fixture.source("data")).snapshotID
         // A lock of another process: a shared one, as a running `restic backup` holds.
         let key = try await Self.masterKey(fixture, repository)
@@ -112,8 +106,7 @@ import Testing
     @Test func aRepositoryMadeAgainAtTheSamePlaceIsOpenedAgain() async throws {
         let fixture = try LocalFixture()
         defer { fixture.remove() }
-        let repository = try fixture.repository()
-        try await repository.initialize()
+        let (repository, _) = try await fixture.initializedRepository()
         #expect(await repository.prepareForgetWithoutRestic())
         let first = try await repository.backup(path: try fixture.source("data")).snapshotID
         #expect(try await repository.forgetWithoutRestic(ids: [first])?.removed == [first])

@@ -133,10 +133,7 @@ import Testing
     @Test func forgetAndPruneInOneCall() async throws {
         let fixture = try LocalFixture()
         defer { fixture.remove() }
-        let repository = try fixture.repository()
-        try await repository.initialize()
-        var ids: [String] = []
-        for index in 0..<3 { ids.append(try await repository.backup(path: try fixture.source("s\(index)")).snapshotID) }
+        let (repository, ids) = try await fixture.initializedRepository(snapshots: 3)
         let result = try await repository.forget(ids: [ids[0], String(ids[1].prefix(10)), "deadbeef"], prune: true)
         #expect(Set(result.removed) == [ids[0], ids[1]])
         #expect(result.notFound == ["deadbeef"])
