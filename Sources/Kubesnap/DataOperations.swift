@@ -197,6 +197,8 @@ actor PruneBatcher {
     private var forgetting: Set<String> = []
     /// Locations with a task that runs their owed prune.
     private var pruning: Set<String> = []
+    /// Tokens of prunes this process ran (the latest few).
+    private var paidTokens: [String] = []
     private let work: AsyncStream<Work>
     private let workContinuation: AsyncStream<Work>.Continuation
     /// Keys of Snapshots whose batch finished.
@@ -261,6 +263,8 @@ actor PruneBatcher {
     /// `kubesnap.io/prune-pending` annotation it finds (left by an earlier process); a prune
     /// already owed here only gains the key.
     func owePrune(_ repository: ResticRepository, repositoryKey: ObjectKey, token: String) {
+        // A cached Repository can still show the annotation a prune of this process removed.
+        guard !paidTokens.contains(token) else { return }
         let location = repository.location
         if var entry = owed[location] {
             entry.repositories.insert(repositoryKey)
@@ -428,6 +432,8 @@ actor PruneBatcher {
             try await gate.withAccess(location, exclusive: true) { try await repository.prune() }
             // Every forget before it is covered; one after it makes a new record.
             let covered = owed.removeValue(forKey: location) ?? entry
+            paidTokens.append(covered.token)
+            if paidTokens.count > 64 { paidTokens.removeFirst() }
             // A failed record only leaves the annotation: the next start prunes once more.
             try? await Self.record(covered.repositories, .paid(token: covered.token), with: recordPrune)
             for repositoryKey in covered.repositories { refreshRepository(repositoryKey) }

@@ -261,8 +261,6 @@ public struct KubesnapOperator: Sendable {
             || old["metadata"]["deletionTimestamp"] != new["metadata"]["deletionTimestamp"]
     }
 
-    /// Snapshots that a Repository's change may unblock: not finished, being deleted, or not
-
     /// Writes down an owed prune on Repository `key` (PruneBatcher): the annotation
     /// `kubesnap.io/prune-pending` set by a merge patch, removed (only while it still names the
     /// batch that was pruned) by a JSON patch with a test; a failed prune is a Warning Event.
@@ -291,6 +289,8 @@ public struct KubesnapOperator: Sendable {
             throw KubesnapError.api(operation: "annotate Repository \(key.namespace)/\(key.name)", underlying: error)
         }
     }
+
+    /// Snapshots that a Repository's change may unblock: not finished, being deleted, or not
     /// yet verified.
     static func waitsForRepository(_ snapshot: JSONValue) -> Bool {
         if !snapshot["metadata"]["deletionTimestamp"].isNull { return true }

@@ -498,8 +498,6 @@ public struct RepositoryReconciler: Reconciler {
         }
     }
 
-    /// Keeps the finalizer (and the data): phase Deleting, a Ready=False condition and a Warning
-    /// Event that say why, and a retry with backoff.
     /// Before a Repository is released with its data kept: the space of Snapshots deleted with
     /// policy Delete whose prune is still owed (`kubesnap.io/prune-pending`) is reclaimed now,
     /// for nobody will owe it afterwards. Tried once; a failure (say, the backend is down) does
@@ -517,6 +515,8 @@ public struct RepositoryReconciler: Reconciler {
         }
     }
 
+    /// Keeps the finalizer (and the data): phase Deleting, a Ready=False condition and a Warning
+    /// Event that say why, and a retry with backoff.
     private func blockDeletion(
         _ object: JSONValue, reason: String, message: String, generation: Int64?
     ) async throws -> ReconcileResult {
