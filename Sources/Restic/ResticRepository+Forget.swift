@@ -2,13 +2,13 @@ import ChildProcesses
 import Foundation
 import KubeJSON
 
-/// Master keys opened by this process, by repository location and password (a changed
-/// password Secret opens the key files again). Never written anywhere.
+/// Master keys read by this process, by repository location and password (after a change of
+/// the password Secret the key is read again). Never written anywhere.
 private let openedMasterKeys = Locked<[String: ResticMasterKey]>([:])
 
 extension ResticRepository {
     /// Forgets snapshots (full ids) the way `restic forget` does, without running restic, where
-    /// that is possible: a local repository whose master key this process holds or can open, and
+    /// that is possible: a local repository whose master key this process holds or can read, and
     /// no other lock on it. nil when it is not; the caller then runs restic (`forget`).
     ///
     /// What restic does, in the same order and format: an exclusive lock file (the same JSON,
@@ -17,16 +17,17 @@ extension ResticRepository {
     /// removal of the lock. restic itself, or another kubesnap, sees the lock while it stands.
     /// Without restic there is neither its scrypt key derivation (0.15 to 0.5 s of CPU for each
     /// run; the master key is read once per process, `prepareForgetWithoutRestic`) nor its fixed
-    /// 200 ms wait after taking a lock: a batch of deletions is forgotten in milliseconds. The repository stays one that restic reads: nothing else changes in it, and
-    /// the data the snapshots referenced goes at the next `prune` (restic's own `forget` without
-    /// `--prune` leaves it the same way).
+    /// 200 ms wait after taking a lock: a batch of deletions is forgotten in milliseconds. The
+    /// repository stays one that restic reads: nothing else changes in it, and the data the
+    /// snapshots referenced goes at the next `prune` (restic's own `forget` without `--prune`
+    /// leaves it the same way).
     ///
     /// Before each use the master key must still open the repository's `config`: a repository
     /// made again at the same place has another key, and restic could not read a lock sealed with
     /// the old one.
     public func forgetWithoutRestic(ids: [String]) async throws -> ForgetResult? {
         guard case .local(let root) = backend, ids.allSatisfy(Self.isFullID) else { return nil }
-        // A cached key that no longer fits is dropped and the key files read again, once.
+        // A cached key that no longer fits is dropped and read again, once.
         for _ in 0..<2 {
             guard let key = await masterKey() else { return nil }
             let lock = try Self.lockFile(exclusive: true, key: key)
