@@ -16,20 +16,38 @@ struct BenchSettings: Sendable {
     var rate: ClientRate
 }
 
-/// Waits until the operator has run no restic command for `quiet` (its start-up work is done).
-func waitForResticQuiet(_ restic: ResticWrapper, quiet: Duration = .seconds(2), timeout: Duration)
+/// Waits until the operator has started no restic command for `quiet` and none of its restic
+/// children still runs (its start-up work is done: a run started just before would otherwise
+/// take CPU inside the measured window).
+func waitForResticQuiet(_ op: OperatorProcess, quiet: Duration = .seconds(2), timeout: Duration)
     async throws
 {
     var lastCount = -1
     var lastChange = ContinuousClock.now
     try await waitUntil("the operator's restic runs to stop", timeout: timeout, poll: .milliseconds(100)) {
-        let count = restic.runs().count
+        let count = op.restic.runs().count
         if count != lastCount {
             lastCount = count
             lastChange = .now
         }
-        return (ContinuousClock.now - lastChange >= quiet, "\(count) runs so far")
+        let running = resticChildren(of: op.process.pid)
+        return (ContinuousClock.now - lastChange >= quiet && running == 0, "\(count) runs so far, \(running) running")
     }
+}
+
+/// How many restic processes `parent` has (from /proc: the wrapper execs restic).
+func resticChildren(of parent: Int32) -> Int {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return 0 }
+    var count = 0
+    for entry in entries where entry.allSatisfy(\.isNumber) {
+        guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+            let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+        else { continue }
+        // After the name: state, then the parent's pid.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        if stat[stat.index(after: open)..<close] == "restic", fields.count > 1, Int32(fields[1]) == parent { count += 1 }
+    }
+    return count
 }
 
 func histogramText(_ counts: [String: Int]) -> String {
@@ -104,7 +122,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
         let op = try await cluster.startOperator(name: "adopt", workers: settings.workers)
         try await op.waitReady(timeout: settings.timeout)
         try await cluster.waitForRepositoriesReady(namespaces, timeout: settings.timeout)
-        try await waitForResticQuiet(op.restic, timeout: settings.timeout)
+        try await waitForResticQuiet(op, timeout: settings.timeout)
 
         let before = try await cluster.requestCounts()
         let runsBefore = op.restic.runs().count
@@ -145,7 +163,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
         progress("adopt: all Ready after \(format(readySeconds)) s; waiting for restic to stay quiet")
         var resticSettled = true
         do {
-            try await waitForResticQuiet(op.restic, timeout: settings.timeout)
+            try await waitForResticQuiet(op, timeout: settings.timeout)
         } catch {
             resticSettled = false
             progress("adopt: restic did not settle: \(error)")
@@ -248,7 +266,7 @@ func runIdle(snapshots count: Int, idleSeconds: Int, settings: BenchSettings) as
     let op = try await cluster.startOperator(name: "idle", workers: settings.workers)
     let syncSeconds = try await op.waitReady(timeout: settings.timeout)
     try await cluster.waitForRepositoriesReady(namespaces, timeout: settings.timeout)
-    try await waitForResticQuiet(op.restic, quiet: .seconds(3), timeout: settings.timeout)
+    try await waitForResticQuiet(op, quiet: .seconds(3), timeout: settings.timeout)
     let startup = try await cluster.requestCounts().minus(beforeStart)
     let startupRuns = op.restic.runs().count
     let usageBefore = op.process.usage
@@ -312,7 +330,7 @@ func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioRe
     try await op.waitReady(timeout: settings.timeout)
     try await cluster.createRepository(namespace: "throughput", path: cluster.repositoryRoot + "/throughput")
     try await cluster.waitForRepositoriesReady(["throughput"], timeout: settings.timeout)
-    try await waitForResticQuiet(op.restic, timeout: settings.timeout)
+    try await waitForResticQuiet(op, timeout: settings.timeout)
     let (backupSeconds, verifySeconds, timeline) = try await withSnapshotTracker(client: cluster.loadClient) {
         tracker in
         progress("throughput: kubesnap backup")
@@ -451,7 +469,7 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
     let op = try await cluster.startOperator(name: "delete", workers: settings.workers)
     try await op.waitReady(timeout: settings.timeout)
     try await cluster.waitForRepositoriesReady(["delete"], timeout: settings.timeout)
-    try await waitForResticQuiet(op.restic, timeout: settings.timeout)
+    try await waitForResticQuiet(op, timeout: settings.timeout)
     let runner = ResticRunner(restic: settings.tools.restic, repository: path, cacheDirectory: nil)
 
     return try await withSnapshotTracker(client: cluster.loadClient) { tracker in
