@@ -9,8 +9,8 @@ import KubeJSON
 /// nonce. The key comes from restic itself (`restic cat masterkey`), which opens a key file
 /// with the password: its scrypt derivation (32 to 64 MiB for a moment) stays in restic's process.
 ///
-/// Held only in memory and never printed: `description` says nothing of the bytes.
-struct ResticMasterKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+/// Held only in memory and never printed: `description` and `dump` say nothing of the bytes.
+struct ResticMasterKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     private let encryption: [UInt8]
     private let macK: [UInt8]
     private let macR: [UInt8]
@@ -23,6 +23,7 @@ struct ResticMasterKey: Sendable, CustomStringConvertible, CustomDebugStringConv
 
     var description: String { "ResticMasterKey(<redacted>)" }
     var debugDescription: String { description }
+    var customMirror: Mirror { Mirror(self, children: []) }
 
     /// The master key as `restic cat masterkey` prints it (and a key file's `data` holds it):
     /// `{"mac": {"k": ..., "r": ...}, "encrypt": ...}`, base64. nil for anything else.

@@ -32,6 +32,9 @@ import Testing
         #expect(key.open(damaged) == nil)
         #expect(ResticMasterKey(masterKeyJSON: Array(#"{"mac":{"k":"AAAA","r":"AAAA"},"encrypt":"AAAA"}"#.utf8)) == nil)
         #expect("\(key)" == "ResticMasterKey(<redacted>)")
+        var dumped = ""
+        dump(key, to: &dumped)
+        #expect(!dumped.contains("encryption") && !dumped.contains("macK"), "\(dumped)")
         // What it seals, it opens, and restic too (below, through a lock).
         let sealed = try key.seal(Array("hello".utf8))
         #expect(sealed.count == 16 + 5 + 16)

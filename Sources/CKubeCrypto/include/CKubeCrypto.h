@@ -4,7 +4,7 @@
 /// Small certificate helpers over the system OpenSSL libcrypto (EVP + X509), used by the
 /// built-in API server to create its CA, serving certificate and admin client certificate;
 /// and the primitives of restic's repository encryption (below).
-/// Every key is ECDSA P-256; every certificate is signed with SHA-256.
+/// Every certificate key is ECDSA P-256; every certificate is signed with SHA-256.
 /// Functions return 0 on success and a negative number on failure; on success the PEM outputs
 /// are heap strings the caller releases with ckc_free.
 
