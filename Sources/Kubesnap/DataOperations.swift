@@ -199,6 +199,9 @@ actor PruneBatcher {
     private var pruning: Set<String> = []
     /// Tokens of prunes this process ran (the latest few).
     private var paidTokens: [String] = []
+    /// Locations whose last forget had to go to restic (another lock stood): their batches wait
+    /// for quiet again, so that a long-held lock does not cost a restic run per deletion.
+    private var forgottenByRestic: Set<String> = []
     private let work: AsyncStream<Work>
     private let workContinuation: AsyncStream<Work>.Continuation
     /// Keys of Snapshots whose batch finished.
@@ -326,7 +329,7 @@ actor PruneBatcher {
             forgetting.remove(location)
             return .done
         }
-        if !batch.repository.holdsMasterKey {
+        if !forgetsAtOnce(batch.repository) {
             let now = ContinuousClock.now
             let pause = Self.quietPeriod(
                 submissions: batch.submissions, spanning: batch.lastSubmission - batch.opened,
@@ -336,6 +339,11 @@ actor PruneBatcher {
         }
         batches.removeValue(forKey: location)
         return .forget(batch)
+    }
+
+    /// Whether batches of `repository` are forgotten as soon as they can be (see above).
+    func forgetsAtOnce(_ repository: ResticRepository) -> Bool {
+        repository.holdsMasterKey && !forgottenByRestic.contains(repository.location)
     }
 
     /// How long the prune owed to `location` should still wait; nil when due or not owed.
@@ -368,7 +376,10 @@ actor PruneBatcher {
         do {
             _ = try await gate.withAccess(location, exclusive: true) {
                 if try await batch.repository.forgetWithoutRestic(ids: ids) == nil {
+                    await self.noteForget(at: location, byRestic: true)
                     try await batch.repository.forget(ids: ids)
+                } else {
+                    await self.noteForget(at: location, byRestic: false)
                 }
             }
             result = .success(())
@@ -408,6 +419,10 @@ actor PruneBatcher {
             outcomes[uid] = result
             completionsContinuation.yield(key)
         }
+    }
+
+    private func noteForget(at location: String, byRestic: Bool) {
+        if byRestic { forgottenByRestic.insert(location) } else { forgottenByRestic.remove(location) }
     }
 
     private static func record(

@@ -94,7 +94,7 @@ struct PruneBatcherTests {
         #expect(try await repository.check(readData: true) == .ok)
     }
 
-    @Test("With the master key held, a batch is forgotten at once, and later batches join the prune already written down")
+    @Test("With the master key held, a batch is forgotten at once and later ones join the prune already written down; after a forget that went to restic, batches wait for quiet again")
     func eagerWithTheKeyHeld() async throws {
         let directory = try TemporaryDirectory(prefix: "kubesnap-batcher")
         defer { directory.remove() }
@@ -142,6 +142,29 @@ struct PruneBatcherTests {
         #expect(await batcher.isPruneOwed(repository.location))
         // Neither restic forget nor a lock is left: the repository is as restic wants it.
         #expect(lockFiles(directory.appending("repo")).isEmpty)
+        #expect(await batcher.forgetsAtOnce(repository))
+
+        // Another restic's lock sends a forget to restic (which fails on it): the batches that
+        // follow wait for quiet again, rather than run restic once per deletion.
+        let holder = try LockHoldingRestic(
+            repository: directory.appending("repo"), password: "batch-pass", cacheDirectory: directory.appending("cache2"),
+            home: directory.path)
+        defer { holder.interrupt() }
+        _ = try await waitFor("the other restic's lock") {
+            let locks = lockFiles(directory.appending("repo"))
+            return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
+        }
+        let blocked = ObjectKey(namespace: "team", name: "snap-3")
+        await batcher.submit(ids: [ids[3]], uid: "uid-3", key: blocked, repositoryKey: repositoryKey, in: repository)
+        try await waitUntil("the blocked deletion's outcome", timeout: .seconds(60)) {
+            let done = completed.withLock { $0 }
+            return (done.contains(blocked), "completed: \(done)")
+        }
+        guard case .finished(.failure) = await batcher.progress(uid: "uid-3") else {
+            Issue.record("a forget under another restic's lock did not fail")
+            return
+        }
+        #expect(await !batcher.forgetsAtOnce(repository))
     }
 
     @Test("A prune that fails is said, stays owed and is tried again")
