@@ -25,6 +25,23 @@ struct PruneBatcherTests {
         return (repository, ids)
     }
 
+    /// A real restic holding a shared lock on the repository in `directory`, once its lock file exists.
+    static func holdLock(in directory: TemporaryDirectory) async throws -> LockHoldingRestic {
+        let holder = try LockHoldingRestic(
+            repository: directory.appending("repo"), password: "batch-pass", cacheDirectory: directory.appending("cache2"),
+            home: directory.path)
+        do {
+            _ = try await waitFor("the other restic's lock") {
+                let locks = lockFiles(directory.appending("repo"))
+                return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
+            }
+        } catch {
+            holder.interrupt()
+            throw error
+        }
+        return holder
+    }
+
     @Test("Deletions within a batch share one forget and one Repository refresh; one prune follows, written down until it ran")
     func oneForgetAndOneRefreshPerBatch() async throws {
         let directory = try TemporaryDirectory(prefix: "kubesnap-batcher")
@@ -146,14 +163,8 @@ struct PruneBatcherTests {
 
         // Another restic's lock sends a forget to restic (which fails on it): the batches that
         // follow wait for quiet again, rather than run restic once per deletion.
-        let holder = try LockHoldingRestic(
-            repository: directory.appending("repo"), password: "batch-pass", cacheDirectory: directory.appending("cache2"),
-            home: directory.path)
+        let holder = try await Self.holdLock(in: directory)
         defer { holder.interrupt() }
-        _ = try await waitFor("the other restic's lock") {
-            let locks = lockFiles(directory.appending("repo"))
-            return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
-        }
         let blocked = ObjectKey(namespace: "team", name: "snap-3")
         await batcher.submit(ids: [ids[3]], uid: "uid-3", key: blocked, repositoryKey: repositoryKey, in: repository)
         try await waitUntil("the blocked deletion's outcome", timeout: .seconds(60)) {
@@ -183,14 +194,8 @@ struct PruneBatcherTests {
             runner.cancel()
         }
         // A live lock of another restic (a backup waiting for its input) makes restic prune fail.
-        let holder = try LockHoldingRestic(
-            repository: directory.appending("repo"), password: "batch-pass", cacheDirectory: directory.appending("cache2"),
-            home: directory.path)
+        let holder = try await Self.holdLock(in: directory)
         defer { holder.interrupt() }
-        _ = try await waitFor("the other restic's lock") {
-            let locks = lockFiles(directory.appending("repo"))
-            return locks.count == 1 ? .done(locks[0]) : .notYet("locks: \(locks)")
-        }
         let repositoryKey = ObjectKey(namespace: "team", name: "repo")
         await batcher.owePrune(repository, repositoryKey: repositoryKey, token: "earlier")
 
