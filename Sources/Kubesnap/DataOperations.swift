@@ -268,15 +268,30 @@ actor PruneBatcher {
     func owePrune(_ repository: ResticRepository, repositoryKey: ObjectKey, token: String) {
         // A cached Repository can still show the annotation a prune of this process removed.
         guard !paidTokens.contains(token) else { return }
+        owePrune(repository, repositoryKeys: [repositoryKey], token: token)
+    }
+
+    private func owePrune(_ repository: ResticRepository, repositoryKeys: Set<ObjectKey>, token: String) {
         let location = repository.location
         if var entry = owed[location] {
-            entry.repositories.insert(repositoryKey)
+            entry.repositories.formUnion(repositoryKeys)
             owed[location] = entry
         } else {
             owed[location] = OwedPrune(
-                repository: repository, repositories: [repositoryKey], token: token, due: ContinuousClock.now + pruneDelay)
+                repository: repository, repositories: repositoryKeys, token: token, due: ContinuousClock.now + pruneDelay)
         }
         if pruning.insert(location).inserted { workContinuation.yield(.prune(location)) }
+    }
+
+    /// Runs `repository`'s prune now (a Repository released with Retain, whose owed prune nobody
+    /// would run later): what this process owed there is paid by it.
+    func pruneNow(_ repository: ResticRepository) async throws {
+        let location = repository.location
+        try await gate.withAccess(location, exclusive: true) { try await repository.prune() }
+        if let entry = owed[location], !entry.running {
+            owed.removeValue(forKey: location)
+            paidTokens.append(entry.token)
+        }
     }
 
     /// Whether a prune is owed to the repository at `location` (for tests).
@@ -388,26 +403,9 @@ actor PruneBatcher {
         }
         if case .success = result {
             // Written down before any finalizer goes (a crash before that submits them again).
-            // A prune owed already covers this batch: it has not had the repository yet.
-            if let entry = owed[location] {
-                var updated = entry
-                updated.repositories.formUnion(batch.repositories)
-                if !entry.running { updated.due = max(entry.due, ContinuousClock.now + pruneDelay) }
-                owed[location] = updated
-                let unrecorded = batch.repositories.subtracting(entry.repositories)
-                do { try await Self.record(unrecorded, .owed(token: entry.token), with: recordPrune) } catch {
-                    result = .failure(error)
-                }
-            } else {
-                // Unique across batches and processes; its time says since when.
-                let token = RFC3339.format(Date(), fractionalSeconds: true) + "/" + UUID().uuidString.prefix(8).lowercased()
-                owed[location] = OwedPrune(
-                    repository: batch.repository, repositories: batch.repositories, token: token,
-                    due: ContinuousClock.now + pruneDelay)
-                if pruning.insert(location).inserted { workContinuation.yield(.prune(location)) }
-                do { try await Self.record(batch.repositories, .owed(token: token), with: recordPrune) } catch {
-                    result = .failure(error)
-                }
+            let (token, unrecorded) = owePrune(after: batch)
+            do { try await Self.record(unrecorded, .owed(token: token), with: recordPrune) } catch {
+                result = .failure(error)
             }
         }
         await catalog.invalidate(location)
@@ -419,6 +417,24 @@ actor PruneBatcher {
             outcomes[uid] = result
             completionsContinuation.yield(key)
         }
+    }
+
+    /// Makes a prune owed after `batch`: the one already owed covers it (it has not had the
+    /// repository yet, and moves on to `pruneDelay` from now unless it is running), else a new
+    /// one. Returns its token and the Repositories not yet recorded under it.
+    private func owePrune(after batch: Batch) -> (token: String, unrecorded: Set<ObjectKey>) {
+        let location = batch.repository.location
+        if var entry = owed[location] {
+            let unrecorded = batch.repositories.subtracting(entry.repositories)
+            entry.repositories.formUnion(batch.repositories)
+            if !entry.running { entry.due = max(entry.due, ContinuousClock.now + pruneDelay) }
+            owed[location] = entry
+            return (entry.token, unrecorded)
+        }
+        // Unique across batches and processes; its time says since when.
+        let token = RFC3339.format(Date(), fractionalSeconds: true) + "/" + UUID().uuidString.prefix(8).lowercased()
+        owePrune(batch.repository, repositoryKeys: batch.repositories, token: token)
+        return (token, batch.repositories)
     }
 
     private func noteForget(at location: String, byRestic: Bool) {

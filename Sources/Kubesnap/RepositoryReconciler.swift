@@ -505,8 +505,7 @@ public struct RepositoryReconciler: Reconciler {
     private func reclaimOwedSpace(_ repository: Repository, object: JSONValue) async {
         guard repository.metadata.annotations?[Kubesnap.Annotation.prunePending] != nil else { return }
         do {
-            let restic = try context.access.open(repository)
-            try await context.gate.withAccess(restic.location, exclusive: true) { try await restic.prune() }
+            try await context.batcher.pruneNow(try context.access.open(repository))
         } catch {
             let message = (error as? AccessFailure)?.message ?? FailureSummary(error, defaultReason: "PruneFailed").message
             context.events.warning(
