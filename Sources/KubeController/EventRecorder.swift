@@ -35,7 +35,8 @@ public final class EventRecorder: Sendable {
         /// The longest an Event waits for busy work (`giveWay(to:)`) before it is written anyway.
         public var yieldLimit: Duration = .seconds(2)
         public var aggregationWindow: Duration = .seconds(600)
-        /// How many distinct events are remembered for aggregation.
+        /// How many distinct events are remembered for aggregation (when full, the least recently
+        /// seen quarter is forgotten).
         public var aggregationCacheSize = 4096
 
         public init() {}
@@ -287,10 +288,14 @@ public final class EventRecorder: Sendable {
     private func remember(_ key: AggregationKey, _ aggregate: Aggregate) {
         state.withLockedValue { state in
             state.written += 1
-            if state.aggregates[key] == nil, state.aggregates.count >= options.aggregationCacheSize,
-                let oldest = state.aggregates.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key
-            {
-                state.aggregates.removeValue(forKey: oldest)
+            if state.aggregates[key] == nil, state.aggregates.count >= options.aggregationCacheSize {
+                // The least recently seen quarter goes at once: one sort per quarter of the cache's
+                // size in new keys, where a scan for the single oldest on every new key made each
+                // Event beyond the cache's size cost a pass over all 4,096 (with copies of their
+                // strings), under the recorder's lock.
+                let evicted = max(1, state.aggregates.count / 4)
+                let oldest = state.aggregates.map { ($0.key, $0.value.lastSeen) }.sorted { $0.1 < $1.1 }.prefix(evicted)
+                for (old, _) in oldest { state.aggregates.removeValue(forKey: old) }
             }
             state.aggregates[key] = aggregate
         }

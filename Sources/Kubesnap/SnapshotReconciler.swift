@@ -23,9 +23,9 @@ public struct SnapshotReconciler: Reconciler {
     let context: ReconcileContext
     let finalizer: Finalizer
     let status: TypedStatusWriter<SnapshotStatus>
-    /// Restic snapshot ids claimed by an adoption in this process (`location#id` → Snapshot uid),
-    /// so two Snapshots adopting the same id at once cannot both win.
-    let claims = Locked<[String: String]>([:])
+    /// Restic snapshot ids claimed by an adoption in this process, so two Snapshots adopting the
+    /// same id at once cannot both win.
+    let claims = AdoptionClaims()
 
     init(context: ReconcileContext) {
         self.context = context
@@ -403,14 +403,10 @@ public struct SnapshotReconciler: Reconciler {
         }
         let claimKey = KubesnapIndex.resticIDValue(location: restic.location, id: info.id)
         let holders = context.snapshots.byIndex(KubesnapIndex.snapshotsByResticID, claimKey).filter { $0.uid != uid }
-        let claimedBy = claims.withLock { claims -> String? in
-            if let owner = claims[claimKey], owner != uid,
-                context.snapshots.list().contains(where: { $0.uid == owner && $0["metadata"]["deletionTimestamp"].isNull })
-            {
-                return owner
-            }
-            claims[claimKey] = uid
-            return nil
+        let snapshots = context.snapshots
+        let claimedBy = claims.claim(claimKey, uid: uid, key: key) { holder in
+            guard let object = snapshots.get(holder.key) else { return false }
+            return object.uid == holder.uid && object["metadata"]["deletionTimestamp"].isNull
         }
         if let holder = holders.first {
             try await fail(
@@ -419,10 +415,9 @@ public struct SnapshotReconciler: Reconciler {
             return .done
         }
         if let claimedBy {
-            let holder = context.snapshots.list().first { $0.uid == claimedBy }
             try await fail(
                 object, reason: Kubesnap.Reason.alreadyAdopted,
-                message: "restic snapshot \(info.shortID) is already held by Snapshot \"\(holder?.name ?? claimedBy)\"")
+                message: "restic snapshot \(info.shortID) is already held by Snapshot \"\(claimedBy.key.name)\" in namespace \"\(claimedBy.key.namespace)\"")
             return .done
         }
         let updated = try await markReady(
@@ -623,6 +618,13 @@ public struct SnapshotReconciler: Reconciler {
 
     private func cleanup(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
         let uid = object.uid ?? ""
+        // A Snapshot being deleted holds its restic snapshot through the index (its status), no
+        // longer through a claim.
+        if let location = object["status"]["backendRepository"].stringValue,
+            let id = object["status"]["snapshotID"].stringValue
+        {
+            claims.release(KubesnapIndex.resticIDValue(location: location, id: id), uid: uid)
+        }
         if context.mover.isRunning(uid: uid) {
             // A running capture (or verification) is cancelled first; its end enqueues the key.
             context.mover.cancel(uid: uid)
@@ -829,4 +831,38 @@ public struct SnapshotReconciler: Reconciler {
         else { return .zero }
         return .seconds(max(0, Date().timeIntervalSince(created)))
     }
+}
+
+/// Restic snapshot ids (`location#id`) claimed by an adoption in this process. A claim covers the
+/// moment between an adoption's decision and its status reaching the informer's cache (from then
+/// on the cache's index shows the holder); it is dropped when its holder is deleted, and taken
+/// over when its holder is gone.
+final class AdoptionClaims: Sendable {
+    struct Holder: Sendable, Equatable {
+        var uid: String
+        var key: ObjectKey
+    }
+
+    private let claims = Locked<[String: Holder]>([:])
+
+    /// Claims `id` for the Snapshot `uid` at `key`, or returns the other Snapshot that holds it
+    /// (`isLive` says whether a holder still exists and is not being deleted). Called with the
+    /// claims' lock held: `isLive` must not claim.
+    func claim(_ id: String, uid: String, key: ObjectKey, isLive: (Holder) -> Bool) -> Holder? {
+        claims.withLock { claims in
+            if let holder = claims[id], holder.uid != uid, isLive(holder) { return holder }
+            claims[id] = Holder(uid: uid, key: key)
+            return nil
+        }
+    }
+
+    /// Drops the claim on `id` if `uid` holds it.
+    func release(_ id: String, uid: String) {
+        claims.withLock { claims in
+            if claims[id]?.uid == uid { claims[id] = nil }
+        }
+    }
+
+    /// How many ids are claimed.
+    var count: Int { claims.withLock { $0.count } }
 }

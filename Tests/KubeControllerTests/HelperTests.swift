@@ -126,6 +126,40 @@ import Testing
         }
     }
 
+    /// A full aggregation cache forgets its least recently seen quarter (here one of four): a
+    /// repeat of a forgotten Event makes a new object, a repeat of a remembered one still counts.
+    @Test func aFullAggregationCacheForgetsTheLeastRecentlySeen() async throws {
+        try await withCluster { cluster in
+            var options = EventRecorder.Options()
+            options.aggregationCacheSize = 4
+            let recorder = EventRecorder(client: cluster.client, options: options)
+            let object = try await cluster.client.create(
+                .configMaps, namespace: "default", configMap("default", "cache-subject"))
+            try await whileRunning({ await recorder.run() }) {
+                // One at a time, so that "least recently seen" follows this order.
+                for (index, reason) in ["A", "B", "C", "D", "E", "E", "A", "C"].enumerated() {
+                    recorder.normal(object, reason: reason, message: "m")
+                    try await waitUntil("event \(index + 1) (\(reason)) written") {
+                        (recorder.writtenCount == index + 1, "writtenCount \(recorder.writtenCount)")
+                    }
+                }
+            }
+            let events = try await cluster.client.list(.events, namespace: "default").items
+                .filter { $0["involvedObject"]["name"] == "cache-subject" }
+            func counts(_ reason: String) -> [Int] {
+                events.filter { $0["reason"].stringValue == reason }.compactMap { $0["count"].intValue.map(Int.init) }.sorted()
+            }
+            // E found A, the oldest, gone; the second E counted; A came back as a new object and
+            // pushed B out; C, remembered throughout, counted.
+            #expect(counts("A") == [1, 1], "\(events)")
+            #expect(counts("E") == [2])
+            #expect(counts("C") == [2])
+            #expect(counts("B") == [1] && counts("D") == [1])
+            #expect(try await cluster.serverRequests(verb: "create", resource: "events") == 6)
+            #expect(try await cluster.serverRequests(verb: "patch", resource: "events") == 2)
+        }
+    }
+
     @Test func recordingNeverBlocksAndDropsWhenTheBufferIsFull() async throws {
         try await withCluster { cluster in
             var options = EventRecorder.Options()

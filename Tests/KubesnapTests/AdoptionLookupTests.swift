@@ -27,6 +27,24 @@ struct AdoptionLookupTests {
         #expect(try SnapshotListing([]).match("a") == nil)
     }
 
+    /// A claim stands while its holder lives, is taken over once the holder is gone or being
+    /// deleted, and is dropped by its holder's release only (the deleted holders' claims do not
+    /// pile up in a long-running operator).
+    @Test func adoptionClaimsFollowTheirHolders() {
+        let claims = AdoptionClaims()
+        let first = ObjectKey(namespace: "a", name: "first")
+        let second = ObjectKey(namespace: "b", name: "second")
+        #expect(claims.claim("loc#1", uid: "u1", key: first) { _ in Issue.record("no holder yet"); return true } == nil)
+        #expect(claims.claim("loc#1", uid: "u1", key: first) { _ in Issue.record("its own claim"); return true } == nil)
+        #expect(claims.claim("loc#1", uid: "u2", key: second) { $0.key == first } == .init(uid: "u1", key: first))
+        #expect(claims.claim("loc#1", uid: "u2", key: second) { _ in false } == nil, "a gone holder's claim is taken over")
+        #expect(claims.claim("loc#1", uid: "u1", key: first) { $0.uid == "u2" } == .init(uid: "u2", key: second))
+        claims.release("loc#1", uid: "u1")
+        #expect(claims.count == 1, "only the holder releases")
+        claims.release("loc#1", uid: "u2")
+        #expect(claims.count == 0)
+    }
+
     /// A static Snapshot's lookup of its id does not hold the reconcile worker while its
     /// repository is listed: with one worker, a Snapshot of another repository is adopted while
     /// the first repository's listing is held, and the first is adopted once it is let go.

@@ -49,6 +49,13 @@ struct DeletionPolicyTests {
             try await h.waitForGone(Harness.snapshots, ns, "adopted")
             let still = try await h.resticSnapshots(repository: h.repositoryRoot + "/retain", password: "retain-pass")
             #expect(still.compactMap { $0["id"].stringValue } == [id])
+
+            // And it can be adopted again (its deleted adopter's claim does not stand), by one
+            // Snapshot only: the second-adopter failed for good.
+            try await h.createSnapshot(ns, "adopted-again", repository: "repo", snapshotID: id)
+            try await h.waitForReason(Harness.snapshots, ns, "adopted-again", phase: "Ready", reason: "Adopted")
+            try await h.createSnapshot(ns, "third-adopter", repository: "repo", snapshotID: id)
+            try await h.waitForReason(Harness.snapshots, ns, "third-adopter", phase: "Failed", reason: "AlreadyAdopted")
         }
     }
 
