@@ -11,6 +11,11 @@ enum Resources {
         namespaced: true)
     static let snapshots = APIResource(
         group: "kubesnap.io", version: "v1alpha1", resource: "snapshots", kind: "Snapshot", namespaced: true)
+    /// The adopt baseline's objects: Snapshots of a copy of the Snapshot CRD in a group of the
+    /// bench's own (same schema, validation and status subresource), which the operator does not
+    /// watch, so that baseline runs and operator rounds can alternate with the operator running.
+    static let baselineSnapshots = APIResource(
+        group: "bench.kubesnap.io", version: "v1alpha1", resource: "snapshots", kind: "Snapshot", namespaced: true)
 }
 
 /// The restic password of every benchmark repository.
@@ -93,12 +98,9 @@ final class BenchCluster: Sendable {
     private func installCRDs() async throws {
         for file in EmbeddedCRDs.files {
             for document in try YAML.parseAll(file.yaml) {
-                do {
-                    _ = try await loadClient.create(.customResourceDefinitions, namespace: nil, document)
-                } catch {
-                    // Not `catch where error.isAlreadyExists`: with typed throws in an async
-                    // function that crashes Swift 6.3.1 (MandatoryAllocBoxToStack, signal 11).
-                    if !error.isAlreadyExists { throw error }
+                try await createCRD(document)
+                if document["spec"]["names"]["kind"] == "Snapshot" {
+                    try await createCRD(Self.baselineCopy(of: document))
                 }
             }
         }
@@ -115,6 +117,31 @@ final class BenchCluster: Sendable {
                 return (false, "\(error)")
             }
         }
+    }
+
+    private func createCRD(_ document: JSONValue) async throws {
+        do {
+            _ = try await loadClient.create(.customResourceDefinitions, namespace: nil, document)
+        } catch {
+            // Not `catch where error.isAlreadyExists`: with typed throws in an async
+            // function that crashes Swift 6.3.1 (MandatoryAllocBoxToStack, signal 11).
+            if !error.isAlreadyExists { throw error }
+        }
+    }
+
+    /// The Snapshot CRD in the group of `Resources.baselineSnapshots`; without short names and
+    /// categories, which kubectl would find twice.
+    static func baselineCopy(of crd: JSONValue) -> JSONValue {
+        let group = Resources.baselineSnapshots.group
+        var copy = crd
+        copy["metadata"] = ["name": .string("\(Resources.baselineSnapshots.resource).\(group)")]
+        copy["spec"]["group"] = .string(group)
+        if case .object(var names) = crd["spec"]["names"] {
+            names["shortNames"] = nil
+            names["categories"] = nil
+            copy["spec"]["names"] = .object(names)
+        }
+        return copy
     }
 
     // MARK: API server metrics

@@ -69,163 +69,181 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
         (namespace: namespaces[index % namespaceCount], name: "adopt-\(index)", id: id)
     }
 
+    progress("adopt: starting the operator")
+    let op = try await cluster.startOperator(name: "adopt", workers: settings.workers)
+    try await op.waitReady(timeout: settings.timeout)
+    try await cluster.waitForRepositoriesReady(namespaces, timeout: settings.timeout)
+    try await waitForResticQuiet(op, timeout: settings.timeout)
+    try await cluster.createNamespace("adopt-baseline")
+
     // The bench's watch (SnapshotTracker, which times each Snapshot) runs through the baseline
-    // too: the API server then serves the same watcher, and the bench parses the same events, in
-    // both figures (about 0.1 s of bench CPU and up to 0.1 s of API server CPU per 1,000 objects).
-    return try await withSnapshotTracker(client: cluster.loadClient) { tracker in
-        // Baseline: the same client (KubeClient with the operator's rate limit) makes the two writes per
-        // object the operator must make, with the operator's worker count: the finalizer, then the
-        // status an adopted Snapshot must show (API.md: phase, snapshotID, snapshotTime,
-        // backendRepository, observedGeneration, the Ready and Verified conditions), as a merge
-        // patch with the resourceVersion precondition, as the operator's status writer sends it.
-        // Three runs, each on new objects (an object's first status costs the server more than a
-        // change to it); the median counts, as a shared machine's hiccup can double one.
-        progress("adopt: baseline (2 writes per object for \(count) objects, \(adoptRounds) runs)")
-        try await cluster.createNamespace("adopt-baseline")
-        let client = cluster.client
-        var baselineRuns: [(seconds: Double, cpu: [(name: String, seconds: Double)])] = []
-        for run in 1...adoptRounds {
-            let names = (0..<count).map { "baseline-\(run)-\($0)" }
-            try await concurrentForEach(Array(zip(names, fixture.ids)), width: 16) { name, id in
-                _ = try await cluster.loadClient.create(
-                    Resources.snapshots, namespace: "adopt-baseline",
-                    ["metadata": ["name": .string(name)], "spec": ["repository": "none", "snapshotID": .string(id)]])
-            }
-            let cpu = CPUWindow.start([("server", cluster.apiserver.pid)])
-            let (_, runSeconds) = try await timed {
-                try await concurrentForEach(Array(zip(names, fixture.ids)), width: settings.workers) { name, id in
-                    let written = try await client.patch(
-                        Resources.snapshots, namespace: "adopt-baseline", name: name, type: .merge,
-                        ["metadata": ["finalizers": ["bench.kubesnap.io/baseline"]]])
-                    _ = try await client.patch(
-                        Resources.snapshots, namespace: "adopt-baseline", name: name, type: .merge,
-                        [
-                            "metadata": ["resourceVersion": written["metadata"]["resourceVersion"]],
-                            "status": adoptedStatus(id: id, location: "local:\(cluster.repositoryRoot)/adopt-baseline"),
-                        ],
-                        subresource: "status")
+    // too, on the baseline's copy of the resource: the API server then serves the same watcher,
+    // and the bench parses the same events, in both figures (about 0.1 s of bench CPU and up to
+    // 0.1 s of API server CPU per 1,000 objects).
+    return try await withSnapshotTracker(client: cluster.loadClient, resource: Resources.baselineSnapshots) { _ in
+        try await withSnapshotTracker(client: cluster.loadClient) { tracker in
+            // Baseline runs and operator rounds alternate, three of each, and the medians count: one
+            // run of either is at the mercy of a shared machine's hiccups (single rounds of the same
+            // build gave ratios from 1.03 to 1.69), and alternating them keeps a slow minute from
+            // falling on one side only. The baseline's objects are of a copy of the Snapshot CRD the
+            // operator does not watch (Resources.baselineSnapshots), so it stays idle through them.
+            // Between rounds the Snapshots are deleted (Retain, the default with snapshotID: their
+            // data stays) and the next round adopts the same ids again under new names, as API.md
+            // allows.
+            var baselineRuns: [AdoptBaselineRun] = []
+            var rounds: [AdoptRound] = []
+            for round in 1...adoptRounds {
+                baselineRuns.append(
+                    try await adoptBaselineRun(round, ids: fixture.ids, cluster: cluster, settings: settings))
+                let roundItems = items.enumerated().map { index, item in
+                    (namespace: item.namespace, name: round == 1 ? item.name : "adopt-r\(round)-\(index)", id: item.id)
                 }
+                rounds.append(try await adoptRound(round, roundItems, cluster: cluster, op: op, tracker: tracker, settings: settings))
+                guard round < adoptRounds else { break }
+                progress("adopt: deleting round \(round)'s Snapshots (Retain: their data stays)")
+                for namespace in namespaces {
+                    _ = try await cluster.loadClient.deleteCollection(Resources.snapshots, namespace: namespace)
+                }
+                try await tracker.wait(
+                    "round \(round)'s Snapshots gone", keys: roundItems.map { "\($0.namespace)/\($0.name)" },
+                    timeout: settings.timeout
+                ) { $0?.deletedAt != nil }
+                try await waitForWritesQuiet(cluster, op, timeout: settings.timeout)
             }
-            baselineRuns.append((runSeconds, cpu.end()))
-            try await concurrentForEach(names, width: 16) { name in
-                _ = try await cluster.loadClient.patch(
-                    Resources.snapshots, namespace: "adopt-baseline", name: name, type: .merge,
-                    ["metadata": ["finalizers": nil]])
-                _ = try await cluster.loadClient.delete(Resources.snapshots, namespace: "adopt-baseline", name: name)
-            }
-        }
-        let baselineMedian = baselineRuns.sorted { $0.seconds < $1.seconds }[baselineRuns.count / 2]
-        let baselineSeconds = baselineMedian.seconds
-        let baselineSpent = baselineMedian.cpu
+            let baselineMedian = baselineRuns.sorted { $0.seconds < $1.seconds }[baselineRuns.count / 2]
+            let baselineSeconds = baselineMedian.seconds
+            let baselineSpent = baselineMedian.cpu
+            let median = rounds.sorted { $0.seconds < $1.seconds }[rounds.count / 2]
+            let readySeconds = median.seconds
+            let allRuns = op.restic.runs()
+            var histogram: [String: Int] = [:]
+            for run in allRuns { histogram[run, default: 0] += 1 }
+            let usage = op.process.usage
+            let snapshotWrites = rounds.map(\.snapshotWrites).reduce(0, +)
+            let eventWrites = rounds.map(\.eventWrites).reduce(0, +)
+            let ratio = readySeconds / baselineSeconds
+            let writesPerSnapshot = Double(snapshotWrites) / Double(count * rounds.count)
+            let runsInWindows = rounds.map(\.runsInWindow).reduce(0, +)
 
-        progress("adopt: starting the operator")
-        let op = try await cluster.startOperator(name: "adopt", workers: settings.workers)
-        try await op.waitReady(timeout: settings.timeout)
-        try await cluster.waitForRepositoriesReady(namespaces, timeout: settings.timeout)
-        try await waitForResticQuiet(op, timeout: settings.timeout)
-
-        // Three rounds, as the baseline has three runs, and the median counts on both sides: one
-        // run of either is at the mercy of a shared machine's hiccups (single rounds of the same
-        // build gave ratios from 1.03 to 1.69). Between rounds the Snapshots are deleted (Retain,
-        // the default with snapshotID: their data stays) and the next round adopts the same ids
-        // again under new names, as API.md allows.
-        var rounds: [AdoptRound] = []
-        for round in 1...adoptRounds {
-            let roundItems = items.enumerated().map { index, item in
-                (namespace: item.namespace, name: round == 1 ? item.name : "adopt-r\(round)-\(index)", id: item.id)
-            }
-            rounds.append(try await adoptRound(round, roundItems, cluster: cluster, op: op, tracker: tracker, settings: settings))
-            guard round < adoptRounds else { break }
-            progress("adopt: deleting round \(round)'s Snapshots (Retain: their data stays)")
-            for namespace in namespaces {
-                _ = try await cluster.loadClient.deleteCollection(Resources.snapshots, namespace: namespace)
-            }
-            try await tracker.wait(
-                "round \(round)'s Snapshots gone", keys: roundItems.map { "\($0.namespace)/\($0.name)" },
-                timeout: settings.timeout
-            ) { $0?.deletedAt != nil }
-            try await waitForWritesQuiet(cluster, op, timeout: settings.timeout)
-        }
-        let median = rounds.sorted { $0.seconds < $1.seconds }[rounds.count / 2]
-        let readySeconds = median.seconds
-        let allRuns = op.restic.runs()
-        var histogram: [String: Int] = [:]
-        for run in allRuns { histogram[run, default: 0] += 1 }
-        let usage = op.process.usage
-        let snapshotWrites = rounds.map(\.snapshotWrites).reduce(0, +)
-        let eventWrites = rounds.map(\.eventWrites).reduce(0, +)
-        let ratio = readySeconds / baselineSeconds
-        let writesPerSnapshot = Double(snapshotWrites) / Double(count * rounds.count)
-        let runsInWindows = rounds.map(\.runsInWindow).reduce(0, +)
-
-        var report = ScenarioReport("adopt")
-        report.row(
-            "snapshots", "\(count)", note: "across \(namespaceCount) namespaces, one repository copy each")
-        report.row(
-            "seconds until all Ready", format(readySeconds), baseline: format(baselineSeconds),
-            note:
-                "ratio \(format(ratio)); medians of \(rounds.count) rounds (\(rounds.map { format($0.seconds) }.joined(separator: ", "))) and of 3 baseline runs (\(baselineRuns.map { format($0.seconds) }.joined(separator: ", ")))"
-        )
-        report.row(
-            "  (bench's creates took)", format(median.createSeconds),
-            note: "operator paused; from the first create until all Ready: \(format(median.createSeconds + readySeconds)) s")
-        report.spreadRow(
-            "  (Ready: first, median, last)", median.readyInstants, since: median.start, after: "the operator resumed")
-        report.row("  (restic starts)", "", note: rounds.map { "round \($0.round): \($0.resticTimeline)" }.joined(separator: "; "))
-        report.row(
-            "seconds until restic quiet", median.settledSeconds.isNaN ? "timeout" : format(median.settledSeconds))
-        report.row(
-            "operator writes to snapshots", "\(snapshotWrites)", baseline: "\(2 * count * rounds.count)",
-            note:
-                "\(format(writesPerSnapshot)) per snapshot over \(rounds.count) rounds; \(rounds.map(\.snapshotWritesAtReady).reduce(0, +)) by the time all were Ready"
-        )
-        report.row(
-            "operator writes to events", "\(eventWrites)",
-            note: "\(rounds.map(\.eventWritesAtReady).reduce(0, +)) by the time all were Ready")
-        report.row(
-            "restic runs", "\(allRuns.count)",
-            note:
-                "since the operator started: \(rounds[0].runsBefore) before the first creates (each Repository's first refresh and check), \(runsInWindows) from the creates until all were Ready, \(allRuns.count - rounds[0].runsBefore - runsInWindows) otherwise; \(histogramText(histogram))"
-        )
-        report.row("CPU until all Ready", "", note: CPUWindow.summary(median.cpu, per: count) + " (the median round)")
-        for round in rounds {
+            var report = ScenarioReport("adopt")
             report.row(
-                "  (round \(round.round))", format(round.seconds),
+                "snapshots", "\(count)", note: "across \(namespaceCount) namespaces, one repository copy each")
+            report.row(
+                "seconds until all Ready", format(readySeconds), baseline: format(baselineSeconds),
                 note:
-                    "CPU: \(CPUWindow.summary(round.cpu, per: count)); Event writes by Ready: \(round.eventWritesAtReady), by quiet: \(round.eventWrites)"
+                    "ratio \(format(ratio)); medians of \(rounds.count) rounds (\(rounds.map { format($0.seconds) }.joined(separator: ", "))) and of 3 baseline runs (\(baselineRuns.map { format($0.seconds) }.joined(separator: ", ")))"
             )
+            report.row(
+                "  (bench's creates took)", format(median.createSeconds),
+                note: "operator paused; from the first create until all Ready: \(format(median.createSeconds + readySeconds)) s")
+            report.spreadRow(
+                "  (Ready: first, median, last)", median.readyInstants, since: median.start, after: "the operator resumed")
+            report.row("  (restic starts)", "", note: rounds.map { "round \($0.round): \($0.resticTimeline)" }.joined(separator: "; "))
+            report.row(
+                "seconds until restic quiet", median.settledSeconds.isNaN ? "timeout" : format(median.settledSeconds))
+            report.row(
+                "operator writes to snapshots", "\(snapshotWrites)", baseline: "\(2 * count * rounds.count)",
+                note:
+                    "\(format(writesPerSnapshot)) per snapshot over \(rounds.count) rounds; \(rounds.map(\.snapshotWritesAtReady).reduce(0, +)) by the time all were Ready"
+            )
+            report.row(
+                "operator writes to events", "\(eventWrites)",
+                note: "\(rounds.map(\.eventWritesAtReady).reduce(0, +)) by the time all were Ready")
+            report.row(
+                "restic runs", "\(allRuns.count)",
+                note:
+                    "since the operator started: \(rounds[0].runsBefore) before the first creates (each Repository's first refresh and check), \(runsInWindows) from the creates until all were Ready, \(allRuns.count - rounds[0].runsBefore - runsInWindows) otherwise; \(histogramText(histogram))"
+            )
+            report.row("CPU until all Ready", "", note: CPUWindow.summary(median.cpu, per: count) + " (the median round)")
+            for round in rounds {
+                report.row(
+                    "  (round \(round.round))", format(round.seconds),
+                    note:
+                        "CPU: \(CPUWindow.summary(round.cpu, per: count)); Event writes by Ready: \(round.eventWritesAtReady), by quiet: \(round.eventWrites)"
+                )
+            }
+            report.row("  (baseline's CPU)", "", note: CPUWindow.summary(baselineSpent, per: count))
+            report.row(
+                "operator CPU seconds", format(usage?.cpuSeconds ?? .nan),
+                note: "since it started; restic children: \(format(usage?.childCPUSeconds ?? .nan)) s")
+            report.row("operator peak RSS MiB", format(usage?.peakRSSMiB ?? .nan))
+            report.row("API requests (settled)", "", note: "round 1: " + rounds[0].requests.summary)
+            report.field("snapshots", count)
+            report.field("seconds", readySeconds)
+            report.field("baseline_seconds", baselineSeconds)
+            report.field("ratio", ratio)
+            report.field("seconds_from_first_create", median.createSeconds + readySeconds)
+            report.field("writes_per_snapshot", writesPerSnapshot)
+            report.field("restic_runs", allRuns.count)
+            report.field("operator_peak_rss_mib", usage?.peakRSSMiB ?? .nan)
+            report.field("settled_seconds", median.settledSeconds)
+            report.field("event_writes", eventWrites)
+            report.field("restic_runs_in_window", runsInWindows)
+            report.target("ratio ≤ 1.5", ratio <= 1.5)
+            report.target("writes_per_snapshot ≤ 2 (Events apart)", writesPerSnapshot <= 2)
+            report.target(
+                "restic_runs independent of N (here ≤ 3 per repository: its first refresh, its check, the refresh after the adoptions: \(3 * namespaceCount))",
+                allRuns.count <= 3 * namespaceCount)
+            report.notes.append(
+                "baseline: KubeClient with the operator's rate limit (\(format(settings.rate.qps)) qps, burst \(settings.rate.burst)) making 2 merge patches per object with \(settings.workers) at once (the finalizer, then an adopted Snapshot's status), median of 3 runs on new objects; kubesnap: median of \(rounds.count) rounds, each adopting the N ids again under new names"
+            )
+            return report
         }
-        report.row("  (baseline's CPU)", "", note: CPUWindow.summary(baselineSpent, per: count))
-        report.row(
-            "operator CPU seconds", format(usage?.cpuSeconds ?? .nan),
-            note: "since it started; restic children: \(format(usage?.childCPUSeconds ?? .nan)) s")
-        report.row("operator peak RSS MiB", format(usage?.peakRSSMiB ?? .nan))
-        report.row("API requests (settled)", "", note: "round 1: " + rounds[0].requests.summary)
-        report.field("snapshots", count)
-        report.field("seconds", readySeconds)
-        report.field("baseline_seconds", baselineSeconds)
-        report.field("ratio", ratio)
-        report.field("seconds_from_first_create", median.createSeconds + readySeconds)
-        report.field("writes_per_snapshot", writesPerSnapshot)
-        report.field("restic_runs", allRuns.count)
-        report.field("operator_peak_rss_mib", usage?.peakRSSMiB ?? .nan)
-        report.field("settled_seconds", median.settledSeconds)
-        report.field("event_writes", eventWrites)
-        report.field("restic_runs_in_window", runsInWindows)
-        report.target("ratio ≤ 1.5", ratio <= 1.5)
-        report.target("writes_per_snapshot ≤ 2 (Events apart)", writesPerSnapshot <= 2)
-        report.target(
-            "restic_runs independent of N (here ≤ 3 per repository: its first refresh, its check, the refresh after the adoptions: \(3 * namespaceCount))",
-            allRuns.count <= 3 * namespaceCount)
-        report.notes.append(
-            "baseline: KubeClient with the operator's rate limit (\(format(settings.rate.qps)) qps, burst \(settings.rate.burst)) making 2 merge patches per object with \(settings.workers) at once (the finalizer, then an adopted Snapshot's status), median of 3 runs on new objects; kubesnap: median of \(rounds.count) rounds, each adopting the N ids again under new names"
-        )
-        return report
     }
 }
 
 /// Rounds of the adopt scenario (and runs of its baseline): the median counts.
 let adoptRounds = 3
+
+/// What one run of the adopt baseline measured.
+struct AdoptBaselineRun {
+    var seconds: Double
+    var cpu: [(name: String, seconds: Double)]
+}
+
+/// Baseline: the same client (KubeClient with the operator's rate limit) makes the two writes per
+/// object the operator must make, with the operator's worker count: the finalizer, then the status
+/// an adopted Snapshot must show (API.md: phase, snapshotID, snapshotTime, backendRepository,
+/// observedGeneration, the Ready and Verified conditions), as a merge patch with the
+/// resourceVersion precondition, as the operator's status writer sends it. Each run is on new
+/// objects (an object's first status costs the server more than a change to it), which exist
+/// before its clock starts.
+private func adoptBaselineRun(
+    _ run: Int, ids: [String], cluster: BenchCluster, settings: BenchSettings
+) async throws -> AdoptBaselineRun {
+    let resource = Resources.baselineSnapshots
+    let namespace = "adopt-baseline"
+    progress("adopt: baseline run \(run): 2 writes per object for \(ids.count) objects")
+    let names = (0..<ids.count).map { "baseline-\(run)-\($0)" }
+    try await concurrentForEach(Array(zip(names, ids)), width: 16) { name, id in
+        _ = try await cluster.loadClient.create(
+            resource, namespace: namespace,
+            ["metadata": ["name": .string(name)], "spec": ["repository": "none", "snapshotID": .string(id)]])
+    }
+    let client = cluster.client
+    let cpu = CPUWindow.start([("server", cluster.apiserver.pid)])
+    let (_, runSeconds) = try await timed {
+        try await concurrentForEach(Array(zip(names, ids)), width: settings.workers) { name, id in
+            let written = try await client.patch(
+                resource, namespace: namespace, name: name, type: .merge,
+                ["metadata": ["finalizers": ["bench.kubesnap.io/baseline"]]])
+            _ = try await client.patch(
+                resource, namespace: namespace, name: name, type: .merge,
+                [
+                    "metadata": ["resourceVersion": written["metadata"]["resourceVersion"]],
+                    "status": adoptedStatus(id: id, location: "local:\(cluster.repositoryRoot)/\(namespace)"),
+                ],
+                subresource: "status")
+        }
+    }
+    let spent = cpu.end()
+    try await concurrentForEach(names, width: 16) { name in
+        _ = try await cluster.loadClient.patch(
+            resource, namespace: namespace, name: name, type: .merge, ["metadata": ["finalizers": nil]])
+        _ = try await cluster.loadClient.delete(resource, namespace: namespace, name: name)
+    }
+    return AdoptBaselineRun(seconds: runSeconds, cpu: spent)
+}
 
 /// What one adopt round measured.
 struct AdoptRound {
@@ -316,7 +334,7 @@ private func adoptRound(
 func waitForWritesQuiet(_ cluster: BenchCluster, _ op: OperatorProcess, timeout: Duration) async throws {
     var lastWrites = -1
     var lastChange = ContinuousClock.now
-    try await waitUntil("the API server's writes to stop", timeout: timeout, poll: .milliseconds(100)) {
+    try await waitUntil("the API server's writes to stop", timeout: timeout, poll: .milliseconds(250)) {
         let writes = try await cluster.requestCounts().total { RequestCounts.writeVerbs.contains($0.verb) }
         if writes != lastWrites {
             lastWrites = writes

@@ -22,19 +22,22 @@ final class SnapshotTracker: @unchecked Sendable {
     private var synced = false
     private var lastError = ""
     private let client: KubeClient
+    private let resource: APIResource
 
-    init(client: KubeClient) { self.client = client }
+    init(client: KubeClient, resource: APIResource = Resources.snapshots) {
+        self.client = client
+        self.resource = resource
+    }
 
     /// Runs until the task is cancelled.
     func run() async {
         while !Task.isCancelled {
             do {
-                let list = try await client.listAll(Resources.snapshots, namespace: nil)
+                let list = try await client.listAll(resource, namespace: nil)
                 applyList(list.items, at: .now)
                 var resourceVersion = list.resourceVersion
                 for try await event in client.watch(
-                    Resources.snapshots, namespace: nil,
-                    options: WatchOptions(resourceVersion: resourceVersion))
+                    resource, namespace: nil, options: WatchOptions(resourceVersion: resourceVersion))
                 {
                     let now = ContinuousClock.now
                     lock.withLock {
@@ -147,10 +150,11 @@ final class SnapshotTracker: @unchecked Sendable {
     }
 }
 
-/// Runs a tracker for the duration of `body`.
-func withSnapshotTracker<T>(client: KubeClient, _ body: (SnapshotTracker) async throws -> T) async throws -> T
-{
-    let tracker = SnapshotTracker(client: client)
+/// Runs a tracker (of `resource`) for the duration of `body`.
+func withSnapshotTracker<T>(
+    client: KubeClient, resource: APIResource = Resources.snapshots, _ body: (SnapshotTracker) async throws -> T
+) async throws -> T {
+    let tracker = SnapshotTracker(client: client, resource: resource)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await tracker.run() }
         defer { group.cancelAll() }
