@@ -42,6 +42,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "The operator's --workers.")
     var workers: Int = 4
 
+    @Option(help: "adopt and delete: baseline runs and operator rounds, alternating; the medians count.")
+    var rounds: Int = 3
+
     @Option(help: "The operator's --kube-api-qps (the adopt baseline's client uses the same).")
     var kubeApiQps: Double = ClientRate.operatorDefaults.qps
 
@@ -56,6 +59,9 @@ struct CommonOptions: ParsableArguments {
         guard (1...256).contains(workers) else {
             throw ValidationError("--workers must be between 1 and 256, got \(workers)")
         }
+        guard (1...15).contains(rounds) else {
+            throw ValidationError("--rounds must be between 1 and 15, got \(rounds)")
+        }
     }
 
     func settings() throws -> BenchSettings {
@@ -67,7 +73,7 @@ struct CommonOptions: ParsableArguments {
                 ?? (environment["HOME"] ?? NSTemporaryDirectory()) + "/.cache") + "/kubesnap-bench")
         try FileManager.default.createDirectory(atPath: cacheRoot, withIntermediateDirectories: true)
         return BenchSettings(
-            tools: tools, cacheRoot: cacheRoot, timeout: .seconds(timeout), workers: workers,
+            tools: tools, cacheRoot: cacheRoot, timeout: .seconds(timeout), workers: workers, rounds: rounds,
             rate: ClientRate(qps: kubeApiQps, burst: kubeApiBurst))
     }
 }

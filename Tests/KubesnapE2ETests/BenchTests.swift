@@ -28,7 +28,7 @@ import Testing
         let cache = try TemporaryDirectory(prefix: "kubesnap-bench-test")
         defer { cache.remove() }
 
-        let adopt = try await bench(["adopt", "--snapshots", "4"], cache: cache)
+        let adopt = try await bench(["adopt", "--snapshots", "4", "--rounds", "2"], cache: cache)
         #expect(adopt["scenario"] == "adopt")
         #expect(adopt["snapshots"] == 4)
         for field in ["seconds", "baseline_seconds", "ratio", "writes_per_snapshot", "operator_peak_rss_mib"] {
@@ -39,7 +39,7 @@ import Testing
         #expect(adopt["targets_met"].boolValue != nil)
 
         // The second scenario reuses the fixture the first made (4 snapshots), from the cache.
-        let delete = try await bench(["delete", "--snapshots", "4"], cache: cache)
+        let delete = try await bench(["delete", "--snapshots", "4", "--rounds", "2"], cache: cache)
         #expect(delete["scenario"] == "delete")
         #expect(delete["snapshots"] == 4)
         for field in ["seconds", "baseline_seconds", "ratio"] {
