@@ -143,6 +143,9 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Where `d_name` is in a `struct dirent`.
+    private static let direntNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19  // 19 on Linux
+
     /// Calls `visit` with the path (relative to `root`) and `lstat` of every regular file under
     /// `root`, recursively; symbolic links are not followed, unreadable entries are skipped.
     /// Callers run it on a thread of its own: a large repository has a hundred thousand packs.
@@ -152,9 +155,11 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
             guard let directory = opendir(full) else { return }
             defer { closedir(directory) }
             while let entry = readdir(directory) {
-                let name = withUnsafePointer(to: entry.pointee.d_name) {
-                    String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
-                }
+                // The name is read in place, up to its NUL. `entry.pointee` would copy a whole
+                // `struct dirent` (280 bytes), and a record is only `d_reclen` long: the last one
+                // of readdir's buffer can end just before an unmapped page, and the copy then
+                // faulted (an operator crashed so, listing a repository's files).
+                let name = String(cString: UnsafeRawPointer(entry).advanced(by: Self.direntNameOffset).assumingMemoryBound(to: CChar.self))
                 if name == "." || name == ".." { continue }
                 let child = relative.isEmpty ? name : relative + "/" + name
                 var info = stat()

@@ -55,6 +55,33 @@ import Testing
         }
     }
 
+    /// The walk behind a repository's size and unfinished files: every regular file, by its
+    /// path under the root, with names of every length (up to 255 bytes, where a directory
+    /// record is longest), through nested directories; symbolic links are not followed.
+    @Test func visitingFilesFindsEveryRegularFileByItsPath() throws {
+        let root = try TemporaryDirectory(prefix: "visit-files")
+        defer { root.remove() }
+        var expected: [String: Int] = [:]
+        let nested = "data/" + String(repeating: "d", count: 200)
+        try FileManager.default.createDirectory(atPath: root.path + "/" + nested, withIntermediateDirectories: true)
+        for length in [1, 2, 7, 8, 9, 15, 16, 17, 64, 100, 128, 200, 254, 255] {
+            for (index, directory) in ["", "data", nested].enumerated() {
+                let name = String(repeating: Character(UnicodeScalar(UInt8(97 + (length + index) % 26))), count: length)
+                let relative = directory.isEmpty ? name : directory + "/" + name
+                let bytes = length + index
+                try Data(repeating: 1, count: bytes).write(to: URL(fileURLWithPath: root.path + "/" + relative))
+                expected[relative] = bytes
+            }
+        }
+        try FileManager.default.createSymbolicLink(atPath: root.path + "/link", withDestinationPath: root.path + "/data")
+        var seen: [String: Int] = [:]
+        ResticRepository.visitFiles(under: root.path) { relative, info in
+            #expect(seen[relative] == nil, "visited twice: \(relative)")
+            seen[relative] = Int(info.st_size)
+        }
+        #expect(seen == expected)
+    }
+
     @Test func cancellingABackupStopsResticWhichRemovesItsLock() async throws {
         let fixture = try LocalFixture(prefix: "restic-cancel")
         defer { fixture.remove() }
