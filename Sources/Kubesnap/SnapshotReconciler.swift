@@ -403,16 +403,18 @@ public struct SnapshotReconciler: Reconciler {
         }
         let claimKey = KubesnapIndex.resticIDValue(location: restic.location, id: info.id)
         let holders = context.snapshots.byIndex(KubesnapIndex.snapshotsByResticID, claimKey).filter { $0.uid != uid }
-        let snapshots = context.snapshots
-        let claimedBy = claims.claim(claimKey, uid: uid, key: key) { holder in
-            guard let object = snapshots.get(holder.key) else { return false }
-            return object.uid == holder.uid && object["metadata"]["deletionTimestamp"].isNull
-        }
         if let holder = holders.first {
             try await fail(
                 object, reason: Kubesnap.Reason.alreadyAdopted,
                 message: "restic snapshot \(info.shortID) is already held by Snapshot \"\(holder.name ?? "")\" in namespace \"\(holder.namespace ?? "")\"")
             return .done
+        }
+        // Claimed only by a Snapshot that may hold it: one that failed because another holds it
+        // must not stand in the way of the next adopter once that other is gone.
+        let snapshots = context.snapshots
+        let claimedBy = claims.claim(claimKey, uid: uid, key: key) { holder in
+            guard let object = snapshots.get(holder.key) else { return false }
+            return object.uid == holder.uid && object["metadata"]["deletionTimestamp"].isNull
         }
         if let claimedBy {
             try await fail(

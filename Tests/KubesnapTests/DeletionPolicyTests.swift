@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Deletion policies, adoption and namespaces, end to end")
 struct DeletionPolicyTests {
-    @Test("Retain keeps the data; a static Snapshot adopts it; a second adopter and an unknown id fail")
+    @Test("Retain keeps the data; a static Snapshot adopts it (again after its deletion); second adopters and an unknown id fail")
     func retainThenAdopt() async throws {
         try await withOperator { h in
             let ns = "default"
@@ -17,6 +17,10 @@ struct DeletionPolicyTests {
             try await h.createSnapshot(ns, "kept", repository: "repo", source: source, deletionPolicy: "Retain")
             let kept = try await h.waitForPhase(Harness.snapshots, ns, "kept", "Ready")
             let id = try #require(kept["status"]["snapshotID"].stringValue)
+            // A rival adopter fails while "kept" holds the id, and does not stand in the way of the
+            // adopter that comes once "kept" is gone.
+            try await h.createSnapshot(ns, "early-rival", repository: "repo", snapshotID: id)
+            try await h.waitForReason(Harness.snapshots, ns, "early-rival", phase: "Failed", reason: "AlreadyAdopted")
 
             _ = try await h.client.delete(Harness.snapshots, namespace: ns, name: "kept")
             try await h.waitForGone(Harness.snapshots, ns, "kept")
