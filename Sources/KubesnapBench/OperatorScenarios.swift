@@ -112,11 +112,11 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
                 ) { $0?.deletedAt != nil }
                 try await waitForWritesQuiet(cluster, op, timeout: settings.timeout)
             }
-            let baselineMedian = baselineRuns.sorted { $0.seconds < $1.seconds }[baselineRuns.count / 2]
+            let baselineMedian = medianRun(baselineRuns, \.seconds)
             let baselineSeconds = baselineMedian.seconds
             let baselineSpent = baselineMedian.cpu
-            let median = rounds.sorted { $0.seconds < $1.seconds }[rounds.count / 2]
-            let readySeconds = median.seconds
+            let median = medianRun(rounds, \.window.seconds)
+            let readySeconds = median.window.seconds
             let allRuns = op.restic.runs()
             var histogram: [String: Int] = [:]
             for run in allRuns { histogram[run, default: 0] += 1 }
@@ -133,14 +133,14 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
             report.row(
                 "seconds until all Ready", format(readySeconds), baseline: format(baselineSeconds),
                 note:
-                    "ratio \(format(ratio)); medians of \(rounds.count) rounds (\(rounds.map { format($0.seconds) }.joined(separator: ", "))) and of \(baselineRuns.count) baseline runs (\(baselineRuns.map { format($0.seconds) }.joined(separator: ", ")))"
+                    mediansNote(ratio: ratio, rounds: rounds.map(\.window.seconds), baselines: baselineRuns.map(\.seconds))
             )
             report.row(
                 "  (bench's creates took)", format(median.createSeconds),
                 note: "operator paused; from the first create until all Ready: \(format(median.createSeconds + readySeconds)) s")
             report.spreadRow(
-                "  (Ready: first, median, last)", median.readyInstants, since: median.start, after: "the operator resumed")
-            report.row("  (restic starts)", "", note: rounds.map { "round \($0.round): \($0.resticTimeline)" }.joined(separator: "; "))
+                "  (Ready: first, median, last)", median.readyInstants, since: median.window.start, after: "the operator resumed")
+            report.row("  (restic starts)", "", note: rounds.map { "round \($0.window.round): \($0.resticTimeline)" }.joined(separator: "; "))
             report.row(
                 "seconds until restic quiet", median.settledSeconds.isNaN ? "timeout" : format(median.settledSeconds))
             report.row(
@@ -154,14 +154,14 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
             report.row(
                 "restic runs", "\(allRuns.count)",
                 note:
-                    "since the operator started: \(rounds[0].runsBefore) before the first creates (each Repository's first refresh and check), \(runsInWindows) from the creates until all were Ready, \(allRuns.count - rounds[0].runsBefore - runsInWindows) otherwise; \(histogramText(histogram))"
+                    "since the operator started: \(rounds[0].window.runsBefore) before the first creates (each Repository's first refresh and check), \(runsInWindows) from the creates until all were Ready, \(allRuns.count - rounds[0].window.runsBefore - runsInWindows) otherwise; \(histogramText(histogram))"
             )
-            report.row("CPU until all Ready", "", note: CPUWindow.summary(median.cpu, per: count) + " (the median round)")
+            report.row("CPU until all Ready", "", note: CPUWindow.summary(median.window.cpu, per: count) + " (the median round)")
             for round in rounds {
                 report.row(
-                    "  (round \(round.round))", format(round.seconds),
+                    "  (round \(round.window.round))", format(round.window.seconds),
                     note:
-                        "CPU: \(CPUWindow.summary(round.cpu, per: count)); Event writes by Ready: \(round.eventWritesAtReady), by quiet: \(round.eventWrites)"
+                        "CPU: \(CPUWindow.summary(round.window.cpu, per: count)); Event writes by Ready: \(round.eventWritesAtReady), by quiet: \(round.eventWrites)"
                 )
             }
             report.row("  (baseline's CPU)", "", note: CPUWindow.summary(baselineSpent, per: count))
@@ -169,7 +169,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
                 "operator CPU seconds", format(usage?.cpuSeconds ?? .nan),
                 note: "since it started; restic children: \(format(usage?.childCPUSeconds ?? .nan)) s")
             report.row("operator peak RSS MiB", format(usage?.peakRSSMiB ?? .nan))
-            report.row("API requests (settled)", "", note: "round 1: " + rounds[0].requests.summary)
+            report.row("API requests (settled)", "", note: "round 1: " + rounds[0].window.requests.summary)
             report.field("snapshots", count)
             report.field("seconds", readySeconds)
             report.field("baseline_seconds", baselineSeconds)
@@ -244,21 +244,38 @@ private func adoptBaselineRun(
     return AdoptBaselineRun(seconds: runSeconds, cpu: spent)
 }
 
-/// What one adopt round measured.
-struct AdoptRound {
+/// What every adopt and delete round measures: its number, when its clock started, its figure,
+/// the CPU each process spent until its objects got there, its API requests, and how many restic
+/// runs the operator had made before it.
+struct RoundWindow {
     var round: Int
     var start: ContinuousClock.Instant
     var seconds: Double
+    var cpu: [(name: String, seconds: Double)]
+    var requests: RequestCounts
+    var runsBefore: Int
+}
+
+/// The median of `runs` by `seconds` (of an even count, the upper one).
+func medianRun<Run>(_ runs: [Run], _ seconds: (Run) -> Double) -> Run {
+    runs.sorted { seconds($0) < seconds($1) }[runs.count / 2]
+}
+
+/// "ratio R; medians of N rounds (a, b, c) and of N baseline runs (x, y, z)".
+func mediansNote(ratio: Double, rounds: [Double], baselines: [Double]) -> String {
+    "ratio \(format(ratio)); medians of \(rounds.count) rounds (\(rounds.map { format($0) }.joined(separator: ", "))) and of \(baselines.count) baseline runs (\(baselines.map { format($0) }.joined(separator: ", ")))"
+}
+
+/// What one adopt round measured.
+struct AdoptRound {
+    var window: RoundWindow
     var createSeconds: Double
     var readyInstants: [ContinuousClock.Instant]
-    var cpu: [(name: String, seconds: Double)]
     /// The operator's writes from the creates until restic was quiet after them.
     var snapshotWrites: Int
     var snapshotWritesAtReady: Int
     var eventWrites: Int
     var eventWritesAtReady: Int
-    var requests: RequestCounts
-    var runsBefore: Int
     var runsInWindow: Int
     var resticTimeline: String
     var settledSeconds: Double
@@ -318,13 +335,14 @@ private func adoptRound(
     let settled = try await cluster.requestCounts().minus(before)
     let snapshots = tracker.snapshot()
     return AdoptRound(
-        round: round, start: start, seconds: readySeconds, createSeconds: createSeconds,
-        readyInstants: keys.compactMap { snapshots[$0]?.phaseSeen["Ready"] }, cpu: spent,
+        window: RoundWindow(
+            round: round, start: start, seconds: readySeconds, cpu: spent, requests: settled, runsBefore: runsBefore),
+        createSeconds: createSeconds, readyInstants: keys.compactMap { snapshots[$0]?.phaseSeen["Ready"] },
         // The bench's own creates are the N creates of snapshots; everything else is the operator's.
         snapshotWrites: settled.writes(resource: "snapshots") - count,
         snapshotWritesAtReady: atReady.writes(resource: "snapshots") - count,
         eventWrites: settled.writes(resource: "events"), eventWritesAtReady: atReady.writes(resource: "events"),
-        requests: settled, runsBefore: runsBefore, runsInWindow: runsAtReady,
+        runsInWindow: runsAtReady,
         resticTimeline: op.restic.timeline(since: startEpoch), settledSeconds: settledSeconds)
 }
 
@@ -573,37 +591,36 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
         }
     }
     guard let op else { throw BenchError("delete: the operator never started") }
-    let median = rounds.sorted { $0.seconds < $1.seconds }[rounds.count / 2]
-    let baselineSeconds = baselineRuns.sorted()[baselineRuns.count / 2]
-    let ratio = median.seconds / baselineSeconds
+    let median = medianRun(rounds, \.window.seconds)
+    let baselineSeconds = medianRun(baselineRuns) { $0 }
+    let ratio = median.window.seconds / baselineSeconds
     let pruneRuns = rounds.map(\.pruneRuns).max() ?? 0
 
     var report = ScenarioReport("delete")
     report.row("snapshots", "\(count)")
     report.row(
-        "seconds until gone from restic", format(median.seconds), baseline: format(baselineSeconds),
-        note:
-            "ratio \(format(ratio)); medians of \(rounds.count) rounds (\(rounds.map { format($0.seconds) }.joined(separator: ", "))) and of \(baselineRuns.count) baseline runs (\(baselineRuns.map { format($0) }.joined(separator: ", ")))"
+        "seconds until gone from restic", format(median.window.seconds), baseline: format(baselineSeconds),
+        note: mediansNote(ratio: ratio, rounds: rounds.map(\.window.seconds), baselines: baselineRuns)
     )
     report.row("seconds until objects gone", format(median.objectsGoneSeconds), note: "the median round")
     report.row("  (bench's deletecollection took)", format(median.deleteCallsSeconds))
     report.spreadRow(
-        "  (objects gone: first, median, last)", median.deletedInstants, since: median.start,
+        "  (objects gone: first, median, last)", median.deletedInstants, since: median.window.start,
         after: "the deletecollection began")
-    report.row("restic runs before the deletes", "\(rounds[0].runsBefore)", note: rounds[0].runsBeforeText)
+    report.row("restic runs before the deletes", "\(rounds[0].window.runsBefore)", note: rounds[0].runsBeforeText)
     for round in rounds {
         report.row(
-            "  (round \(round.round))", format(round.seconds),
+            "  (round \(round.window.round))", format(round.window.seconds),
             note:
-                "restic starts after the deletes began: \(round.timeline); runs: \(histogramText(round.histogram)); CPU until objects gone: \(CPUWindow.summary(round.cpu, per: count)) (restic apart)"
+                "restic starts after the deletes began: \(round.timeline); runs: \(histogramText(round.histogram)); CPU until objects gone: \(CPUWindow.summary(round.window.cpu, per: count)) (restic apart)"
         )
     }
     report.row("prune runs", "\(pruneRuns)", baseline: "1", note: "per round, the most")
     report.row("restic runs", "\(median.histogram.values.reduce(0, +))", note: "the median round")
-    report.row("API requests", "", note: "the median round: " + median.requests.summary)
+    report.row("API requests", "", note: "the median round: " + median.window.requests.summary)
     report.row("operator peak RSS MiB", format(op.process.usage?.peakRSSMiB ?? .nan))
     report.field("snapshots", count)
-    report.field("seconds", median.seconds)
+    report.field("seconds", median.window.seconds)
     report.field("baseline_seconds", baselineSeconds)
     report.field("ratio", ratio)
     report.field("prune_runs", pruneRuns)
@@ -640,15 +657,10 @@ private func deleteBaselineRun(
 
 /// What one delete round measured.
 struct DeleteRound {
-    var round: Int
-    var start: ContinuousClock.Instant
-    var seconds: Double
+    var window: RoundWindow
     var objectsGoneSeconds: Double
     var deleteCallsSeconds: Double
     var deletedInstants: [ContinuousClock.Instant]
-    var cpu: [(name: String, seconds: Double)]
-    var requests: RequestCounts
-    var runsBefore: Int
     var runsBeforeText: String
     var timeline: String
     var histogram: [String: Int]
@@ -710,9 +722,10 @@ private func deleteRound(
     for run in runs { histogram[run, default: 0] += 1 }
     let snapshots = tracker.snapshot()
     return DeleteRound(
-        round: round, start: start, seconds: totalSeconds, objectsGoneSeconds: objectsGoneSeconds,
-        deleteCallsSeconds: deleteCallsSeconds, deletedInstants: keys.compactMap { snapshots[$0]?.deletedAt },
-        cpu: spent, requests: requests, runsBefore: runsBefore,
+        window: RoundWindow(
+            round: round, start: start, seconds: totalSeconds, cpu: spent, requests: requests, runsBefore: runsBefore),
+        objectsGoneSeconds: objectsGoneSeconds, deleteCallsSeconds: deleteCallsSeconds,
+        deletedInstants: keys.compactMap { snapshots[$0]?.deletedAt },
         runsBeforeText: histogramText(op.restic.runs().prefix(runsBefore).reduce(into: [:]) { $0[$1, default: 0] += 1 }),
         timeline: op.restic.timeline(since: startEpoch), histogram: histogram,
         pruneRuns: (histogram["forget --prune"] ?? 0) + (histogram["prune"] ?? 0))
