@@ -84,10 +84,10 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
     // 0.1 s of API server CPU per 1,000 objects).
     return try await withSnapshotTracker(client: cluster.loadClient, resource: Resources.baselineSnapshots) { _ in
         try await withSnapshotTracker(client: cluster.loadClient) { tracker in
-            // Baseline runs and operator rounds alternate, `--rounds` of each (3 by default), and the medians count: one
-            // run of either is at the mercy of a shared machine's hiccups (single rounds of the same
-            // build gave ratios from 1.03 to 1.69), and alternating them keeps a slow minute from
-            // falling on one side only. The baseline's objects are of a copy of the Snapshot CRD the
+            // Baseline runs and operator rounds alternate, `--rounds` of each (3 by default), and the
+            // medians count: one run of either is at the mercy of a shared machine's hiccups (single
+            // rounds of the same build gave ratios from 1.03 to 1.69), and alternating them keeps a
+            // slow minute from falling on one side only. The baseline's objects are of a copy of the Snapshot CRD the
             // operator does not watch (Resources.baselineSnapshots), so it stays idle through them.
             // Between rounds the Snapshots are deleted (Retain, the default with snapshotID: their
             // data stays) and the next round adopts the same ids again under new names, as API.md
@@ -154,7 +154,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
             report.row(
                 "restic runs", "\(allRuns.count)",
                 note:
-                    "since the operator started: \(rounds[0].window.runsBefore) before the first creates (each Repository's first refresh and check), \(runsInWindows) from the creates until all were Ready, \(allRuns.count - rounds[0].window.runsBefore - runsInWindows) otherwise; \(histogramText(histogram))"
+                    "since the operator started: \(rounds[0].window.runsBefore) before the first creates (each Repository's first refresh, its check and the read of its master key), \(runsInWindows) from the creates until all were Ready, \(allRuns.count - rounds[0].window.runsBefore - runsInWindows) otherwise; \(histogramText(histogram))"
             )
             report.row("CPU until all Ready", "", note: CPUWindow.summary(median.window.cpu, per: count) + " (the median round)")
             for round in rounds {
@@ -184,7 +184,7 @@ func runAdopt(snapshots count: Int, settings: BenchSettings) async throws -> Sce
             report.target("ratio ≤ 1.5", ratio <= 1.5)
             report.target("writes_per_snapshot ≤ 2 (Events apart)", writesPerSnapshot <= 2)
             report.target(
-                "restic_runs independent of N (here ≤ 3 per repository: its first refresh, its check, the refresh after the adoptions: \(3 * namespaceCount))",
+                "restic_runs independent of N (here ≤ 3 per repository: its first refresh, its check, the read of its master key: \(3 * namespaceCount))",
                 allRuns.count <= 3 * namespaceCount)
             report.notes.append(
                 "baseline: KubeClient with the operator's rate limit (\(format(settings.rate.qps)) qps, burst \(settings.rate.burst)) making 2 merge patches per object with \(settings.workers) at once (the finalizer, then an adopted Snapshot's status), each run on new objects of a copy of the Snapshot CRD; kubesnap: rounds each adopting the N ids again under new names; medians of \(rounds.count) of each, alternating"
@@ -558,9 +558,10 @@ func runDelete(snapshots count: Int, settings: BenchSettings) async throws -> Sc
     let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "delete", rate: settings.rate)
     defer { cluster.stop() }
 
-    // Baseline runs and operator rounds alternate, `--rounds` of each (3 by default), and the medians count (as in
-    // adopt). Each operator round has its own namespace, repository copy and Ready Snapshots; the
-    // first round's exist before the operator starts, the later ones are written while it runs.
+    // Baseline runs and operator rounds alternate, `--rounds` of each (3 by default), and the
+    // medians count (as in adopt). Each operator round has its own namespace, repository copy and
+    // Ready Snapshots; the first round's exist before the operator starts, the later ones are
+    // written while it runs.
     var baselineRuns: [Double] = []
     var rounds: [DeleteRound] = []
     var op: OperatorProcess?
