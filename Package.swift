@@ -52,14 +52,13 @@ let package = Package(
             dependencies: [
                 "KubeClient", "KubeJSON",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         .target(
-            name: "KubesnapAPI", dependencies: ["KubeJSON"], swiftSettings: swiftSettings),
+            name: "KubesnapAPI", dependencies: ["KubeClient", "KubeJSON"], swiftSettings: swiftSettings),
         .target(name: "ChildProcesses", swiftSettings: swiftSettings),
         .target(
             name: "Restic",
@@ -99,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "KubesnapBench",
             dependencies: [
-                "KubeClient", "KubeJSON", "KubesnapAPI", "KubeTestSupport",
+                "Kubesnap", "KubeClient", "KubeJSON", "KubesnapAPI", "KubeTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -127,14 +126,17 @@ let package = Package(
             dependencies: ["KubeController", "KubeClient", "KubeAPIServer", "KubeTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "KubesnapAPITests", dependencies: ["KubesnapAPI", "KubeJSON", "KubeTestSupport"],
+            name: "KubesnapAPITests", dependencies: ["KubesnapAPI", "KubeClient", "KubeJSON", "KubeTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ResticTests", dependencies: ["Restic", "KubeTestSupport", "ChildProcesses"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubesnapTests",
-            dependencies: ["Kubesnap", "KubeController", "KubeClient", "KubeAPIServer", "KubeTestSupport", "ChildProcesses"],
+            dependencies: [
+                "Kubesnap", "KubesnapAPI", "KubeController", "KubeClient", "KubeAPIServer", "KubeTestSupport",
+                "ChildProcesses",
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubesnapE2ETests",

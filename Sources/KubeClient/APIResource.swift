@@ -51,10 +51,23 @@ public struct APIResource: Sendable, Hashable, CustomStringConvertible {
         kind: "CustomResourceDefinition", namespaced: false)
 }
 
-/// A typed Kubernetes object the client can read and write with Codable.
+/// A typed Kubernetes object: what the client reads and writes with Codable, and what the
+/// controller runtime caches, indexes, watches and reconciles. Every kind adopts it: the
+/// operator's own kinds and the built-in ones it reads (Secret, Namespace, ...).
 ///
 /// Encoding need not include `apiVersion`/`kind`: the client adds them from `apiResource`.
-public protocol KubeResource: Codable, Sendable {
+public protocol KubeResource: Codable, Sendable, Equatable {
     static var apiResource: APIResource { get }
     var metadata: ObjectMeta { get set }
+}
+
+/// A kind with a status subresource, and its status type.
+public protocol HasStatus: KubeResource {
+    associatedtype Status: ObjectStatus
+    var status: Status? { get set }
+}
+
+/// A status type: every member optional, `init()` the empty status.
+public protocol ObjectStatus: Codable, Sendable, Equatable {
+    init()
 }

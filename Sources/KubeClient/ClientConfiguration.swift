@@ -1,9 +1,6 @@
 import Foundation
 import KubeJSON
 
-/// kubesnap's version, sent in the User-Agent header (`kubesnap/VERSION`).
-public let kubesnapVersion = "0.1.0"
-
 /// An environment variable for an exec credential plugin.
 public struct ExecEnvironmentVariable: Sendable, Hashable {
     public var name: String
@@ -77,7 +74,8 @@ public struct ClientConfiguration: Sendable, CustomStringConvertible, CustomRefl
     public var requestTimeout: Duration = .seconds(60)
     /// Retries of one request (429/5xx/broken connections), as client-go's default of 10.
     public var maxRetries = 10
-    public var userAgent = "kubesnap/\(kubesnapVersion)"
+    /// The program's `name/version` (the CLI sets its own).
+    public var userAgent = KubeClient.defaultUserAgent
     /// Where this came from ("kubeconfig /path, context x", "in-cluster"), for messages.
     public var source = "explicit"
     public var contextName: String?

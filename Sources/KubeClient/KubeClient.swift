@@ -42,11 +42,11 @@ public final class KubeClient: Sendable {
     let logger: Logger
     let observer: RequestObserver?
 
-    /// The User-Agent sent by default.
-    public static let defaultUserAgent = "kubesnap/\(kubesnapVersion)"
+    /// The User-Agent sent when the program does not name itself.
+    public static let defaultUserAgent = "kube-client"
 
     public init(
-        configuration: ClientConfiguration, logger: Logger = Logger(label: "kubesnap.client"),
+        configuration: ClientConfiguration, logger: Logger = Logger(label: "kube.client"),
         observer: RequestObserver? = nil
     ) throws(KubeError) {
         guard configuration.server.hasPrefix("https://") || configuration.server.hasPrefix("http://") else {

@@ -49,6 +49,11 @@ public enum Conditions {
         return true
     }
 
+    /// The condition `type` among `conditions`, if set.
+    public static func get(_ conditions: [Condition]?, type: String) -> Condition? {
+        conditions?.first { $0.type == type }
+    }
+
     /// The condition `type` of a status value, if set.
     public static func get(_ status: JSONValue, type: String) -> Condition? {
         guard let value = status["conditions"].arrayValue?.first(where: { $0["type"].stringValue == type })

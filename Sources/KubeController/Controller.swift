@@ -1,20 +1,19 @@
 import KubeClient
 import KubeJSON
 import Logging
-import NIOConcurrencyHelpers
 
 /// How a controller runs.
-public struct ControllerOptions: Sendable {
+public struct ControllerOptions<Object: KubeResource>: Sendable {
     /// Concurrent reconciles (`--workers N`); one key never runs on two workers.
     public var workers: Int
     public var rateLimiter: ControllerRateLimiter
     /// Which events of the primary kind enqueue a reconcile; status-only and
     /// resourceVersion-only updates are skipped by default.
-    public var filter: EventFilter
+    public var filter: EventFilter<Object>
 
     public init(
         workers: Int = 1, rateLimiter: ControllerRateLimiter = .init(),
-        filter: EventFilter = .specOrMetadataChanged
+        filter: EventFilter<Object> = .specOrMetadataChanged
     ) {
         self.workers = max(1, workers)
         self.rateLimiter = rateLimiter
@@ -33,29 +32,29 @@ public struct ControllerOptions: Sendable {
 ///   requeues with backoff, a `TerminalError` is not retried and is recorded as a Warning Event.
 ///
 /// Configure (`watches`, `owns`) before `run`.
-public final class Controller: Sendable {
+public final class Controller<Object: KubeResource>: Sendable, AnyController {
     public let name: String
-    public let primary: Informer
+    public let primary: Informer<Object>
     public let queue: WorkQueue
-    public let options: ControllerOptions
-    private let reconciler: any Reconciler
+    public let options: ControllerOptions<Object>
+    private let reconciler: any Reconciler<Object>
     private let recorder: EventRecorder?
     private let metrics: ControllerMetrics?
     private let logger: Logger
 
+    /// A secondary watch: its informer, and how to subscribe the queue to it.
     private struct Watch: Sendable {
-        var informer: Informer
-        var filter: EventFilter
-        var map: @Sendable (JSONValue) -> [ObjectKey]
+        var informer: any AnyInformer
+        var subscribe: @Sendable (WorkQueue) -> UInt64
     }
 
-    private let secondary = NIOLockedValueBox<[Watch]>([])
+    private let secondary = Locked<[Watch]>([])
 
     public init(
-        name: String, for primary: Informer, reconciler: some Reconciler,
-        options: ControllerOptions = .init(),
+        name: String, for primary: Informer<Object>, reconciler: some Reconciler<Object>,
+        options: ControllerOptions<Object> = .init(),
         recorder: EventRecorder? = nil, metrics: MetricsRegistry? = nil,
-        logger: Logger = Logger(label: "kubesnap.controller")
+        logger: Logger = Logger(label: "controller")
     ) {
         self.name = name
         self.primary = primary
@@ -72,34 +71,39 @@ public final class Controller: Sendable {
     /// Enqueues the primary keys `map` returns for each event of `informer` that passes `filter`
     /// (for a deletion, `map` gets the last known state).
     @discardableResult
-    public func watches(
-        _ informer: Informer, filter: EventFilter = .contentChanged,
-        map: @escaping @Sendable (JSONValue) -> [ObjectKey]
+    public func watches<Other: KubeResource>(
+        _ informer: Informer<Other>, filter: EventFilter<Other> = .contentChanged,
+        map: @escaping @Sendable (Other) -> [ObjectKey]
     ) -> Controller {
-        secondary.withLockedValue { $0.append(Watch(informer: informer, filter: filter, map: map)) }
+        let watch = Watch(informer: informer) { queue in
+            informer.subscribe { event in
+                guard filter.accepts(event) else { return }
+                for key in map(event.object) { queue.add(key) }
+            }
+        }
+        secondary.withLock { $0.append(watch) }
         return self
     }
 
     /// Enqueues the controlling owner (an ownerReference with `controller: true` of the primary
     /// kind) of each object of `informer`.
     @discardableResult
-    public func owns(_ informer: Informer, filter: EventFilter = .contentChanged) -> Controller {
+    public func owns<Other: KubeResource>(
+        _ informer: Informer<Other>, filter: EventFilter<Other> = .contentChanged
+    ) -> Controller {
         let kind = primary.resource.kind
         let apiVersion = primary.resource.apiVersion
         return watches(informer, filter: filter) { object in
-            let references = object["metadata"]["ownerReferences"].arrayValue ?? []
-            return references.compactMap { reference in
-                guard reference["kind"].stringValue == kind,
-                    reference["apiVersion"].stringValue == apiVersion,
-                    reference["controller"].boolValue == true, let name = reference["name"].stringValue
+            (object.metadata.ownerReferences ?? []).compactMap { reference in
+                guard reference.kind == kind, reference.apiVersion == apiVersion, reference.controller == true
                 else { return nil }
-                return ObjectKey(namespace: object.namespace, name: name)
+                return ObjectKey(namespace: object.metadata.namespace, name: reference.name)
             }
         }
     }
 
     /// Every informer this controller reads.
-    public var informers: [Informer] { [primary] + secondary.withLockedValue { $0.map(\.informer) } }
+    public var informers: [any AnyInformer] { [primary] + secondary.withLock { $0.map(\.informer) } }
 
     /// Runs until `stop` opens (graceful: workers take no new key and return after their
     /// current reconcile) or the task is cancelled (reconciles in flight are cancelled).
@@ -107,10 +111,10 @@ public final class Controller: Sendable {
     /// `alsoWaitingFor` names informers the reconciler reads without watching them (Secrets a
     /// reconciler looks up, say): the workers start only once those have synced too, so a
     /// reconcile never mistakes a cache still filling for an object that does not exist.
-    public func run(until stop: Latch = Latch(), alsoWaitingFor extra: [Informer] = []) async {
+    public func run(until stop: Latch = Latch(), alsoWaitingFor extra: [any AnyInformer] = []) async {
         let filter = options.filter
         let queue = self.queue
-        var subscriptions: [(Informer, UInt64)] = []
+        var subscriptions: [(any AnyInformer, UInt64)] = []
         subscriptions.append(
             (
                 primary,
@@ -119,15 +123,8 @@ public final class Controller: Sendable {
                     queue.add(key)
                 }
             ))
-        for watch in secondary.withLockedValue({ $0 }) {
-            subscriptions.append(
-                (
-                    watch.informer,
-                    watch.informer.subscribe { event in
-                        guard watch.filter.accepts(event) else { return }
-                        for key in watch.map(event.object) { queue.add(key) }
-                    }
-                ))
+        for watch in secondary.withLock({ $0 }) {
+            subscriptions.append((watch.informer, watch.subscribe(queue)))
         }
         defer { for (informer, id) in subscriptions { informer.unsubscribe(id) } }
 
@@ -172,8 +169,14 @@ public final class Controller: Sendable {
         logger[metadataKey: "object"] = "\(key)"
         let started = ContinuousClock.now
         defer { metrics?.observe(seconds: (ContinuousClock.now - started).seconds) }
+        guard let object = primary.store.get(key) else {
+            await reconciler.forget(key)
+            queue.forget(key)
+            metrics?.count("success")
+            return
+        }
         do {
-            let result = try await reconciler.reconcile(key)
+            let result = try await reconciler.reconcile(object)
             queue.forget(key)
             switch result {
             case .done:
@@ -191,9 +194,7 @@ public final class Controller: Sendable {
             logger.error(
                 "reconcile failed; not retrying",
                 metadata: ["reason": "\(terminal.reason)", "error": "\(terminal.message)"])
-            if let object = primary.store.get(key) {
-                recorder?.warning(object, reason: terminal.reason, message: terminal.message)
-            }
+            recorder?.warning(primary.store.get(key) ?? object, reason: terminal.reason, message: terminal.message)
         } catch {
             if Task.isCancelled {
                 // Stopped mid-reconcile (shutdown or lost leadership): run it again when work resumes.
@@ -208,6 +209,14 @@ public final class Controller: Sendable {
             queue.addRateLimited(key)
         }
     }
+}
+
+/// What a manager needs of a controller whatever its kind.
+public protocol AnyController: AnyObject, Sendable {
+    var name: String { get }
+    var queue: WorkQueue { get }
+    var informers: [any AnyInformer] { get }
+    func run(until stop: Latch, alsoWaitingFor extra: [any AnyInformer]) async
 }
 
 /// controller-runtime's controller metrics, for one controller.

@@ -2,7 +2,6 @@ import Foundation
 import KubeClient
 import KubeJSON
 import Logging
-import NIOConcurrencyHelpers
 
 /// Normal or Warning (core/v1 Event `type`).
 public enum EventType: String, Sendable {
@@ -28,7 +27,7 @@ public enum EventType: String, Sendable {
 public final class EventRecorder: Sendable {
     public struct Options: Sendable {
         /// `source.component` and `reportingComponent`.
-        public var component = "kubesnap"
+        public var component = "controller"
         /// `reportingInstance` and `source.host`.
         public var instance = Hostname.current
         public var bufferSize = 4096
@@ -82,7 +81,7 @@ public final class EventRecorder: Sendable {
     public let options: Options
     private let client: KubeClient
     private let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    private let state = Locked(State())
     private let droppedMetric: MetricFamily?
 
     public init(
@@ -98,20 +97,22 @@ public final class EventRecorder: Sendable {
         droppedMetric?.touch()
     }
 
-    /// Queues an Event about `object` (a full object with apiVersion, kind and metadata).
-    public func record(_ object: JSONValue, type: EventType, reason: String, message: String) {
-        let metadata = object["metadata"]
-        let namespace = metadata["namespace"].stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
-        var involved: JSONValue = [
-            "apiVersion": object["apiVersion"], "kind": object["kind"], "name": metadata["name"],
-            "namespace": metadata["namespace"], "uid": metadata["uid"],
-            "resourceVersion": metadata["resourceVersion"],
+    /// Queues an Event about `object`.
+    public func record<Object: KubeResource>(_ object: Object, type: EventType, reason: String, message: String) {
+        let metadata = object.metadata
+        let namespace = metadata.namespace.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        var fields: [String: JSONValue] = [
+            "apiVersion": .string(Object.apiResource.apiVersion), "kind": .string(Object.apiResource.kind),
         ]
-        if case .object(let fields) = involved { involved = .object(fields.filter { !$0.value.isNull }) }
+        fields["name"] = metadata.name.map { .string($0) }
+        fields["namespace"] = metadata.namespace.map { .string($0) }
+        fields["uid"] = metadata.uid.map { .string($0) }
+        fields["resourceVersion"] = metadata.resourceVersion.map { .string($0) }
+        let involved = JSONValue.object(fields)
         let pending = Pending(
             involvedObject: involved, namespace: namespace, type: type, reason: reason,
             message: Self.truncate(message), time: Date(), recorded: .now)
-        let (accepted, waiter) = state.withLockedValue { state -> (Bool, CheckedContinuation<Void, Never>?) in
+        let (accepted, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
             guard !state.closed, state.buffer.count < options.bufferSize else {
                 state.dropped += 1
                 return (false, nil)
@@ -129,11 +130,11 @@ public final class EventRecorder: Sendable {
         waiter?.resume()
     }
 
-    public func normal(_ object: JSONValue, reason: String, message: String) {
+    public func normal(_ object: some KubeResource, reason: String, message: String) {
         record(object, type: .normal, reason: reason, message: message)
     }
 
-    public func warning(_ object: JSONValue, reason: String, message: String) {
+    public func warning(_ object: some KubeResource, reason: String, message: String) {
         record(object, type: .warning, reason: reason, message: message)
     }
 
@@ -141,22 +142,22 @@ public final class EventRecorder: Sendable {
     /// passes "a controller has keys queued or in a reconcile". `busy` is called without the
     /// recorder's lock held, from `run()` only.
     public func giveWay(to busy: @escaping @Sendable () -> Bool) {
-        state.withLockedValue { $0.busy = busy }
+        state.withLock { $0.busy = busy }
     }
 
     /// True while `run()` holds an Event back for busy work.
-    var isGivingWay: Bool { state.withLockedValue { $0.givingWay } }
+    var isGivingWay: Bool { state.withLock { $0.givingWay } }
 
     /// Events dropped because the buffer was full.
-    public var droppedCount: Int { state.withLockedValue { $0.dropped } }
+    public var droppedCount: Int { state.withLock { $0.dropped } }
     /// Events written (created or aggregated) so far.
-    public var writtenCount: Int { state.withLockedValue { $0.written } }
+    public var writtenCount: Int { state.withLock { $0.written } }
 
     /// Writes queued events until `close()` was called and the buffer is empty, or the task is
     /// cancelled.
     public func run() async {
         while !Task.isCancelled {
-            let batch = state.withLockedValue { state -> [Pending]? in
+            let batch = state.withLock { state -> [Pending]? in
                 if state.buffer.isEmpty { return state.closed ? nil : [] }
                 defer { state.buffer = [] }
                 return state.buffer
@@ -182,7 +183,7 @@ public final class EventRecorder: Sendable {
 
     /// Whether `event` should wait for busy work to finish (see `giveWay(to:)`).
     private func shouldGiveWay(to event: Pending, alsoQueued: Int) -> Bool {
-        let busy = state.withLockedValue { state -> (@Sendable () -> Bool)? in
+        let busy = state.withLock { state -> (@Sendable () -> Bool)? in
             let full = state.buffer.count + alsoQueued >= options.bufferSize / 2
             let due = ContinuousClock.now - event.recorded >= options.yieldLimit
             guard !state.closed, !full, !due else {
@@ -192,13 +193,13 @@ public final class EventRecorder: Sendable {
             return state.busy
         }
         let wait = busy?() ?? false
-        state.withLockedValue { $0.givingWay = wait }
+        state.withLock { $0.givingWay = wait }
         return wait
     }
 
     /// No more events are accepted; `run()` returns once the buffer is written.
     public func close() {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.closed = true
             let waiter = state.waiter
             state.waiter = nil
@@ -211,7 +212,7 @@ public final class EventRecorder: Sendable {
     private func waitForEvents() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLockedValue { state -> Bool in
+                let now = state.withLock { state -> Bool in
                     if state.wakePending || state.closed || Task.isCancelled {
                         state.wakePending = false
                         return true
@@ -222,7 +223,7 @@ public final class EventRecorder: Sendable {
                 if now { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
                 let waiter = state.waiter
                 state.waiter = nil
                 return waiter
@@ -238,7 +239,7 @@ public final class EventRecorder: Sendable {
         let key = AggregationKey(
             object: objectID, type: event.type, reason: event.reason, message: event.message)
         let now = ContinuousClock.now
-        let existing = state.withLockedValue { state -> Aggregate? in
+        let existing = state.withLock { state -> Aggregate? in
             guard let aggregate = state.aggregates[key], now - aggregate.lastSeen < options.aggregationWindow
             else {
                 return nil
@@ -286,7 +287,7 @@ public final class EventRecorder: Sendable {
     }
 
     private func remember(_ key: AggregationKey, _ aggregate: Aggregate) {
-        state.withLockedValue { state in
+        state.withLock { state in
             state.written += 1
             if state.aggregates[key] == nil, state.aggregates.count >= options.aggregationCacheSize {
                 // The least recently seen quarter goes at once: one sort per quarter of the cache's

@@ -1,7 +1,6 @@
 import KubeClient
 import KubeJSON
 import Logging
-import NIOConcurrencyHelpers
 
 /// How an informer lists and watches.
 public struct InformerOptions: Sendable {
@@ -15,7 +14,7 @@ public struct InformerOptions: Sendable {
     public var resyncPeriod: Duration?
     /// Applied to every object before it is cached or delivered; drops `metadata.managedFields`
     /// by default to keep the cache small.
-    public var transform: @Sendable (JSONValue) -> JSONValue = Informer.dropManagedFields
+    public var transform: @Sendable (JSONValue) -> JSONValue = InformerOptions.dropManagedFields
     /// Server-side watch timeout; the watch is then resumed from the last resourceVersion seen.
     public var watchTimeoutSeconds: Int = 300
     /// Backoff after a failed list or a broken watch (client-go's reflector: 800 ms up to 30 s).
@@ -31,6 +30,25 @@ public struct InformerOptions: Sendable {
         self.fieldSelector = fieldSelector
         self.resyncPeriod = resyncPeriod
     }
+
+    /// The default transform: drops `metadata.managedFields` (before the object is decoded).
+    public static let dropManagedFields: @Sendable (JSONValue) -> JSONValue = { object in
+        guard object["metadata"]["managedFields"] != .null else { return object }
+        var copy = object
+        var metadata = copy["metadata"]
+        metadata.removeValue(forKey: "managedFields")
+        copy["metadata"] = metadata
+        return copy
+    }
+}
+
+/// What a manager and a controller need of an informer whatever its kind.
+public protocol AnyInformer: AnyObject, Sendable {
+    var resource: APIResource { get }
+    var hasSynced: Bool { get }
+    @discardableResult func waitForSync() async -> Bool
+    func run() async
+    func unsubscribe(_ id: UInt64)
 }
 
 /// Lists then watches one resource into a `Store` and tells subscribers what changed — kube-rs'
@@ -43,7 +61,7 @@ public struct InformerOptions: Sendable {
 ///
 /// Watches ask for bookmarks so the resourceVersion to resume from stays fresh on quiet kinds.
 /// Only one `run()` at a time.
-public final class Informer: Sendable {
+public final class Informer<Object: KubeResource>: Sendable, AnyInformer {
     /// The phase of the list/watch state machine.
     public enum Phase: Sendable, Equatable {
         case initialList
@@ -55,26 +73,26 @@ public final class Informer: Sendable {
     public let resource: APIResource
     public let options: InformerOptions
     /// The cache this informer fills.
-    public let store = Store()
+    public let store = Store<Object>()
     private let client: KubeClient
     private let logger: Logger
     private let synced = Latch()
     private let metrics: InformerMetrics?
 
     private struct State {
-        var handlers: [UInt64: @Sendable (InformerEvent) -> Void] = [:]
+        var handlers: [UInt64: @Sendable (InformerEvent<Object>) -> Void] = [:]
         var nextID: UInt64 = 0
         var phase: Phase = .initialList
         var restarts = 0
         var relists = 0
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Locked(State())
 
     public init(
-        client: KubeClient, resource: APIResource, options: InformerOptions = .init(),
+        client: KubeClient, resource: APIResource = Object.apiResource, options: InformerOptions = .init(),
         metrics: MetricsRegistry? = nil,
-        logger: Logger = Logger(label: "kubesnap.informer")
+        logger: Logger = Logger(label: "controller.informer")
     ) {
         self.client = client
         self.resource = resource
@@ -86,15 +104,6 @@ public final class Informer: Sendable {
     }
 
     /// The default transform: drops `metadata.managedFields`.
-    public static let dropManagedFields: @Sendable (JSONValue) -> JSONValue = { object in
-        guard object["metadata"]["managedFields"] != .null else { return object }
-        var copy = object
-        var metadata = copy["metadata"]
-        metadata.removeValue(forKey: "managedFields")
-        copy["metadata"] = metadata
-        return copy
-    }
-
     /// True once the first list is in the cache.
     public var hasSynced: Bool { synced.isOpen }
 
@@ -105,14 +114,14 @@ public final class Informer: Sendable {
         return synced.isOpen
     }
 
-    public var phase: Phase { state.withLockedValue { $0.phase } }
+    public var phase: Phase { state.withLock { $0.phase } }
 
     /// How many times the watch was re-established (any cause) and how many relists happened.
-    public var restartCount: Int { state.withLockedValue { $0.restarts } }
-    public var relistCount: Int { state.withLockedValue { $0.relists } }
+    public var restartCount: Int { state.withLock { $0.restarts } }
+    public var relistCount: Int { state.withLock { $0.relists } }
 
     /// Declares an index on the cache (see `Store.addIndex`).
-    public func addIndex(_ name: String, _ function: @escaping IndexFunction) {
+    public func addIndex(_ name: String, _ function: @escaping IndexFunction<Object>) {
         store.addIndex(name, function)
     }
 
@@ -120,8 +129,8 @@ public final class Informer: Sendable {
     /// cached. Handlers run on the informer's task: they must be quick (enqueue a key).
     /// Returns an id for `unsubscribe`.
     @discardableResult
-    public func subscribe(_ handler: @escaping @Sendable (InformerEvent) -> Void) -> UInt64 {
-        let id = state.withLockedValue { state -> UInt64 in
+    public func subscribe(_ handler: @escaping @Sendable (InformerEvent<Object>) -> Void) -> UInt64 {
+        let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             state.handlers[state.nextID] = handler
             return state.nextID
@@ -131,7 +140,7 @@ public final class Informer: Sendable {
     }
 
     public func unsubscribe(_ id: UInt64) {
-        _ = state.withLockedValue { $0.handlers.removeValue(forKey: id) }
+        _ = state.withLock { $0.handlers.removeValue(forKey: id) }
     }
 
     /// Lists and watches until the task is cancelled.
@@ -144,7 +153,7 @@ public final class Informer: Sendable {
             await group.next()
             group.cancelAll()
         }
-        state.withLockedValue { $0.phase = .stopped }
+        state.withLock { $0.phase = .stopped }
     }
 
     // MARK: - the state machine
@@ -177,7 +186,7 @@ public final class Informer: Sendable {
                 logger.info("watch resourceVersion expired (410 Gone), relisting")
                 resourceVersion = nil
                 recordRestart("gone")
-                state.withLockedValue { $0.relists += 1 }
+                state.withLock { $0.relists += 1 }
                 setPhase(.relisting)
             case .failed(let last, let error):
                 resourceVersion = last
@@ -210,24 +219,24 @@ public final class Informer: Sendable {
         do {
             for try await event in stream {
                 switch event {
-                case .added(let object), .modified(let object):
-                    let object = ingest(object)
-                    if let rv = object.resourceVersion { last = rv }
+                case .added(let raw), .modified(let raw):
+                    if let rv = raw.resourceVersion { last = rv }
+                    delivered = true
+                    guard let object = decode(raw) else { continue }
                     let old = store.upsert(object)
                     if let old {
                         if old != object { dispatch(.updated(old: old, new: object)) }
                     } else {
                         dispatch(.added(object))
                     }
+                case .deleted(let raw):
+                    if let rv = raw.resourceVersion { last = rv }
                     delivered = true
-                case .deleted(let object):
-                    let object = ingest(object)
-                    if let rv = object.resourceVersion { last = rv }
-                    if let key = ObjectKey(object) {
-                        let old = store.delete(key)
-                        dispatch(.deleted(old.map { Self.merge(deleted: object, cached: $0) } ?? object))
-                    }
-                    delivered = true
+                    // Removed by key even when the final state does not decode; handlers get
+                    // the final state, or the last cached one.
+                    guard let key = ObjectKey(raw) else { continue }
+                    let old = store.delete(key)
+                    if let final = decode(raw, quiet: old != nil) ?? old { dispatch(.deleted(final)) }
                 case .bookmark(let rv):
                     last = rv
                 case .error(let status):
@@ -244,20 +253,25 @@ public final class Informer: Sendable {
         return .ended(last: last, delivered: delivered, quick: ContinuousClock.now - started < .seconds(1))
     }
 
-    /// The transform plus `apiVersion`/`kind`, which list items of built-in kinds may lack;
-    /// reconcilers and Events need them.
-    private func ingest(_ object: JSONValue) -> JSONValue {
-        var object = options.transform(object)
-        if object["kind"].isNull {
-            object["kind"] = .string(resource.kind)
-            object["apiVersion"] = .string(resource.apiVersion)
+    /// The transform, then the object decoded: the only place where the cache's objects are
+    /// decoded. An object that does not decode (its kind's type and the server's schema
+    /// disagree) is not cached, and says so in the log: a reconciler cannot act on what it
+    /// cannot read, and leaving it alone keeps its data.
+    private func decode(_ raw: JSONValue, quiet: Bool = false) -> Object? {
+        let value = options.transform(raw)
+        do {
+            return try value.decode(Object.self)
+        } catch {
+            if !quiet {
+                metrics?.undecodable.increment(resource.description)
+                logger.error(
+                    "object cannot be decoded; it is left alone",
+                    metadata: [
+                        "object": "\(value.namespace.map { "\($0)/" } ?? "")\(value.name ?? "")", "error": "\(error)",
+                    ])
+            }
+            return nil
         }
-        return object
-    }
-
-    /// The deleted object as the watch reported it (final state), which is what handlers want.
-    private static func merge(deleted: JSONValue, cached: JSONValue) -> JSONValue {
-        deleted["metadata"].objectValue == nil ? cached : deleted
     }
 
     /// A paged list; replaces the cache page by page (only one page is ever held parsed) and
@@ -272,7 +286,10 @@ public final class Informer: Sendable {
                 options: ListOptions(
                     labelSelector: options.labelSelector, fieldSelector: options.fieldSelector,
                     limit: options.pageSize, continueToken: continueToken))
-            for event in store.merge(page: page.items.map(ingest), seen: &seen) { dispatch(event) }
+            // An object that does not decode stays in `seen`: a cached older version of it is
+            // kept rather than reported deleted.
+            for item in page.items { if let key = ObjectKey(item) { seen.insert(key) } }
+            for event in store.merge(page: page.items.compactMap { decode($0) }, seen: &seen) { dispatch(event) }
             continueToken = page.continueToken.flatMap { $0.isEmpty ? nil : $0 }
             if resourceVersion.isEmpty || continueToken == nil { resourceVersion = page.resourceVersion }
         } while continueToken != nil
@@ -295,17 +312,17 @@ public final class Informer: Sendable {
         }
     }
 
-    private func dispatch(_ event: InformerEvent) {
-        let handlers = state.withLockedValue { Array($0.handlers.values) }
+    private func dispatch(_ event: InformerEvent<Object>) {
+        let handlers = state.withLock { Array($0.handlers.values) }
         for handler in handlers { handler(event) }
     }
 
     private func setPhase(_ phase: Phase) {
-        state.withLockedValue { $0.phase = phase }
+        state.withLock { $0.phase = phase }
     }
 
     private func recordRestart(_ reason: String) {
-        state.withLockedValue { $0.restarts += 1 }
+        state.withLock { $0.restarts += 1 }
         metrics?.restarts.increment(resource.description, reason)
     }
 }
@@ -335,6 +352,7 @@ struct Backoff: Sendable {
 struct InformerMetrics: Sendable {
     let restarts: MetricFamily
     let listed: MetricFamily
+    let undecodable: MetricFamily
 
     init(registry: MetricsRegistry) {
         restarts = registry.counter(
@@ -343,6 +361,10 @@ struct InformerMetrics: Sendable {
             labels: ["resource", "reason"])
         listed = registry.counter(
             "informer_lists_total", help: "Full (paged) lists made by informers, initial and relists",
+            labels: ["resource"])
+        undecodable = registry.counter(
+            "informer_undecodable_objects_total",
+            help: "Objects left out of an informer's cache because they do not decode as their kind",
             labels: ["resource"])
     }
 }

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import KubeJSON
 
 /// A one-shot event: opened once, awaited by any number of tasks (informer "synced", a graceful
 /// shutdown request). Waiting is cancellation-aware.
@@ -9,15 +9,15 @@ public final class Latch: Sendable {
         var nextID: UInt64 = 0
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Locked(State())
 
     public init() {}
 
-    public var isOpen: Bool { state.withLockedValue { $0.open } }
+    public var isOpen: Bool { state.withLock { $0.open } }
 
     /// Opens the latch and wakes every waiter; later calls do nothing.
     public func open() {
-        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             guard !state.open else { return [] }
             state.open = true
             let all = Array(state.waiters.values)
@@ -29,13 +29,13 @@ public final class Latch: Sendable {
 
     /// Returns once the latch is open, or when the calling task is cancelled.
     public func wait() async {
-        let id = state.withLockedValue { state -> UInt64 in
+        let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLockedValue { state -> Bool in
+                let now = state.withLock { state -> Bool in
                     if state.open || Task.isCancelled { return true }
                     state.waiters[id] = continuation
                     return false
@@ -43,7 +43,7 @@ public final class Latch: Sendable {
                 if now { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLockedValue { $0.waiters.removeValue(forKey: id) }
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
             waiter?.resume()
         }
     }

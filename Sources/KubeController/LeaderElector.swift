@@ -2,7 +2,6 @@ import Foundation
 import KubeClient
 import KubeJSON
 import Logging
-import NIOConcurrencyHelpers
 
 /// Leader election settings (controller-runtime's defaults: 15 s / 10 s / 2 s).
 public struct LeaderElectionConfiguration: Sendable {
@@ -57,7 +56,7 @@ public final class LeaderElector: Sendable {
         var acquisitions = 0
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Locked(State())
 
     public init(
         client: KubeClient, configuration: LeaderElectionConfiguration, metrics: MetricsRegistry? = nil,
@@ -75,10 +74,10 @@ public final class LeaderElector: Sendable {
         statusMetric?.set(0, configuration.leaseName)
     }
 
-    public var isLeader: Bool { state.withLockedValue { $0.isLeader } }
+    public var isLeader: Bool { state.withLock { $0.isLeader } }
 
     /// How many times this replica became leader.
-    public var acquisitions: Int { state.withLockedValue { $0.acquisitions } }
+    public var acquisitions: Int { state.withLock { $0.acquisitions } }
 
     /// Campaigns and runs `body` while leading, until `stop` opens or the task is cancelled;
     /// either way the lease is released once `body` returned. `body` is cancelled at once when
@@ -229,7 +228,7 @@ public final class LeaderElector: Sendable {
     /// Records the lease record as seen now; returns when it was first seen unchanged.
     @discardableResult
     private func observe(_ spec: JSONValue, at now: ContinuousClock.Instant) -> ContinuousClock.Instant {
-        state.withLockedValue { state in
+        state.withLock { state in
             if state.observedSpec != spec {
                 state.observedSpec = spec
                 state.observedAt = now
@@ -272,7 +271,7 @@ public final class LeaderElector: Sendable {
     }
 
     private func setLeader(_ leading: Bool) {
-        state.withLockedValue { state in
+        state.withLock { state in
             state.isLeader = leading
             if leading { state.acquisitions += 1 }
         }

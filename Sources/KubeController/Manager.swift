@@ -2,7 +2,6 @@ import Foundation
 import KubeClient
 import KubeJSON
 import Logging
-import NIOConcurrencyHelpers
 
 /// What a `Manager` runs besides its controllers.
 public struct ManagerOptions: Sendable {
@@ -45,22 +44,22 @@ public final class Manager: Sendable {
     let signalHandlersInstalled = Latch()
 
     private struct State {
-        var informers: [String: Informer] = [:]
-        var controllers: [Controller] = []
+        var informers: [String: any AnyInformer] = [:]
+        var controllers: [any AnyController] = []
         var running = false
         var started = false
         var healthPort: Int?
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Locked(State())
     /// The controllers' work queues, for the event recorder's `giveWay` (a box of its own: the
     /// controllers hold the recorder, so the probe must not hold them).
-    private let queues = NIOLockedValueBox<[WorkQueue]>([])
+    private let queues = Locked<[WorkQueue]>([])
 
     /// `metrics` should be the registry whose `restClientObserver()` was given to `client`.
     public init(
         client: KubeClient, options: ManagerOptions = .init(), metrics: MetricsRegistry = MetricsRegistry(),
-        logger: Logger = Logger(label: "kubesnap.manager")
+        logger: Logger = Logger(label: "controller.manager")
     ) {
         self.client = client
         self.options = options
@@ -70,24 +69,27 @@ public final class Manager: Sendable {
         let queues = self.queues
         // A reconcile done within the last 100 ms counts as busy: in a burst, the workers can
         // outrun the informer that feeds them for a moment.
-        events.giveWay { queues.withLockedValue { $0.contains { $0.isBusy(settle: .milliseconds(100)) } } }
+        events.giveWay { queues.withLock { $0.contains { $0.isBusy(settle: .milliseconds(100)) } } }
         self.elector = options.leaderElection.map {
             LeaderElector(client: client, configuration: $0, metrics: metrics, logger: logger)
         }
     }
 
-    /// The shared informer of `resource` with these options (the first caller's resync period
-    /// and transform win for a given resource, namespace and selectors).
-    public func informer(for resource: APIResource, options informerOptions: InformerOptions = .init())
-        -> Informer
-    {
+    /// The shared informer of `Object` (its own resource unless `resource` says otherwise) with
+    /// these options (the first caller's resync period and transform win for a given type,
+    /// resource, namespace and selectors).
+    public func informer<Object: KubeResource>(
+        for type: Object.Type, resource: APIResource = Object.apiResource,
+        options informerOptions: InformerOptions = .init()
+    ) -> Informer<Object> {
         let id = [
-            resource.description, informerOptions.namespace ?? "", informerOptions.labelSelector ?? "",
-            informerOptions.fieldSelector ?? "",
+            String(reflecting: Object.self), resource.description, informerOptions.namespace ?? "",
+            informerOptions.labelSelector ?? "", informerOptions.fieldSelector ?? "",
         ].joined(separator: "|")
-        return state.withLockedValue { state in
-            if let existing = state.informers[id] { return existing }
-            let informer = Informer(
+        return state.withLock { state in
+            // The id names the type: the cast holds.
+            if let existing = state.informers[id] as? Informer<Object> { return existing }
+            let informer = Informer<Object>(
                 client: client, resource: resource, options: informerOptions, metrics: metrics, logger: logger
             )
             state.informers[id] = informer
@@ -97,9 +99,9 @@ public final class Manager: Sendable {
 
     /// Adds a controller made elsewhere.
     @discardableResult
-    public func add(_ controller: Controller) -> Controller {
-        state.withLockedValue { $0.controllers.append(controller) }
-        queues.withLockedValue { $0.append(controller.queue) }
+    public func add<Object>(_ controller: Controller<Object>) -> Controller<Object> {
+        state.withLock { $0.controllers.append(controller) }
+        queues.withLock { $0.append(controller.queue) }
         for informer in controller.informers { register(informer) }
         return controller
     }
@@ -107,27 +109,27 @@ public final class Manager: Sendable {
     /// Makes and adds a controller for `resource` using the shared informer, the manager's
     /// event recorder and metrics.
     @discardableResult
-    public func controller(
-        _ name: String, for resource: APIResource, reconciler: some Reconciler,
-        options controllerOptions: ControllerOptions = .init(),
+    public func controller<Object: KubeResource>(
+        _ name: String, for type: Object.Type, reconciler: some Reconciler<Object>,
+        options controllerOptions: ControllerOptions<Object> = .init(),
         informerOptions: InformerOptions = .init()
-    ) -> Controller {
+    ) -> Controller<Object> {
         let controller = Controller(
-            name: name, for: informer(for: resource, options: informerOptions), reconciler: reconciler,
+            name: name, for: informer(for: type, options: informerOptions), reconciler: reconciler,
             options: controllerOptions, recorder: events, metrics: metrics, logger: logger)
         return add(controller)
     }
 
     /// True once every informer has synced (a standby replica is ready too).
     public var isReady: Bool {
-        state.withLockedValue { $0.running } && informers.allSatisfy(\.hasSynced)
+        state.withLock { $0.running } && informers.allSatisfy(\.hasSynced)
     }
 
     /// True while this replica may reconcile (always, without leader election).
-    public var isLeader: Bool { elector?.isLeader ?? state.withLockedValue { $0.running } }
+    public var isLeader: Bool { elector?.isLeader ?? state.withLock { $0.running } }
 
     /// The bound port of the health server, once it serves.
-    public var healthPort: Int? { state.withLockedValue { $0.healthPort } }
+    public var healthPort: Int? { state.withLock { $0.healthPort } }
 
     /// Waits until the health server serves; returns its port (nil without a server or if cancelled).
     public func waitForHealthServer() async -> Int? {
@@ -141,13 +143,13 @@ public final class Manager: Sendable {
         stop.open()
     }
 
-    private var informers: [Informer] { state.withLockedValue { Array($0.informers.values) } }
+    private var informers: [any AnyInformer] { state.withLock { Array($0.informers.values) } }
 
     /// The controllers added so far.
-    public var controllers: [Controller] { state.withLockedValue { $0.controllers } }
+    public var controllers: [any AnyController] { state.withLock { $0.controllers } }
 
-    private func register(_ informer: Informer) {
-        state.withLockedValue { state in
+    private func register(_ informer: any AnyInformer) {
+        state.withLock { state in
             if !state.informers.values.contains(where: { $0 === informer }) {
                 state.informers["\(ObjectIdentifier(informer))"] = informer
             }
@@ -165,7 +167,7 @@ public final class Manager: Sendable {
     /// Call once.
     /// Throws only if the health server cannot start.
     public func run() async throws {
-        let alreadyStarted = state.withLockedValue { state -> Bool in
+        let alreadyStarted = state.withLock { state -> Bool in
             defer {
                 state.started = true
                 state.running = true
@@ -174,7 +176,7 @@ public final class Manager: Sendable {
         }
         guard !alreadyStarted else { throw ControllerError.server("Manager.run() may be called only once") }
         let informers = self.informers
-        let controllers = state.withLockedValue { $0.controllers }
+        let controllers = state.withLock { $0.controllers }
         logger.info(
             "starting manager",
             metadata: ["controllers": "\(controllers.map(\.name))", "informers": "\(informers.count)"])
@@ -198,7 +200,7 @@ public final class Manager: Sendable {
                 group.addTask {
                     do {
                         try await server.run { bound in
-                            self.state.withLockedValue { $0.healthPort = bound }
+                            self.state.withLock { $0.healthPort = bound }
                             self.serving.open()
                         }
                     } catch let error as ControllerError {
@@ -247,14 +249,14 @@ public final class Manager: Sendable {
             }
             return failure
         }
-        state.withLockedValue { $0.running = false }
+        state.withLock { $0.running = false }
         logger.info("manager stopped")
         if let failure { throw failure }
     }
 
     /// Runs the controllers until the stop latch opens; then gives reconciles in flight
     /// `gracePeriod` before cancelling them.
-    private func runControllers(_ controllers: [Controller]) async {
+    private func runControllers(_ controllers: [any AnyController]) async {
         let stop = self.stop
         let grace = options.gracePeriod
         // As controller-runtime's manager: no controller starts before every cache has synced,

@@ -1,11 +1,11 @@
-import NIOConcurrencyHelpers
+import KubeJSON
 
 /// A small Prometheus registry: counters, gauges and histograms with labels, rendered in the
 /// text exposition format (version 0.0.4) by `exposition()`. Families are identified by name;
 /// asking for a family that exists returns it, so several controllers share one family and
 /// tell themselves apart by labels.
 public final class MetricsRegistry: Sendable {
-    private let families = NIOLockedValueBox<[String: MetricFamily]>([:])
+    private let families = Locked<[String: MetricFamily]>([:])
 
     public init() {}
 
@@ -29,7 +29,7 @@ public final class MetricsRegistry: Sendable {
     private func family(
         _ name: String, help: String, kind: MetricFamily.Kind, labels: [String], buckets: [Double]
     ) -> MetricFamily {
-        families.withLockedValue { families in
+        families.withLock { families in
             if let existing = families[name] { return existing }
             let family = MetricFamily(
                 name: name, help: help, kind: kind, labelNames: labels, buckets: buckets)
@@ -40,12 +40,12 @@ public final class MetricsRegistry: Sendable {
 
     /// The current value of a counter or gauge series (tests and diagnostics); nil if never set.
     public func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
-        families.withLockedValue { $0[name] }?.value(labels)
+        families.withLock { $0[name] }?.value(labels)
     }
 
     /// Every family in Prometheus text format, sorted by name.
     public func exposition() -> String {
-        let all = families.withLockedValue { $0.values.sorted { $0.name < $1.name } }
+        let all = families.withLock { $0.values.sorted { $0.name < $1.name } }
         var out = ""
         for family in all { family.render(into: &out) }
         return out
@@ -75,7 +75,7 @@ public final class MetricFamily: Sendable {
         var count: UInt64 = 0
     }
 
-    private let series = NIOLockedValueBox<[[String]: Series]>([:])
+    private let series = Locked<[[String]: Series]>([:])
 
     init(name: String, help: String, kind: Kind, labelNames: [String], buckets: [Double]) {
         self.name = name
@@ -118,19 +118,19 @@ public final class MetricFamily: Sendable {
         if values.count != labelNames.count {  // a programming error; keep the output well-formed
             values = Array((values + Array(repeating: "", count: labelNames.count)).prefix(labelNames.count))
         }
-        series.withLockedValue { body(&$0[values, default: Series()]) }
+        series.withLock { body(&$0[values, default: Series()]) }
     }
 
     func value(_ labels: [String: String]) -> Double? {
         let values = labelNames.map { labels[$0] ?? "" }
-        return series.withLockedValue { series in
+        return series.withLock { series in
             guard let s = series[values] else { return nil }
             return kind == .histogram ? Double(s.count) : s.value
         }
     }
 
     func render(into out: inout String) {
-        let snapshot = series.withLockedValue { $0 }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        let snapshot = series.withLock { $0 }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
         out += "# HELP \(name) \(help)\n# TYPE \(name) \(kind.rawValue)\n"
         for (values, s) in snapshot {
             let labels = zip(labelNames, values).map { "\($0)=\"\(Self.escape($1))\"" }

@@ -1,3 +1,4 @@
+import KubeClient
 import KubeJSON
 
 /// What a controller reconciles: only the namespace and name of an object (controller-runtime's
@@ -17,6 +18,17 @@ public struct ObjectKey: Hashable, Sendable, Comparable, CustomStringConvertible
     public init?(_ object: JSONValue) {
         guard let name = object.name, !name.isEmpty else { return nil }
         self.init(namespace: object.namespace, name: name)
+    }
+
+    /// The key of an object's metadata; nil when it has no name.
+    public init?(_ metadata: ObjectMeta) {
+        guard let name = metadata.name, !name.isEmpty else { return nil }
+        self.init(namespace: metadata.namespace, name: name)
+    }
+
+    /// The key of a typed object; nil when it has no name.
+    public init?(_ object: some KubeResource) {
+        self.init(object.metadata)
     }
 
     /// Parses `namespace/name` or `name`.

@@ -1,3 +1,4 @@
+import KubeClient
 import KubeJSON
 
 /// What a reconcile asks for next.
@@ -8,14 +9,24 @@ public enum ReconcileResult: Sendable, Equatable {
     case requeue(after: Duration)
 }
 
-/// Brings the world in line with one object. Level-based: the reconciler reads the object (and
-/// anything else) from informer caches, acts, and writes status; it is called with a key only,
-/// so many changes while a key waits make one reconcile.
+/// Brings the world in line with one object. Level-based: the controller queues keys only, so
+/// many changes while a key waits make one reconcile, and when the key's turn comes it reads
+/// the object from its cache and hands it over decoded. The reconciler reads anything else from
+/// informer caches, acts, and writes status.
 ///
 /// A thrown error requeues the key with backoff; a `TerminalError` is not retried and becomes a
 /// Warning Event on the object.
-public protocol Reconciler: Sendable {
-    func reconcile(_ key: ObjectKey) async throws -> ReconcileResult
+public protocol Reconciler<Object>: Sendable {
+    associatedtype Object: KubeResource
+    /// Reconciles the object as the cache holds it now.
+    func reconcile(_ object: Object) async throws -> ReconcileResult
+    /// The key's object is no longer cached (it is gone): drop anything held for it. The default
+    /// does nothing.
+    func forget(_ key: ObjectKey) async
+}
+
+extension Reconciler {
+    public func forget(_ key: ObjectKey) async {}
 }
 
 /// An error a retry will not fix (an invalid spec, say): recorded as a Warning Event with
@@ -33,14 +44,14 @@ public struct TerminalError: Error, Sendable, CustomStringConvertible {
 }
 
 /// A reconciler made of a closure (tests and small controllers).
-public struct ReconcileFunction: Reconciler {
-    private let body: @Sendable (ObjectKey) async throws -> ReconcileResult
+public struct ReconcileFunction<Object: KubeResource>: Reconciler {
+    private let body: @Sendable (Object) async throws -> ReconcileResult
 
-    public init(_ body: @escaping @Sendable (ObjectKey) async throws -> ReconcileResult) {
+    public init(_ body: @escaping @Sendable (Object) async throws -> ReconcileResult) {
         self.body = body
     }
 
-    public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
-        try await body(key)
+    public func reconcile(_ object: Object) async throws -> ReconcileResult {
+        try await body(object)
     }
 }

@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import NIOConcurrencyHelpers
+import KubeJSON
 
 /// Turns SIGTERM/SIGINT into a call (the manager's graceful shutdown). The signals' default
 /// action is disabled while the watcher waits and restored afterwards.
@@ -31,7 +31,7 @@ enum SignalWatcher {
 
 /// The first signal number seen.
 private final class FirstSignal: Sendable {
-    private let box = NIOLockedValueBox<Int32?>(nil)
-    func set(_ number: Int32) { box.withLockedValue { if $0 == nil { $0 = number } } }
-    var value: Int32? { box.withLockedValue { $0 } }
+    private let box = Locked<Int32?>(nil)
+    func set(_ number: Int32) { box.withLock { if $0 == nil { $0 = number } } }
+    var value: Int32? { box.withLock { $0 } }
 }

@@ -1,6 +1,5 @@
 import KubeClient
 import KubeJSON
-import NIOConcurrencyHelpers
 
 /// Writes `status` through the status subresource, and only when it changed: a reconcile that
 /// finds nothing new (a resync, a repeated event) makes no write.
@@ -13,52 +12,65 @@ import NIOConcurrencyHelpers
 /// Right after a write the informer cache may still hold the previous version for a moment; the
 /// writer remembers its recent writes, so a reconcile that reads that stale version compares
 /// against what it wrote instead of making a write that would only meet a conflict.
-public struct StatusWriter: Sendable {
+public struct StatusWriter<Object: HasStatus>: Sendable {
+    public typealias Status = Object.Status
     public let resource: APIResource
     public let maxConflictRetries: Int
     private let client: KubeClient
     private let fieldManager: String
-    private let recentWrites = RecentWrites()
+    private let derive: @Sendable (Object, inout Status) -> Void
+    private let recentWrites = RecentWrites<Object>()
 
+    /// `derive` sets the status fields that follow from the object itself (a policy in force,
+    /// its defaults applied), on every write, so they never lag behind.
     public init(
-        client: KubeClient, resource: APIResource, fieldManager: String = "kubesnap",
-        maxConflictRetries: Int = 5
+        client: KubeClient, fieldManager: String, maxConflictRetries: Int = 5,
+        derive: @escaping @Sendable (Object, inout Status) -> Void = { _, _ in }
     ) {
         self.client = client
-        self.resource = resource
+        self.resource = Object.apiResource
         self.fieldManager = fieldManager
         self.maxConflictRetries = maxConflictRetries
+        self.derive = derive
     }
 
     /// Sets the status of `object` (as read from the cache) to `status`. Returns the updated
     /// object, or nil when nothing needed writing (or the object is gone).
     @discardableResult
-    public func write(_ status: JSONValue, for object: JSONValue) async throws -> JSONValue? {
+    public func write(_ status: Status, for object: Object) async throws -> Object? {
         try await update(object) { $0 = status }
     }
 
-    /// Applies `mutate` to the status of `object` (as read from the cache) and writes the result
-    /// if it differs. On a conflict, `mutate` runs again on the freshly read object's status.
+    /// Applies `mutate` to the status of `object` (as read from the cache; an absent status is
+    /// `Status()`) and writes the difference if there is one. On a conflict, `mutate` runs again
+    /// on the freshly read object's status.
     @discardableResult
-    public func update(
-        _ object: JSONValue, _ mutate: (inout JSONValue) throws -> Void
-    ) async throws -> JSONValue? {
+    public func update(_ object: Object, _ mutate: (inout Status) throws -> Void) async throws -> Object? {
         guard let key = ObjectKey(object) else {
             throw ControllerError.invalidObject("object without metadata.name")
         }
         var current = recentWrites.latest(for: key, object)
         for _ in 0...maxConflictRetries {
-            let old = current["status"]
-            var desired = old
+            let before = current.status ?? Status()
+            var desired = before
             try mutate(&desired)
-            if desired == old { return nil }
-            var patch: JSONValue = ["status": Self.mergePatch(from: old, to: desired)]
-            if let rv = current.resourceVersion { patch["metadata"] = ["resourceVersion": .string(rv)] }
+            derive(current, &desired)
+            if desired == before { return nil }
+            let old: JSONValue
+            let new: JSONValue
+            do {
+                old = try current.status.map { try JSONValue(encoding: $0) } ?? [:]
+                new = try JSONValue(encoding: desired)
+            } catch {
+                throw ControllerError.invalidObject("cannot encode the status of \(resource) \(key): \(error)")
+            }
+            if old == new { return nil }
+            var patch: JSONValue = ["status": Self.mergePatch(from: old, to: new)]
+            if let rv = current.metadata.resourceVersion { patch["metadata"] = ["resourceVersion": .string(rv)] }
             do {
                 let written = try await client.patch(
-                    resource, namespace: key.namespaceOrNil, name: key.name, type: .merge, patch,
-                    subresource: "status",
-                    options: PatchOptions(fieldManager: fieldManager))
+                    Object.self, namespace: key.namespaceOrNil, name: key.name, patchType: .merge, patch,
+                    subresource: "status", options: PatchOptions(fieldManager: fieldManager))
                 recentWrites.record(key, before: current, after: written)
                 return written
             } catch {
@@ -69,7 +81,7 @@ public struct StatusWriter: Sendable {
                 }
             }
             do {
-                current = try await client.get(resource, namespace: key.namespaceOrNil, name: key.name)
+                current = try await client.get(Object.self, namespace: key.namespaceOrNil, name: key.name)
             } catch {
                 if error.isNotFound { return nil }
                 throw ControllerError.api(
@@ -96,31 +108,31 @@ public struct StatusWriter: Sendable {
 }
 
 /// The last status write per object: which version it replaced and what it produced.
-private final class RecentWrites: Sendable {
+private final class RecentWrites<Object: KubeResource>: Sendable {
     private struct Write {
         var uid: String?
         var before: String
-        var after: JSONValue
+        var after: Object
     }
 
-    private static let capacity = 4096
-    private let writes = NIOLockedValueBox<[ObjectKey: Write]>([:])
+    private static var capacity: Int { 4096 }
+    private let writes = Locked<[ObjectKey: Write]>([:])
 
     /// `object`, or the result of this writer's own write when `object` is the version that
     /// write replaced (the cache has not caught up yet).
-    func latest(for key: ObjectKey, _ object: JSONValue) -> JSONValue {
-        guard let rv = object.resourceVersion else { return object }
-        return writes.withLockedValue { writes in
-            guard let write = writes[key], write.before == rv, write.uid == object.uid else { return object }
+    func latest(for key: ObjectKey, _ object: Object) -> Object {
+        guard let rv = object.metadata.resourceVersion else { return object }
+        return writes.withLock { writes in
+            guard let write = writes[key], write.before == rv, write.uid == object.metadata.uid else { return object }
             return write.after
         }
     }
 
-    func record(_ key: ObjectKey, before: JSONValue, after: JSONValue) {
-        guard let rv = before.resourceVersion else { return }
-        writes.withLockedValue { writes in
+    func record(_ key: ObjectKey, before: Object, after: Object) {
+        guard let rv = before.metadata.resourceVersion else { return }
+        writes.withLock { writes in
             if writes.count >= Self.capacity { writes.removeAll(keepingCapacity: true) }
-            writes[key] = Write(uid: before.uid, before: rv, after: after)
+            writes[key] = Write(uid: before.metadata.uid, before: rv, after: after)
         }
     }
 }

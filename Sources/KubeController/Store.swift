@@ -1,55 +1,60 @@
+import KubeClient
 import KubeJSON
-import NIOConcurrencyHelpers
 
 /// Computes the index values of an object, e.g. "snapshots by repository":
-/// `{ [$0["spec"]["repository"].stringValue].compactMap { $0 } }` (namespace-qualify values that
-/// are only unique within a namespace: the controller helpers index as `namespace/value`).
-public typealias IndexFunction = @Sendable (JSONValue) -> [String]
+/// `{ ["\($0.metadata.namespace ?? "")/\($0.spec.repository)"] }` (namespace-qualify values that
+/// are only unique within a namespace).
+public typealias IndexFunction<Object> = @Sendable (Object) -> [String]
 
-/// The in-memory cache of one kind, fed by its informer: objects by key, by namespace, and by
-/// any index a reconciler declares. Reconcilers read from here, never from the API server.
+/// The in-memory cache of one kind, fed by its informer: typed objects by key, by namespace, and
+/// by any index a reconciler declares. Reconcilers read from here, never from the API server,
+/// and never see the JSON the objects came as.
 ///
-/// Objects are kept as compact JSON text (after the informer's transform, which drops
-/// `metadata.managedFields` by default) and parsed on read: a parsed `JSONValue` tree costs
-/// several times its text (a hash table per JSON object, a heap string per long value), and an
-/// operator reads one object per reconcile but keeps every object of its kinds for as long as it
-/// runs. `get(_:as:)` decodes a typed view on read. CacheMemoryTests prints the cost per object.
+/// An object is decoded once, when it enters the cache. While it is "hot" (among the
+/// `hotCapacity` objects written or read most recently) the decoded value is kept; an object
+/// leaving the hot set is kept as compact JSON text of its typed form instead (encoded once), and
+/// decoded again when it is read: a decoded object costs a heap allocation per long string and
+/// per collection, two to three times its text, and an operator reads one object per reconcile
+/// but keeps every object of its kinds for as long as it runs. CacheMemoryTests prints the cost
+/// per object.
 ///
-/// The `hotCapacity` objects written or read most recently are also kept parsed ("hot"), and a
-/// hot object written again is not serialized in between: in a burst each object is written by
-/// its watch events and read by its reconciles several times within moments (adopting 1,000
-/// Snapshots parsed and serialized each about five times, a tenth of the operator's CPU). An
-/// object leaving the hot set is serialized once.
-public final class Store: Sendable {
-    /// How many objects are kept parsed: a Snapshot's tree is about 3 KiB, so at most about
-    /// 3 MiB, enough for a burst of 1,000 objects to stay parsed from their first event to their
-    /// last (with 256, adopting 1,000 Snapshots still parsed each object about twice).
-    public static let hotCapacity = 1024
+/// In a burst each object is written by its watch events and read by its reconciles several
+/// times within moments: with 1,024 hot objects a burst of 1,000 stays decoded from its first
+/// event to its last, and is encoded once, when it cools.
+public final class Store<Object: KubeResource>: Sendable {
+    /// How many objects are kept decoded: enough for a burst of 1,000 objects to stay decoded
+    /// from their first event to their last (with 256, adopting 1,000 Snapshots still decoded
+    /// each object about twice).
+    public static var hotCapacity: Int { 1024 }
 
     /// The built-in index of objects by `metadata.namespace` ("" for cluster-scoped objects).
-    public static let namespaceIndex = "namespace"
+    public static var namespaceIndex: String { "namespace" }
 
     private struct Entry {
-        /// The object as compact JSON (keys sorted, so equal objects have equal text); empty
-        /// while the object is hot and was not serialized yet.
+        /// The object as compact JSON of its typed form; empty while the object is hot and was
+        /// not encoded yet.
         var json: [UInt8] = []
-        /// The object parsed, while it is hot.
-        var parsed: JSONValue?
+        /// The object decoded, while it is hot.
+        var parsed: Object?
         /// Which write or read made it hot (its place in `State.hotOrder`).
         var stamp: UInt64 = 0
         var indexValues: [String: [String]]
 
-        var object: JSONValue {
+        /// The object (nil only if its own encoding does not decode, which `cool` rules out).
+        var object: Object? {
             if let parsed { return parsed }
-            // The text was written by JSONValue's own serializer: it parses.
-            return (try? JSONValue.parse(json)) ?? .null
+            return try? JSONValue.parse(json).decode(Object.self)
         }
 
-        /// Leaves the hot set: serialized if it was not, the tree dropped.
-        mutating func cool() {
-            guard let parsed else { return }
+        /// Leaves the hot set: encoded if it was not, the decoded value dropped. An object whose
+        /// encoding does not decode back stays hot (no kind does; the cache never loses one).
+        mutating func cool() -> Bool {
+            guard let parsed else { return true }
             if json.isEmpty {
-                let text = parsed.serializedBytes()
+                guard let value = try? JSONValue(encoding: parsed),
+                    (try? value.decode(Object.self)) == parsed
+                else { return false }
+                let text = value.serializedBytes()
                 // An exact-size copy: the serializer's buffer grows by doubling.
                 json = [UInt8](unsafeUninitializedCapacity: text.count) { buffer, count in
                     _ = buffer.initialize(from: text)
@@ -57,12 +62,13 @@ public final class Store: Sendable {
                 }
             }
             self.parsed = nil
+            return true
         }
     }
 
     private struct State {
         var objects: [ObjectKey: Entry] = [:]
-        var indexers: [String: IndexFunction] = [:]
+        var indexers: [String: IndexFunction<Object>] = [:]
         var indexes: [String: [String: Set<ObjectKey>]] = [:]
         /// Hot objects, oldest first, by the stamp that made them hot (a slot whose object was
         /// written or removed since is stale and skipped); `hotHead` is the oldest slot.
@@ -71,8 +77,8 @@ public final class Store: Sendable {
         var hotCount = 0
         var nextStamp: UInt64 = 0
 
-        /// Makes `objects[key]` (parsed as `object`) hot, cooling the oldest beyond capacity.
-        mutating func makeHot(_ key: ObjectKey, _ object: JSONValue) {
+        /// Makes `objects[key]` (decoded as `object`) hot, cooling the oldest beyond capacity.
+        mutating func makeHot(_ key: ObjectKey, _ object: Object) {
             guard var entry = objects[key] else { return }
             if entry.parsed == nil { hotCount += 1 }
             nextStamp += 1
@@ -83,8 +89,7 @@ public final class Store: Sendable {
             while hotCount > Store.hotCapacity, hotHead < hotOrder.count {
                 let (oldKey, stamp) = hotOrder[hotHead]
                 hotHead += 1
-                if var old = objects[oldKey], old.stamp == stamp, old.parsed != nil {
-                    old.cool()
+                if var old = objects[oldKey], old.stamp == stamp, old.parsed != nil, old.cool() {
                     objects[oldKey] = old
                     hotCount -= 1
                 }
@@ -99,21 +104,22 @@ public final class Store: Sendable {
         }
     }
 
-    private let state: NIOLockedValueBox<State>
+    private let state: Locked<State>
 
     public init() {
         var initial = State()
-        initial.indexers[Self.namespaceIndex] = { [$0.namespace ?? ""] }
-        state = NIOLockedValueBox(initial)
+        initial.indexers[Self.namespaceIndex] = { [$0.metadata.namespace ?? ""] }
+        state = Locked(initial)
     }
 
     /// Declares an index; objects already cached are indexed at once.
-    public func addIndex(_ name: String, _ function: @escaping IndexFunction) {
-        state.withLockedValue { state in
+    public func addIndex(_ name: String, _ function: @escaping IndexFunction<Object>) {
+        state.withLock { state in
             state.indexers[name] = function
             state.indexes[name] = [:]
             for (key, var entry) in state.objects {
-                let values = function(entry.object)
+                guard let object = entry.object else { continue }
+                let values = function(object)
                 entry.indexValues[name] = values
                 state.objects[key] = entry
                 for value in values { state.indexes[name, default: [:]][value, default: []].insert(key) }
@@ -121,12 +127,12 @@ public final class Store: Sendable {
         }
     }
 
-    /// The cached object for `key` (a cold one is parsed, outside the lock, and made hot).
-    public func get(_ key: ObjectKey) -> JSONValue? {
-        guard let entry = state.withLockedValue({ $0.objects[key] }) else { return nil }
+    /// The cached object for `key` (a cold one is decoded, outside the lock, and made hot).
+    public func get(_ key: ObjectKey) -> Object? {
+        guard let entry = state.withLock({ $0.objects[key] }) else { return nil }
         if let parsed = entry.parsed { return parsed }
-        let object = entry.object
-        state.withLockedValue { state in
+        guard let object = entry.object else { return nil }
+        state.withLock { state in
             // Unless it was written or removed meanwhile.
             if let current = state.objects[key], current.stamp == entry.stamp, current.parsed == nil {
                 state.makeHot(key, object)
@@ -135,80 +141,72 @@ public final class Store: Sendable {
         return object
     }
 
-    /// The cached object for `key`, decoded.
-    public func get<T: Decodable>(_ key: ObjectKey, as type: T.Type) throws(ControllerError) -> T? {
-        guard let object = get(key) else { return nil }
-        do {
-            return try object.decode(T.self)
-        } catch {
-            throw .decoding(key: key, underlying: "\(error)")
+    /// Every cached object, sorted by key.
+    public func list() -> [Object] {
+        state.withLock { state in state.objects.sorted { $0.key < $1.key }.map(\.value) }.compactMap(\.object)
+    }
+
+    /// Calls `body` with every cached object, decoding one at a time (a list of every decoded
+    /// object at once would cost what the compact cache saves).
+    public func forEach(_ body: (Object) throws -> Void) rethrows {
+        let entries = state.withLock { Array($0.objects.values) }
+        for entry in entries {
+            if let object = entry.object { try body(object) }
         }
     }
 
-    /// Every cached object, sorted by key.
-    public func list() -> [JSONValue] {
-        state.withLockedValue { state in state.objects.sorted { $0.key < $1.key }.map(\.value) }.map(\.object)
-    }
-
-    /// Calls `body` with every cached object, parsing one at a time (a list of every parsed
-    /// object at once would cost what the compact cache saves).
-    public func forEach(_ body: (JSONValue) throws -> Void) rethrows {
-        let entries = state.withLockedValue { Array($0.objects.values) }
-        for entry in entries { try body(entry.object) }
-    }
-
     /// The cached objects of one namespace, sorted by key.
-    public func list(namespace: String) -> [JSONValue] {
+    public func list(namespace: String) -> [Object] {
         byIndex(Self.namespaceIndex, namespace)
     }
 
     /// The cached objects whose index `name` contains `value`, sorted by key.
-    public func byIndex(_ name: String, _ value: String) -> [JSONValue] {
-        state.withLockedValue { state in
+    public func byIndex(_ name: String, _ value: String) -> [Object] {
+        state.withLock { state in
             (state.indexes[name]?[value] ?? []).sorted().compactMap { state.objects[$0] }
-        }.map(\.object)
+        }.compactMap(\.object)
     }
 
     /// The keys whose index `name` contains `value`, sorted.
     public func keys(index name: String, value: String) -> [ObjectKey] {
-        state.withLockedValue { ($0.indexes[name]?[value] ?? []).sorted() }
+        state.withLock { ($0.indexes[name]?[value] ?? []).sorted() }
     }
 
     /// Every cached key, sorted.
-    public var keys: [ObjectKey] { state.withLockedValue { $0.objects.keys.sorted() } }
+    public var keys: [ObjectKey] { state.withLock { $0.objects.keys.sorted() } }
 
-    public var count: Int { state.withLockedValue { $0.objects.count } }
+    public var count: Int { state.withLock { $0.objects.count } }
 
     /// Bytes of JSON text held for the cached objects (keys and indexes apart; a hot object not
-    /// serialized yet holds none).
-    public var storedTextBytes: Int { state.withLockedValue { $0.objects.values.reduce(0) { $0 + $1.json.count } } }
+    /// encoded yet holds none).
+    public var storedTextBytes: Int { state.withLock { $0.objects.values.reduce(0) { $0 + $1.json.count } } }
 
-    /// Objects kept parsed right now (at most `hotCapacity`).
-    public var hotCount: Int { state.withLockedValue { $0.hotCount } }
+    /// Objects kept decoded right now (at most `hotCapacity`).
+    public var hotCount: Int { state.withLock { $0.hotCount } }
 
     /// Slots in the hot set's order, stale ones included (bounded; for tests).
-    var hotSlotCount: Int { state.withLockedValue { $0.hotOrder.count - $0.hotHead } }
+    var hotSlotCount: Int { state.withLock { $0.hotOrder.count - $0.hotHead } }
 
-    /// Whether `key`'s object is kept parsed (for tests).
-    func isHot(_ key: ObjectKey) -> Bool { state.withLockedValue { $0.objects[key]?.parsed != nil } }
+    /// Whether `key`'s object is kept decoded (for tests).
+    func isHot(_ key: ObjectKey) -> Bool { state.withLock { $0.objects[key]?.parsed != nil } }
 
     // MARK: - mutations (the informer's)
 
     /// Inserts or replaces an object; returns the previous one.
     @discardableResult
-    func upsert(_ object: JSONValue) -> JSONValue? {
-        guard let key = ObjectKey(object) else { return nil }
-        return state.withLockedValue { state in Self.upsert(key, object, &state) }
+    func upsert(_ object: Object) -> Object? {
+        guard let key = ObjectKey(object.metadata) else { return nil }
+        return state.withLock { state in Self.upsert(key, object, &state) }
     }
 
     /// Removes an object; returns what was cached.
     @discardableResult
-    func delete(_ key: ObjectKey) -> JSONValue? {
-        state.withLockedValue { state in Self.delete(key, &state) }
+    func delete(_ key: ObjectKey) -> Object? {
+        state.withLock { state in Self.delete(key, &state) }
     }
 
     /// Replaces the whole content (after a list); returns what changed.
-    func replace(with objects: [JSONValue]) -> [InformerEvent] {
+    func replace(with objects: [Object]) -> [InformerEvent<Object>] {
         var seen = Set<ObjectKey>()
         return merge(page: objects, seen: &seen) + removeAll(except: seen)
     }
@@ -216,11 +214,11 @@ public final class Store: Sendable {
     /// One page of a list: upserts its objects, adds their keys to `seen`, returns what changed.
     /// After the last page, `removeAll(except: seen)` completes the replacement, so a list is
     /// held in memory a page at a time.
-    func merge(page objects: [JSONValue], seen: inout Set<ObjectKey>) -> [InformerEvent] {
-        state.withLockedValue { state in
-            var events: [InformerEvent] = []
+    func merge(page objects: [Object], seen: inout Set<ObjectKey>) -> [InformerEvent<Object>] {
+        state.withLock { state in
+            var events: [InformerEvent<Object>] = []
             for object in objects {
-                guard let key = ObjectKey(object) else { continue }
+                guard let key = ObjectKey(object.metadata) else { continue }
                 seen.insert(key)
                 if let old = Self.upsert(key, object, &state) {
                     if old != object { events.append(.updated(old: old, new: object)) }
@@ -233,9 +231,9 @@ public final class Store: Sendable {
     }
 
     /// Removes every object whose key is not in `keep`; returns the deletions.
-    func removeAll(except keep: Set<ObjectKey>) -> [InformerEvent] {
-        state.withLockedValue { state in
-            var events: [InformerEvent] = []
+    func removeAll(except keep: Set<ObjectKey>) -> [InformerEvent<Object>] {
+        state.withLock { state in
+            var events: [InformerEvent<Object>] = []
             for key in state.objects.keys where !keep.contains(key) {
                 if let old = Self.delete(key, &state) { events.append(.deleted(old)) }
             }
@@ -243,7 +241,7 @@ public final class Store: Sendable {
         }
     }
 
-    private static func upsert(_ key: ObjectKey, _ object: JSONValue, _ state: inout State) -> JSONValue? {
+    private static func upsert(_ key: ObjectKey, _ object: Object, _ state: inout State) -> Object? {
         let old = delete(key, &state)
         var values: [String: [String]] = [:]
         for (name, function) in state.indexers {
@@ -256,7 +254,7 @@ public final class Store: Sendable {
         return old
     }
 
-    private static func delete(_ key: ObjectKey, _ state: inout State) -> JSONValue? {
+    private static func delete(_ key: ObjectKey, _ state: inout State) -> Object? {
         guard let entry = state.objects.removeValue(forKey: key) else { return nil }
         if entry.parsed != nil { state.hotCount -= 1 }
         for (name, values) in entry.indexValues {

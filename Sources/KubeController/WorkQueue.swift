@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import KubeJSON
 
 /// The controller work queue (client-go's rate-limited delaying work queue, for keys):
 ///
@@ -45,18 +45,18 @@ public final class WorkQueue: Sendable {
 
     /// The queue's name in metrics (`name` label), usually the controller's name.
     public let name: String
-    private let state: NIOLockedValueBox<State>
+    private let state: Locked<State>
     private let metrics: WorkQueueMetrics?
 
     public init(name: String, rateLimiter: ControllerRateLimiter = .init(), metrics: MetricsRegistry? = nil) {
         self.name = name
-        self.state = NIOLockedValueBox(State(rateLimiter: rateLimiter))
+        self.state = Locked(State(rateLimiter: rateLimiter))
         self.metrics = metrics.map { WorkQueueMetrics(registry: $0, name: name) }
     }
 
     /// Queues `key` unless it is already waiting; a key in process is handed out again after `done`.
     public func add(_ key: ObjectKey) {
-        let handoffs = state.withLockedValue {
+        let handoffs = state.withLock {
             state -> [(CheckedContinuation<ObjectKey?, Never>, ObjectKey)] in
             guard !state.shuttingDown, !state.waiting.contains(key) else { return [] }
             metrics?.adds.increment(name)
@@ -72,7 +72,7 @@ public final class WorkQueue: Sendable {
     /// Queues `key` once `delay` has passed; an earlier pending time for the same key wins.
     public func addAfter(_ key: ObjectKey, _ delay: Duration) {
         if delay <= .zero { return add(key) }
-        let wake = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+        let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard !state.shuttingDown else { return nil }
             let due = ContinuousClock.now.advanced(by: delay)
             if let existing = state.delayed[key], existing <= due { return nil }
@@ -84,31 +84,31 @@ public final class WorkQueue: Sendable {
 
     /// Queues `key` after its rate-limited backoff (an error retry).
     public func addRateLimited(_ key: ObjectKey) {
-        let delay = state.withLockedValue { $0.rateLimiter.when(key) }
+        let delay = state.withLock { $0.rateLimiter.when(key) }
         metrics?.retries.increment(name)
         addAfter(key, delay)
     }
 
     /// Resets the backoff of `key`.
     public func forget(_ key: ObjectKey) {
-        state.withLockedValue { $0.rateLimiter.forget(key) }
+        state.withLock { $0.rateLimiter.forget(key) }
     }
 
     /// How many times `key` was retried since it was last forgotten.
     public func retries(_ key: ObjectKey) -> Int {
-        state.withLockedValue { $0.rateLimiter.retries(key) }
+        state.withLock { $0.rateLimiter.retries(key) }
     }
 
     /// The next key to process, waiting for one; nil once the queue is shut down (or the calling
     /// task is cancelled). Call `done` when finished with it.
     public func get() async -> ObjectKey? {
-        let id = state.withLockedValue { state -> UInt64 in
+        let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ObjectKey?, Never>) in
-                let immediate = state.withLockedValue { state -> ObjectKey?? in
+                let immediate = state.withLock { state -> ObjectKey?? in
                     if state.shuttingDown || Task.isCancelled { return .some(nil) }
                     if let key = state.popFirst() {
                         take(key, &state)
@@ -120,7 +120,7 @@ public final class WorkQueue: Sendable {
                 if let immediate { continuation.resume(returning: immediate) }
             }
         } onCancel: {
-            let continuation = state.withLockedValue { state -> CheckedContinuation<ObjectKey?, Never>? in
+            let continuation = state.withLock { state -> CheckedContinuation<ObjectKey?, Never>? in
                 guard let index = state.getters.firstIndex(where: { $0.id == id }) else { return nil }
                 return state.getters.remove(at: index).continuation
             }
@@ -130,7 +130,7 @@ public final class WorkQueue: Sendable {
 
     /// Marks `key` finished; if it was added again meanwhile, it is queued again.
     public func done(_ key: ObjectKey) {
-        let (handoffs, drained) = state.withLockedValue {
+        let (handoffs, drained) = state.withLock {
             state -> (
                 [(CheckedContinuation<ObjectKey?, Never>, ObjectKey)], [CheckedContinuation<Void, Never>]
             ) in
@@ -159,7 +159,7 @@ public final class WorkQueue: Sendable {
 
     /// Stops handing out keys: waiting and future `get` calls return nil, adds are ignored.
     public func shutDown() {
-        let (getters, waker) = state.withLockedValue { state in
+        let (getters, waker) = state.withLock { state in
             state.shuttingDown = true
             let getters = state.getters.map(\.continuation)
             state.getters = []
@@ -172,7 +172,7 @@ public final class WorkQueue: Sendable {
     /// Waits until no key is in process (call after `shutDown` for a graceful stop).
     public func drain() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now = state.withLockedValue { state -> Bool in
+            let now = state.withLock { state -> Bool in
                 if state.processing.isEmpty { return true }
                 state.drainers.append(continuation)
                 return false
@@ -181,29 +181,29 @@ public final class WorkQueue: Sendable {
         }
     }
 
-    public var isShuttingDown: Bool { state.withLockedValue { $0.shuttingDown } }
+    public var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
 
     /// Keys waiting to be handed out (not counting delayed ones).
-    public var depth: Int { state.withLockedValue { $0.count } }
+    public var depth: Int { state.withLock { $0.count } }
 
     /// Keys held by workers right now.
-    public var processingCount: Int { state.withLockedValue { $0.processing.count } }
+    public var processingCount: Int { state.withLock { $0.processing.count } }
 
     /// True while keys wait to be handed out or workers hold some (delayed keys aside), or a
     /// key was done less than `settle` ago (a burst whose next keys are still on their way).
     public func isBusy(settle: Duration = .zero) -> Bool {
-        state.withLockedValue { state in
+        state.withLock { state in
             state.count > 0 || !state.processing.isEmpty || state.lastDone.map { .now - $0 < settle } ?? false
         }
     }
 
     /// Keys waiting for their `addAfter` time.
-    public var delayedCount: Int { state.withLockedValue { $0.delayed.count } }
+    public var delayedCount: Int { state.withLock { $0.delayed.count } }
 
     /// Runs the `addAfter` timers until the queue shuts down or the task is cancelled.
     public func run() async {
         while !Task.isCancelled {
-            let (due, next, stop) = state.withLockedValue {
+            let (due, next, stop) = state.withLock {
                 state -> ([ObjectKey], ContinuousClock.Instant?, Bool) in
                 if state.shuttingDown { return ([], nil, true) }
                 let now = ContinuousClock.now
@@ -237,7 +237,7 @@ public final class WorkQueue: Sendable {
             await group.next()
             group.cancelAll()
             // Wake the waker child if the sleep finished first.
-            let waker = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            let waker = state.withLock { state -> CheckedContinuation<Void, Never>? in
                 let w = state.timerWaker
                 state.timerWaker = nil
                 return w
@@ -249,7 +249,7 @@ public final class WorkQueue: Sendable {
     private func waitForWake() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLockedValue { state -> Bool in
+                let now = state.withLock { state -> Bool in
                     if state.timerWakePending || state.shuttingDown || Task.isCancelled {
                         state.timerWakePending = false
                         return true
@@ -260,7 +260,7 @@ public final class WorkQueue: Sendable {
                 if now { continuation.resume() }
             }
         } onCancel: {
-            let waker = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            let waker = state.withLock { state -> CheckedContinuation<Void, Never>? in
                 let w = state.timerWaker
                 state.timerWaker = nil
                 return w

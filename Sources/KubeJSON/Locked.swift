@@ -1,9 +1,8 @@
 import Foundation
 
 /// A value behind a lock: small state shared between tasks, NIO threads and the threads that
-/// watch child processes. The lock box of every module without NIO (KubeController keeps
-/// NIO's `NIOLockedValueBox`); `Synchronization.Mutex` is non-copyable, so it cannot sit in the
-/// structs that share these.
+/// watch child processes: the one lock box of every module. `Synchronization.Mutex` is
+/// non-copyable, so it cannot sit in the structs that share these.
 public final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value

@@ -1,11 +1,11 @@
+import KubeClient
 import KubeJSON
 
 /// One backup run: snapshots one source into one or more repositories (`kubectl get bs`).
-public struct BackupSession: KubesnapResource, Hashable {
-    public static let kind = "BackupSession"
-    public static let plural = "backupsessions"
-    public static let singular = "backupsession"
-    public static let shortNames = ["bs"]
+public struct BackupSession: HasStatus, Hashable {
+    public static let names = CRDNames(kind: "BackupSession", plural: "backupsessions", singular: "backupsession", shortNames: ["bs"])
+    public static let apiResource = names.apiResource
+    public static var kind: String { names.kind }
 
     public var apiVersion: String = Kubesnap.apiVersion
     public var kind: String = BackupSession.kind
@@ -38,7 +38,7 @@ public struct BackupSessionSpec: Codable, Sendable, Hashable {
     }
 }
 
-public struct BackupSessionStatus: Codable, Sendable, Hashable {
+public struct BackupSessionStatus: ObjectStatus, Hashable {
     public var phase: BackupSessionPhase?
     public var snapshots: [BackupSessionSnapshot]?
     /// "ready/total", e.g. "1/2": the Snapshots column (JSONPath cannot count).

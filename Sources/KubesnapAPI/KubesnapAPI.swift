@@ -1,3 +1,4 @@
+import KubeClient
 import KubeJSON
 
 /// Names fixed by API.md: group, version, finalizer, labels, annotations, condition types and
@@ -57,22 +58,25 @@ public enum Kubesnap {
     }
 }
 
-/// What every kubesnap kind says about itself (the CRD's names).
-public protocol KubesnapResource: Codable, Sendable {
-    static var kind: String { get }
-    static var plural: String { get }
-    static var singular: String { get }
-    static var shortNames: [String] { get }
-    var metadata: ObjectMeta { get set }
+/// The names a kubesnap kind's CRD gives it. Each kind is a `KubeResource` whose `apiResource`
+/// comes from these.
+public struct CRDNames: Sendable, Hashable {
+    public var kind: String
+    public var plural: String
+    public var singular: String
+    public var shortNames: [String]
+    public var categories: [String] { [Kubesnap.category] }
+    /// `repositories.kubesnap.io`, the CRD's name.
+    public var crdName: String { "\(plural).\(Kubesnap.group)" }
+
+    public var apiResource: APIResource {
+        APIResource(group: Kubesnap.group, version: Kubesnap.version, resource: plural, kind: kind, namespaced: true)
+    }
 }
 
-extension KubesnapResource {
-    public static var group: String { Kubesnap.group }
-    public static var version: String { Kubesnap.version }
-    public static var apiVersion: String { Kubesnap.apiVersion }
-    public static var categories: [String] { [Kubesnap.category] }
-    /// `repositories.kubesnap.io`, the CRD's name.
-    public static var crdName: String { "\(plural).\(Kubesnap.group)" }
+extension Kubesnap {
+    /// Every kind kubesnap defines, as its CRDs name them.
+    public static let kinds: [CRDNames] = [Repository.names, Snapshot.names, BackupSession.names]
 }
 
 /// A reference to one key of a Secret in the same namespace.

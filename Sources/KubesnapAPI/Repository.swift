@@ -1,11 +1,11 @@
+import KubeClient
 import KubeJSON
 
 /// A restic repository on a storage backend (`kubectl get repo`).
-public struct Repository: KubesnapResource, Hashable {
-    public static let kind = "Repository"
-    public static let plural = "repositories"
-    public static let singular = "repository"
-    public static let shortNames = ["repo"]
+public struct Repository: HasStatus, Hashable {
+    public static let names = CRDNames(kind: "Repository", plural: "repositories", singular: "repository", shortNames: ["repo"])
+    public static let apiResource = names.apiResource
+    public static var kind: String { names.kind }
 
     public var apiVersion: String = Kubesnap.apiVersion
     public var kind: String = Repository.kind
@@ -89,7 +89,7 @@ public struct S3Backend: Codable, Sendable, Hashable {
     }
 }
 
-public struct RepositoryStatus: Codable, Sendable, Hashable {
+public struct RepositoryStatus: ObjectStatus, Hashable {
     public var phase: RepositoryPhase?
     public var storage: StorageType?
     /// e.g. `local:/var/lib/kubesnap/repositories/demo/app` (never a credential).

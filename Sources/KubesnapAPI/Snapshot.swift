@@ -1,11 +1,11 @@
+import KubeClient
 import KubeJSON
 
 /// One point-in-time copy of a source, stored in one repository (`kubectl get snap`).
-public struct Snapshot: KubesnapResource, Hashable {
-    public static let kind = "Snapshot"
-    public static let plural = "snapshots"
-    public static let singular = "snapshot"
-    public static let shortNames = ["snap"]
+public struct Snapshot: HasStatus, Hashable {
+    public static let names = CRDNames(kind: "Snapshot", plural: "snapshots", singular: "snapshot", shortNames: ["snap"])
+    public static let apiResource = names.apiResource
+    public static var kind: String { names.kind }
 
     public var apiVersion: String = Kubesnap.apiVersion
     public var kind: String = Snapshot.kind
@@ -64,7 +64,7 @@ public struct Invoker: Codable, Sendable, Hashable {
     }
 }
 
-public struct SnapshotStatus: Codable, Sendable, Hashable {
+public struct SnapshotStatus: ObjectStatus, Hashable {
     public var phase: SnapshotPhase?
     /// The full restic snapshot id.
     public var snapshotID: String?

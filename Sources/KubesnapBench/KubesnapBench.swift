@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kubesnap
 
 /// `kubesnap-bench`: release-built benchmarks of kubesnap, each measured from outside the
 /// processes it starts (`kubesnap apiserver`, `kubesnap operator`) against a baseline measured in
@@ -40,7 +41,7 @@ struct CommonOptions: ParsableArguments {
     var timeout: Int = 1800
 
     @Option(help: "The operator's --workers.")
-    var workers: Int = 4
+    var workers: Int = OperatorConfiguration.defaultWorkers
 
     @Option(help: "adopt and delete: baseline runs and operator rounds, alternating; the medians count.")
     var rounds: Int = 3

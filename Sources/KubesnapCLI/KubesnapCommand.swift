@@ -17,6 +17,7 @@ struct KubesnapCommand: AsyncParsableCommand {
 }
 
 /// The version printed by `--version` and sent in the User-Agent.
+/// kubesnap's version: the CLI's `--version`, and passed down as the User-Agent's.
 let kubesnapVersion = "0.1.0"
 
 /// Runs the command line. Help and `--version` print in full; a bad flag or a failure prints

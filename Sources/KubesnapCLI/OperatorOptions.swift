@@ -6,7 +6,7 @@ import Logging
 /// The operator's flags, shared by `operator` and `dev`.
 struct OperatorOptions: ParsableArguments {
     @Option(help: "Number of concurrent reconciles per controller.")
-    var workers: Int = 4
+    var workers: Int = OperatorConfiguration.defaultWorkers
 
     @Option(help: "Data operations (restic backups and verifications) at once; each takes 100-180 MiB. Others wait Pending, reason Queued.")
     var maxConcurrentOperations: Int = 2
@@ -54,6 +54,8 @@ struct OperatorOptions: ParsableArguments {
     /// Copies the flags common to `operator` and `dev` into `configuration`.
     func apply(to configuration: inout OperatorConfiguration) {
         configuration.workers = workers
+        configuration.component = "kubesnap"
+        configuration.client.userAgent = "kubesnap/\(kubesnapVersion)"
         configuration.maxConcurrentOperations = maxConcurrentOperations
         configuration.resticExecutable = restic
         configuration.client.qps = kubeApiQps

@@ -59,15 +59,17 @@ import Testing
         ]
     }
 
-    /// The store keeps compact JSON text, not parsed trees: what it holds per object is the
-    /// object's serialized size (counted exactly), and the process's resident growth is printed
-    /// beside the same objects as `JSONValue` trees (RSS is shared with tests running in
-    /// parallel, so it is reported, and bounded only loosely).
+    /// The store keeps cold objects as compact JSON text of their typed form, not decoded: what
+    /// it holds per object is that text's size (counted exactly), and the process's resident
+    /// growth is printed (RSS is shared with tests running in parallel, so it is reported, and
+    /// bounded only loosely).
     @Test func tenThousandCachedObjectsAreKeptAsCompactText() throws {
-        let objects = (0..<10_000).map { Informer.dropManagedFields(Self.snapshot($0)) }
+        // Decoding drops what the type does not hold (managedFields among it).
+        let objects = (0..<10_000).map { Widget(Self.snapshot($0)) }
+        #expect(objects[0].json["metadata"]["managedFields"].isNull)
         let start = Self.residentBytes()
-        let store = Store()
-        store.addIndex("repository") { [$0["spec"]["repository"].stringValue ?? ""] }
+        let store = Store<Widget>()
+        store.addIndex("repository") { [$0.spec?["repository"].stringValue ?? ""] }
         for object in objects { store.upsert(object) }
         let afterStore = Self.residentBytes()
         #expect(store.count == 10_000)
@@ -76,17 +78,17 @@ import Testing
         // The last `hotCapacity` written are kept parsed, not yet serialized; the read above made
         // snapshot-7 hot too (cooling the oldest of them), keeping its text. Every other object
         // is its compact JSON, exactly.
-        #expect(store.hotCount == Store.hotCapacity)
+        #expect(store.hotCount == Store<Widget>.hotCapacity)
         let withText = objects.enumerated().filter { index, object in
-            index == 7 || !store.isHot(ObjectKey(namespace: object.namespace, name: object.name ?? ""))
+            index == 7 || !store.isHot(ObjectKey(namespace: object.metadata.namespace, name: object.metadata.name ?? ""))
         }
-        #expect(withText.count == 10_000 - Store.hotCapacity + 1)
-        let textBytes = withText.reduce(0) { $0 + $1.element.serializedBytes().count }
+        #expect(withText.count == 10_000 - Store<Widget>.hotCapacity + 1)
+        let textBytes = withText.reduce(0) { $0 + $1.element.json.serializedBytes().count }
         #expect(store.storedTextBytes == textBytes, "the store keeps exactly each cold object's compact JSON")
         if let start, let afterStore {
             let storeMiB = Double(afterStore - start) / 1_048_576
             print(
-                "10,000 Snapshots: \(objects.reduce(0) { $0 + $1.serializedBytes().count } / 10_000) bytes of JSON each; store grew the process by \(storeMiB) MiB")
+                "10,000 Snapshots: \(objects.reduce(0) { $0 + $1.json.serializedBytes().count } / 10_000) bytes of JSON each; store grew the process by \(storeMiB) MiB")
             #expect(storeMiB < 100)
         }
     }

@@ -129,3 +129,12 @@ struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+extension ReconcileFunction {
+    /// A reconciler of keys (tests that only count or order reconciles).
+    static func keys(_ body: @escaping @Sendable (ObjectKey) async throws -> ReconcileResult) -> ReconcileFunction {
+        ReconcileFunction { object in
+            try await body(ObjectKey(namespace: object.metadata.namespace, name: object.metadata.name ?? ""))
+        }
+    }
+}

@@ -9,33 +9,39 @@ import Testing
 /// Reconciles widgets with a finalizer and a status: the shape of kubesnap's reconcilers.
 struct WidgetReconciler: Reconciler {
     static let finalizerName = "test.kubesnap.io/finalizer"
-    let store: Store
-    let finalizer: Finalizer
-    let status: StatusWriter
+    let finalizer: Finalizer<Widget>
+    let status: StatusWriter<Widget>
     let client: KubeClient
     let log: Box<[String]>
 
-    func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
-        guard let object = store.get(key) else { return .done }
+    init(client: KubeClient, log: Box<[String]>) {
+        self.client = client
+        self.log = log
+        finalizer = Finalizer(name: Self.finalizerName, client: client, fieldManager: "widget-controller")
+        status = StatusWriter(client: client, fieldManager: "widget-controller")
+    }
+
+    func reconcile(_ object: Widget) async throws -> ReconcileResult {
+        guard let key = ObjectKey(object) else { return .done }
         return try await finalizer.reconcile(object) { event in
             switch event {
             case .apply(let object):
-                let onServer = try await client.get(Cluster.widgets, namespace: key.namespace, name: key.name)
+                let onServer = try await client.get(Widget.self, namespace: key.namespace, name: key.name)
                 log.update {
                     $0.append(
-                        "apply \(key.name) finalizer-on-server=\(Finalizer.contains(onServer, Self.finalizerName))"
+                        "apply \(key.name) finalizer-on-server=\(Finalizer<Widget>.contains(onServer.metadata, Self.finalizerName))"
                     )
                 }
-                if object["spec"]["size"].intValue == -1 {
+                if object.spec?["size"].intValue == -1 {
                     throw TerminalError(reason: "InvalidSpec", message: "spec.size: must not be negative")
                 }
+                let generation = object.metadata.generation
                 try await status.update(object) { status in
                     status["phase"] = "Ready"
-                    status["observedGeneration"] = object["metadata"]["generation"]
+                    status["observedGeneration"] = generation.map { .int($0) } ?? .null
                     Conditions.set(
-                        &status, type: "Ready", status: "True", reason: "Reconciled",
-                        message: "size \(object["spec"]["size"])",
-                        observedGeneration: object["metadata"]["generation"].intValue)
+                        &status.value, type: "Ready", status: "True", reason: "Reconciled",
+                        message: "size \(object.spec?["size"] ?? .null)", observedGeneration: generation)
                 }
                 return .done
             case .cleanup(let object):
@@ -55,16 +61,10 @@ struct WidgetReconciler: Reconciler {
             try await cluster.installWidgetCRD()
             let manager = Manager(
                 client: cluster.client, options: testManagerOptions(), metrics: cluster.metrics)
-            let informer = manager.informer(for: Cluster.widgets)
             let log = Box<[String]>([])
-            let reconciler = WidgetReconciler(
-                store: informer.store,
-                finalizer: Finalizer(
-                    name: WidgetReconciler.finalizerName, resource: Cluster.widgets, client: cluster.client),
-                status: StatusWriter(client: cluster.client, resource: Cluster.widgets),
-                client: cluster.client, log: log)
+            let reconciler = WidgetReconciler(client: cluster.client, log: log)
             manager.controller(
-                "widgets", for: Cluster.widgets, reconciler: reconciler,
+                "widgets", for: Widget.self, reconciler: reconciler,
                 options: ControllerOptions(workers: 2))
             try await whileRunning({ try? await manager.run() }) {
                 _ = try await cluster.client.create(
@@ -73,7 +73,7 @@ struct WidgetReconciler: Reconciler {
                     let live = try await cluster.client.get(Cluster.widgets, namespace: "default", name: "w1")
                     let ok =
                         live["status"]["phase"] == "Ready"
-                        && Finalizer.contains(live, WidgetReconciler.finalizerName)
+                        && (live["metadata"]["finalizers"].arrayValue ?? []).contains(.string(WidgetReconciler.finalizerName))
                     return (ok, "\(live)")
                 }
                 #expect(
@@ -103,10 +103,10 @@ struct WidgetReconciler: Reconciler {
     @Test func aConcurrentWritersFinalizerChangeIsNotLost() async throws {
         try await withCluster { cluster in
             try await cluster.installWidgetCRD()
-            let finalizer = Finalizer(
-                name: WidgetReconciler.finalizerName, resource: Cluster.widgets, client: cluster.client)
-            let created = try await cluster.client.create(
-                Cluster.widgets, namespace: "default", widget("default", "w"))
+            let finalizer = Finalizer<Widget>(
+                name: WidgetReconciler.finalizerName, client: cluster.client, fieldManager: "widget-controller")
+            let created = Widget(try await cluster.client.create(
+                Cluster.widgets, namespace: "default", widget("default", "w")))
             // Someone else adds their finalizer after our (now stale) read.
             _ = try await cluster.client.patch(
                 Cluster.widgets, namespace: "default", name: "w", type: .merge,
@@ -114,18 +114,18 @@ struct WidgetReconciler: Reconciler {
             await #expect(throws: ControllerError.self) {
                 _ = try await finalizer.reconcile(created) { _ in .done }
             }
-            var live = try await cluster.client.get(Cluster.widgets, namespace: "default", name: "w")
-            #expect(Finalizer.finalizers(live) == ["other.example/keep"])
+            var live = try await cluster.client.get(Widget.self, namespace: "default", name: "w")
+            #expect(live.metadata.finalizers == ["other.example/keep"])
             // On fresh state the add succeeds and keeps the other finalizer.
             _ = try await finalizer.reconcile(live) { _ in .done }
-            live = try await cluster.client.get(Cluster.widgets, namespace: "default", name: "w")
-            #expect(Finalizer.finalizers(live) == ["other.example/keep", WidgetReconciler.finalizerName])
+            live = try await cluster.client.get(Widget.self, namespace: "default", name: "w")
+            #expect(live.metadata.finalizers == ["other.example/keep", WidgetReconciler.finalizerName])
 
             // Removal: delete, read, then the other writer removes its finalizer; our stale removal
             // must fail rather than write the other finalizer back.
             _ = try await cluster.client.delete(Cluster.widgets, namespace: "default", name: "w")
-            let deleting = try await cluster.client.get(Cluster.widgets, namespace: "default", name: "w")
-            #expect(!deleting["metadata"]["deletionTimestamp"].isNull)
+            let deleting = try await cluster.client.get(Widget.self, namespace: "default", name: "w")
+            #expect(deleting.metadata.deletionTimestamp != nil)
             _ = try await cluster.client.patch(
                 Cluster.widgets, namespace: "default", name: "w", type: .json,
                 [
@@ -140,9 +140,9 @@ struct WidgetReconciler: Reconciler {
                 }
             }
             #expect(cleaned.value == 1)
-            live = try await cluster.client.get(Cluster.widgets, namespace: "default", name: "w")
+            live = try await cluster.client.get(Widget.self, namespace: "default", name: "w")
             #expect(
-                Finalizer.finalizers(live) == [WidgetReconciler.finalizerName],
+                live.metadata.finalizers == [WidgetReconciler.finalizerName],
                 "the other writer's removal is kept")
             // Retried on fresh state, our finalizer goes and the object with it.
             _ = try await finalizer.reconcile(live) { _ in .done }
@@ -159,15 +159,9 @@ struct WidgetReconciler: Reconciler {
                 client: cluster.client, options: testManagerOptions(), metrics: cluster.metrics)
             var informerOptions = InformerOptions()
             informerOptions.resyncPeriod = .milliseconds(100)
-            let informer = manager.informer(for: Cluster.widgets, options: informerOptions)
-            let reconciler = WidgetReconciler(
-                store: informer.store,
-                finalizer: Finalizer(
-                    name: WidgetReconciler.finalizerName, resource: Cluster.widgets, client: cluster.client),
-                status: StatusWriter(client: cluster.client, resource: Cluster.widgets),
-                client: cluster.client, log: Box([]))
+            let reconciler = WidgetReconciler(client: cluster.client, log: Box([]))
             manager.controller(
-                "widgets", for: Cluster.widgets, reconciler: reconciler, informerOptions: informerOptions)
+                "widgets", for: Widget.self, reconciler: reconciler, informerOptions: informerOptions)
             try await whileRunning({ try? await manager.run() }) {
                 _ = try await cluster.client.create(
                     Cluster.widgets, namespace: "default", widget("default", "w"))
@@ -215,14 +209,8 @@ struct WidgetReconciler: Reconciler {
             try await cluster.installWidgetCRD()
             let manager = Manager(
                 client: cluster.client, options: testManagerOptions(), metrics: cluster.metrics)
-            let informer = manager.informer(for: Cluster.widgets)
-            let reconciler = WidgetReconciler(
-                store: informer.store,
-                finalizer: Finalizer(
-                    name: WidgetReconciler.finalizerName, resource: Cluster.widgets, client: cluster.client),
-                status: StatusWriter(client: cluster.client, resource: Cluster.widgets),
-                client: cluster.client, log: Box([]))
-            manager.controller("widgets", for: Cluster.widgets, reconciler: reconciler)
+            let reconciler = WidgetReconciler(client: cluster.client, log: Box([]))
+            manager.controller("widgets", for: Widget.self, reconciler: reconciler)
             try await whileRunning({ try? await manager.run() }) {
                 _ = try await cluster.client.create(
                     Cluster.widgets, namespace: "default", widget("default", "bad", size: -1))
@@ -236,7 +224,7 @@ struct WidgetReconciler: Reconciler {
                     return .notYet("\(events.map { $0["reason"] })")
                 }
                 #expect(event["type"] == "Warning")
-                #expect(event["source"]["component"] == "kubesnap")
+                #expect(event["source"]["component"] == "controller")
                 #expect(event["involvedObject"]["kind"] == "Widget")
                 #expect(event["message"] == "spec.size: must not be negative")
                 // One for the reconcile that added the finalizer and went on to the spec, and at
@@ -256,14 +244,14 @@ struct WidgetReconciler: Reconciler {
             let manager = Manager(
                 client: cluster.client, options: testManagerOptions(), metrics: cluster.metrics)
             let attempts = Box(0)
-            let reconciler = ReconcileFunction { key in
+            let reconciler = ReconcileFunction<ConfigMap> { _ in
                 let n = attempts.update {
                     $0 += 1; return $0
                 }
                 if n < 4 { throw TestFailure("attempt \(n) fails") }
                 return .done
             }
-            let controller = manager.controller("flaky", for: .configMaps, reconciler: reconciler)
+            let controller = manager.controller("flaky", for: ConfigMap.self, reconciler: reconciler)
             try await whileRunning({ try? await manager.run() }) {
                 _ = try await cluster.client.create(
                     .configMaps, namespace: "default", configMap("default", "flaky"))

@@ -53,22 +53,24 @@ import Testing
         let ours: JSONValue = [
             "metadata": ["name": "x", "resourceVersion": "7", "finalizers": ["a/b", "k/f"]]
         ]
+        func meta(_ object: JSONValue) -> ObjectMeta { (try? object["metadata"].decode(ObjectMeta.self)) ?? ObjectMeta() }
+        typealias F = Finalizer<Widget>
         for object in [absent, empty] {
             #expect(
-                Finalizer.addPatch(object, "k/f") == [
+                F.addPatch(meta(object), "k/f") == [
                     ["op": "test", "path": "/metadata/resourceVersion", "value": "7"],
                     ["op": "add", "path": "/metadata/finalizers", "value": ["k/f"]],
                 ])
-            #expect(Finalizer.removePatch(object, "k/f") == nil)
+            #expect(F.removePatch(meta(object), "k/f") == nil)
         }
         #expect(
-            Finalizer.addPatch(other, "k/f") == [
+            F.addPatch(meta(other), "k/f") == [
                 ["op": "test", "path": "/metadata/finalizers", "value": ["a/b"]],
                 ["op": "add", "path": "/metadata/finalizers/-", "value": "k/f"],
             ])
-        #expect(Finalizer.addPatch(ours, "k/f") == nil)
+        #expect(F.addPatch(meta(ours), "k/f") == nil)
         #expect(
-            Finalizer.removePatch(ours, "k/f") == [
+            F.removePatch(meta(ours), "k/f") == [
                 ["op": "test", "path": "/metadata/finalizers", "value": ["a/b", "k/f"]],
                 ["op": "replace", "path": "/metadata/finalizers", "value": ["a/b"]],
             ])
@@ -78,10 +80,10 @@ import Testing
         let old: JSONValue = ["phase": "Pending", "size": 1, "nested": ["a": 1, "b": 2], "gone": "x"]
         let new: JSONValue = ["phase": "Ready", "size": 1, "nested": ["a": 1, "b": 3], "added": true]
         #expect(
-            StatusWriter.mergePatch(from: old, to: new) == [
+            StatusWriter<Widget>.mergePatch(from: old, to: new) == [
                 "phase": "Ready", "nested": ["b": 3], "gone": nil, "added": true,
             ])
-        #expect(StatusWriter.mergePatch(from: .null, to: ["phase": "Ready"]) == ["phase": "Ready"])
+        #expect(StatusWriter<Widget>.mergePatch(from: .null, to: ["phase": "Ready"]) == ["phase": "Ready"])
     }
 
     @Test func timestampsAreKubernetesFormatted() {
@@ -99,7 +101,8 @@ import Testing
         try await withCluster { cluster in
             let recorder = EventRecorder(client: cluster.client)
             let object = try await cluster.client.create(
-                .configMaps, namespace: "default", configMap("default", "subject"))
+                .configMaps, namespace: "default", configMap("default", "subject")
+            ).decode(ConfigMap.self)
             try await whileRunning({ await recorder.run() }) {
                 recorder.warning(
                     object, reason: "BackendUnreachable", message: "dial tcp 10.0.0.1:9000: refused")
@@ -117,8 +120,8 @@ import Testing
                 let warning = events.first { $0["reason"] == "BackendUnreachable" }
                 #expect(warning?["count"] == 3)
                 #expect(warning?["type"] == "Warning")
-                #expect(warning?["involvedObject"]["uid"] == object["metadata"]["uid"])
-                #expect(warning?["reportingComponent"] == "kubesnap")
+                #expect(warning?["involvedObject"]["uid"] == object.metadata.uid.map { .string($0) })
+                #expect(warning?["reportingComponent"] == "controller")
                 #expect(events.first { $0["reason"] == "Ready" }?["count"] == 1)
                 #expect(try await cluster.serverRequests(verb: "create", resource: "events") == 2)
                 #expect(try await cluster.serverRequests(verb: "patch", resource: "events") == 2)
@@ -134,7 +137,8 @@ import Testing
             options.aggregationCacheSize = 4
             let recorder = EventRecorder(client: cluster.client, options: options)
             let object = try await cluster.client.create(
-                .configMaps, namespace: "default", configMap("default", "cache-subject"))
+                .configMaps, namespace: "default", configMap("default", "cache-subject")
+            ).decode(ConfigMap.self)
             try await whileRunning({ await recorder.run() }) {
                 // One at a time, so that "least recently seen" follows this order.
                 for (index, reason) in ["A", "B", "C", "D", "E", "E", "A", "C"].enumerated() {
@@ -166,7 +170,7 @@ import Testing
             options.bufferSize = 3
             let metrics = MetricsRegistry()
             let recorder = EventRecorder(client: cluster.client, options: options, metrics: metrics)
-            let object = configMap("default", "x")
+            let object = try configMap("default", "x").decode(ConfigMap.self)
             // Nobody writes (run() not started): the fourth and fifth events are dropped, at once.
             for i in 0..<5 { recorder.normal(object, reason: "R\(i)", message: "m") }
             #expect(recorder.droppedCount == 2)
@@ -180,7 +184,8 @@ import Testing
     @Test func eventsGiveWayToBusyWork() async throws {
         try await withCluster { cluster in
             let object = try await cluster.client.create(
-                .configMaps, namespace: "default", configMap("default", "busy-subject"))
+                .configMaps, namespace: "default", configMap("default", "busy-subject")
+            ).decode(ConfigMap.self)
             func events() async throws -> [JSONValue] {
                 try await cluster.client.list(.events, namespace: "default").items
                     .filter { $0["involvedObject"]["name"] == "busy-subject" }
@@ -252,23 +257,23 @@ import Testing
     @Test func statusWriterRetriesOnFreshStateAfterAConflict() async throws {
         try await withCluster { cluster in
             try await cluster.installWidgetCRD()
-            let writer = StatusWriter(client: cluster.client, resource: Cluster.widgets)
-            let stale = try await cluster.client.create(
-                Cluster.widgets, namespace: "default", widget("default", "w"))
+            let writer = StatusWriter<Widget>(client: cluster.client, fieldManager: "widget-controller")
+            let stale = Widget(try await cluster.client.create(
+                Cluster.widgets, namespace: "default", widget("default", "w")))
             // Another writer sets a status field after our read.
             _ = try await cluster.client.patch(
                 Cluster.widgets, namespace: "default", name: "w", type: .merge, ["status": ["other": "kept"]],
                 subresource: "status")
-            let seen = Box<[JSONValue]>([])
+            let seen = Box<[FreeStatus]>([])
             let updated = try await writer.update(stale) { status in
                 seen.update { $0.append(status) }
                 status["phase"] = "Ready"
             }
-            #expect(updated?["status"]["phase"] == "Ready")
-            #expect(updated?["status"]["other"] == "kept")
+            #expect(updated?.status?["phase"] == "Ready")
+            #expect(updated?.status?["other"] == "kept")
             #expect(seen.value.count == 2, "the status was recomputed on the fresh object: \(seen.value)")
             // Unchanged: no write at all.
-            let fresh = try await cluster.client.get(Cluster.widgets, namespace: "default", name: "w")
+            let fresh = try await cluster.client.get(Widget.self, namespace: "default", name: "w")
             let before = try await cluster.serverRequests(
                 verb: "patch", resource: "widgets", subresource: "status")
             #expect(try await writer.update(fresh) { $0["phase"] = "Ready" } == nil)
@@ -284,21 +289,22 @@ import Testing
             try await cluster.installWidgetCRD()
             let manager = Manager(
                 client: cluster.client, options: testManagerOptions(), metrics: cluster.metrics)
-            let widgets = manager.informer(for: Cluster.widgets)
+            let widgets = manager.informer(for: Widget.self)
             widgets.addIndex("repository") { object in
-                object["spec"]["repository"].stringValue.map { ["\(object.namespace ?? "")/\($0)"] } ?? []
+                object.spec?["repository"].stringValue.map { ["\(object.metadata.namespace ?? "")/\($0)"] } ?? []
             }
-            let repositories = manager.informer(for: .configMaps)
+            let repositories = manager.informer(for: ConfigMap.self)
             let reconciled = Box<[String]>([])
             let controller = manager.controller(
-                "widgets", for: Cluster.widgets,
-                reconciler: ReconcileFunction { key in
-                    reconciled.update { $0.append(key.name) }
+                "widgets", for: Widget.self,
+                reconciler: ReconcileFunction<Widget> { object in
+                    reconciled.update { $0.append(object.metadata.name ?? "") }
                     return .done
                 })
             controller.watches(repositories) { repository in
                 widgets.store.keys(
-                    index: "repository", value: "\(repository.namespace ?? "")/\(repository.name ?? "")")
+                    index: "repository",
+                    value: "\(repository.metadata.namespace ?? "")/\(repository.metadata.name ?? "")")
             }
             var w1 = widget("default", "w1")
             w1["spec"]["repository"] = "repo-a"

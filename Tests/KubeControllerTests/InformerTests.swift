@@ -7,13 +7,13 @@ import Testing
 
 @Suite struct InformerTests {
     /// The cache equals the server's list (names and resourceVersions).
-    static func matches(_ informer: Informer, _ client: KubeClient, namespace: String) async throws -> (
+    static func matches(_ informer: Informer<ConfigMap>, _ client: KubeClient, namespace: String) async throws -> (
         Bool, String
     ) {
         let live = try await client.list(informer.resource, namespace: namespace).items
         let liveView = live.map { "\($0.name ?? "")@\($0.resourceVersion ?? "")" }.sorted()
         let cacheView = informer.store.list(namespace: namespace).map {
-            "\($0.name ?? "")@\($0.resourceVersion ?? "")"
+            "\($0.metadata.name ?? "")@\($0.metadata.resourceVersion ?? "")"
         }.sorted()
         return (liveView == cacheView, "cache \(cacheView) vs server \(liveView)")
     }
@@ -26,10 +26,10 @@ import Testing
             }
             var options = InformerOptions(namespace: "default")
             options.pageSize = 2
-            let informer = Informer(client: cluster.client, resource: .configMaps, options: options)
+            let informer = Informer<ConfigMap>(client: cluster.client, options: options)
             let events = Box<[String]>([])
             informer.subscribe { event in
-                let name = event.object.name ?? ""
+                let name = event.object.metadata.name ?? ""
                 switch event {
                 case .added: events.update { $0.append("added \(name)") }
                 case .updated: events.update { $0.append("updated \(name)") }
@@ -41,7 +41,7 @@ import Testing
                 await informer.waitForSync()
                 #expect(informer.store.count == 7)
                 #expect(
-                    informer.store.list().allSatisfy { $0["kind"] == "ConfigMap" && $0["apiVersion"] == "v1" }
+                    informer.store.list().allSatisfy { $0.metadata.uid != nil && $0.metadata.resourceVersion != nil }
                 )
                 #expect(
                     cluster.metrics.value("rest_client_requests_total", ["verb": "LIST", "code": "200"]) ?? 0
@@ -62,7 +62,7 @@ import Testing
                     return (ok, "\(seen)")
                 }
                 #expect(
-                    informer.store.get(ObjectKey(namespace: "default", name: "cm-1"))?["data"]["k"] == "v")
+                    informer.store.get(ObjectKey(namespace: "default", name: "cm-1"))?.data?["k"] == "v")
                 #expect(informer.relistCount == 0)
             }
         }
@@ -70,8 +70,8 @@ import Testing
 
     @Test func catchesUpAfterADroppedWatch() async throws {
         try await withCluster { cluster in
-            let informer = Informer(
-                client: cluster.client, resource: .configMaps, options: InformerOptions(namespace: "default"))
+            let informer = Informer<ConfigMap>(
+                client: cluster.client, options: InformerOptions(namespace: "default"))
             try await whileRunning({ await informer.run() }) {
                 await informer.waitForSync()
                 _ = try await cluster.client.create(
@@ -102,11 +102,11 @@ import Testing
                 .configMaps, namespace: "default", configMap("default", "stays"))
             _ = try await cluster.client.create(
                 .configMaps, namespace: "default", configMap("default", "goes"))
-            let informer = Informer(
-                client: cluster.client, resource: .configMaps, options: InformerOptions(namespace: "default"))
+            let informer = Informer<ConfigMap>(
+                client: cluster.client, options: InformerOptions(namespace: "default"))
             let deleted = Box<[String]>([])
             informer.subscribe { event in
-                if case .deleted(let object) = event { deleted.update { $0.append(object.name ?? "") } }
+                if case .deleted(let object) = event { deleted.update { $0.append(object.metadata.name ?? "") } }
             }
             try await whileRunning({ await informer.run() }) {
                 await informer.waitForSync()
@@ -133,7 +133,7 @@ import Testing
             _ = try await cluster.client.create(.configMaps, namespace: "default", configMap("default", "a"))
             var options = InformerOptions(namespace: "default", resyncPeriod: .milliseconds(50))
             options.watchTimeoutSeconds = 3600
-            let informer = Informer(client: cluster.client, resource: .configMaps, options: options)
+            let informer = Informer<ConfigMap>(client: cluster.client, options: options)
             let resyncs = Box(0)
             informer.subscribe { event in
                 if case .resync = event { resyncs.update { $0 += 1 } }

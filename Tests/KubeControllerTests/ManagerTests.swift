@@ -19,7 +19,7 @@ import Testing
         try await withCluster { cluster in
             let manager = Manager(
                 client: cluster.client, options: testManagerOptions(), metrics: cluster.metrics)
-            manager.controller("cm", for: .configMaps, reconciler: ReconcileFunction { _ in .done })
+            manager.controller("cm", for: ConfigMap.self, reconciler: ReconcileFunction<ConfigMap>.keys { _ in .done })
             try await whileRunning({ try? await manager.run() }) {
                 guard let port = await manager.waitForHealthServer() else {
                     Issue.record("no health server")
@@ -65,10 +65,10 @@ import Testing
             let manager = Manager(client: cluster.client, options: testManagerOptions(), metrics: cluster.metrics)
             let gate = Latch()
             let recorder = manager.events
-            let cache = manager.informer(for: .configMaps)
+            let cache = manager.informer(for: ConfigMap.self)
             manager.controller(
-                "eventful", for: .configMaps,
-                reconciler: ReconcileFunction { key in
+                "eventful", for: ConfigMap.self,
+                reconciler: ReconcileFunction<ConfigMap>.keys { key in
                     if let object = cache.store.get(key) {
                         recorder.normal(object, reason: "Reconciled", message: "after the reconcile")
                     }
@@ -99,8 +99,8 @@ import Testing
             let gate = Latch()
             let log = Box<[String]>([])
             manager.controller(
-                "slow", for: .configMaps,
-                reconciler: ReconcileFunction { key in
+                "slow", for: ConfigMap.self,
+                reconciler: ReconcileFunction<ConfigMap>.keys { key in
                     log.update { $0.append("start \(key.name)") }
                     await gate.wait()
                     log.update {
@@ -138,8 +138,8 @@ import Testing
             let manager = Manager(client: cluster.client, options: options, metrics: cluster.metrics)
             let log = Box<[String]>([])
             manager.controller(
-                "stuck", for: .configMaps,
-                reconciler: ReconcileFunction { key in
+                "stuck", for: ConfigMap.self,
+                reconciler: ReconcileFunction<ConfigMap>.keys { key in
                     log.update { $0.append("start") }
                     await Latch().wait()  // never opens: only cancellation ends it
                     log.update { $0.append(Task.isCancelled ? "cancelled" : "finished") }
@@ -169,7 +169,7 @@ import Testing
             var options = testManagerOptions()
             options.handleSignals = true
             let manager = Manager(client: cluster.client, options: options, metrics: cluster.metrics)
-            manager.controller("signalled", for: .configMaps, reconciler: ReconcileFunction { _ in .done })
+            manager.controller("signalled", for: ConfigMap.self, reconciler: ReconcileFunction<ConfigMap>.keys { _ in .done })
             let returned = Latch()
             try await whileRunning({
                 try? await manager.run()
@@ -184,7 +184,7 @@ import Testing
     }
 
     static func electedManager(
-        _ cluster: Cluster, identity: String, leaseDuration: Duration, reconciler: some Reconciler
+        _ cluster: Cluster, identity: String, leaseDuration: Duration, reconciler: some Reconciler<ConfigMap>
     ) throws -> Manager {
         var options = testManagerOptions()
         var election = LeaderElectionConfiguration(
@@ -195,7 +195,7 @@ import Testing
         options.leaderElection = election
         options.gracePeriod = .seconds(5)
         let manager = Manager(client: try cluster.newClient(), options: options)
-        manager.controller("cm", for: .configMaps, reconciler: reconciler)
+        manager.controller("cm", for: ConfigMap.self, reconciler: reconciler)
         return manager
     }
 
@@ -209,8 +209,8 @@ import Testing
                 var reconciled: [String: [String]] = [:]
             }
             let activity = Box(Activity())
-            func reconciler(_ id: String) -> ReconcileFunction {
-                ReconcileFunction { key in
+            func reconciler(_ id: String) -> ReconcileFunction<ConfigMap> {
+                ReconcileFunction<ConfigMap>.keys { key in
                     activity.update { a in
                         a.active[id, default: 0] += 1
                         if a.active.filter({ $0.value > 0 }).count > 1 { a.overlaps += 1 }
@@ -275,7 +275,7 @@ import Testing
         try await withCluster { cluster in
             let manager = try Self.electedManager(
                 cluster, identity: "cancelled", leaseDuration: .seconds(60),
-                reconciler: ReconcileFunction { _ in .done })
+                reconciler: ReconcileFunction<ConfigMap>.keys { _ in .done })
             try await whileRunning({ try? await manager.run() }) {
                 try await waitUntil("leading") { (manager.isLeader, "not yet") }
             }
@@ -289,7 +289,7 @@ import Testing
     @Test func aLeaderThatCannotRenewStopsReconcilingAtOnce() async throws {
         try await withCluster { cluster in
             let log = Box<[String]>([])
-            let reconciler = ReconcileFunction { key in
+            let reconciler = ReconcileFunction<ConfigMap>.keys { key in
                 log.update { $0.append("start \(key.name)") }
                 await Latch().wait()
                 log.update { $0.append(Task.isCancelled ? "cancelled \(key.name)" : "finished \(key.name)") }

@@ -1,3 +1,4 @@
+import KubeClient
 import KubeJSON
 import Testing
 
@@ -5,27 +6,23 @@ import Testing
 
 @Suite struct StoreTests {
     static func snapshot(_ namespace: String, _ name: String, repository: String, rv: String = "1")
-        -> JSONValue
+        -> Widget
     {
-        [
-            "apiVersion": "kubesnap.io/v1alpha1", "kind": "Snapshot",
-            "metadata": [
-                "namespace": .string(namespace), "name": .string(name), "resourceVersion": .string(rv),
-            ],
-            "spec": ["repository": .string(repository)],
-        ]
+        var metadata = ObjectMeta(name: name, namespace: namespace)
+        metadata.resourceVersion = rv
+        return Widget(metadata: metadata, spec: ["repository": .string(repository)])
     }
 
     @Test func indexesFollowUpdatesAndDeletes() throws {
-        let store = Store()
+        let store = Store<Widget>()
         store.addIndex("repository") { object in
-            object["spec"]["repository"].stringValue.map { ["\(object.namespace ?? "")/\($0)"] } ?? []
+            object.spec?["repository"].stringValue.map { ["\(object.metadata.namespace ?? "")/\($0)"] } ?? []
         }
         store.upsert(Self.snapshot("a", "s1", repository: "r1"))
         store.upsert(Self.snapshot("a", "s2", repository: "r1"))
         store.upsert(Self.snapshot("b", "s3", repository: "r1"))
         #expect(store.keys(index: "repository", value: "a/r1").map(\.description) == ["a/s1", "a/s2"])
-        #expect(store.list(namespace: "b").compactMap(\.name) == ["s3"])
+        #expect(store.list(namespace: "b").compactMap(\.metadata.name) == ["s3"])
         #expect(store.count == 3)
 
         store.upsert(Self.snapshot("a", "s2", repository: "r2", rv: "2"))
@@ -35,18 +32,18 @@ import Testing
         store.delete(ObjectKey(namespace: "a", name: "s1"))
         #expect(store.keys(index: "repository", value: "a/r1").isEmpty)
         #expect(store.get(ObjectKey(namespace: "a", name: "s1")) == nil)
-        #expect(store.get(ObjectKey(namespace: "a", name: "s2"))?["spec"]["repository"] == "r2")
+        #expect(store.get(ObjectKey(namespace: "a", name: "s2"))?.spec?["repository"] == "r2")
     }
 
     @Test func anIndexDeclaredLaterCoversCachedObjects() {
-        let store = Store()
+        let store = Store<Widget>()
         store.upsert(Self.snapshot("a", "s1", repository: "r1"))
-        store.addIndex("repository") { [$0["spec"]["repository"].stringValue ?? ""] }
-        #expect(store.byIndex("repository", "r1").compactMap(\.name) == ["s1"])
+        store.addIndex("repository") { [$0.spec?["repository"].stringValue ?? ""] }
+        #expect(store.byIndex("repository", "r1").compactMap(\.metadata.name) == ["s1"])
     }
 
     @Test func replaceReportsWhatChanged() {
-        let store = Store()
+        let store = Store<Widget>()
         store.upsert(Self.snapshot("a", "kept", repository: "r"))
         store.upsert(Self.snapshot("a", "changed", repository: "r"))
         store.upsert(Self.snapshot("a", "gone", repository: "r"))
@@ -58,27 +55,14 @@ import Testing
         var summary: [String] = []
         for event in events {
             switch event {
-            case .added(let o): summary.append("added \(o.name ?? "")")
-            case .updated(_, let o): summary.append("updated \(o.name ?? "")")
-            case .deleted(let o): summary.append("deleted \(o.name ?? "")")
-            case .resync(let o): summary.append("resync \(o.name ?? "")")
+            case .added(let o): summary.append("added \(o.metadata.name ?? "")")
+            case .updated(_, let o): summary.append("updated \(o.metadata.name ?? "")")
+            case .deleted(let o): summary.append("deleted \(o.metadata.name ?? "")")
+            case .resync(let o): summary.append("resync \(o.metadata.name ?? "")")
             }
         }
         #expect(summary.sorted() == ["added new", "deleted gone", "updated changed"])
         #expect(store.keys.map(\.name) == ["changed", "kept", "new"])
-    }
-
-    @Test func typedReadsDecodeAndNameTheKeyOnFailure() throws {
-        struct Spec: Decodable { var repository: String }
-        struct Snap: Decodable { var spec: Spec }
-        let store = Store()
-        store.upsert(Self.snapshot("a", "s1", repository: "r1"))
-        let snap = try store.get(ObjectKey(namespace: "a", name: "s1"), as: Snap.self)
-        #expect(snap?.spec.repository == "r1")
-        struct Wrong: Decodable { var spec: Int }
-        #expect(throws: ControllerError.self) {
-            try store.get(ObjectKey(namespace: "a", name: "s1"), as: Wrong.self)
-        }
     }
 }
 
@@ -86,27 +70,27 @@ import Testing
 /// every object reads back as written whether hot or cold.
 @Suite struct StoreHotSetTests {
     @Test func theHotSetStaysWithinItsCapacityAndObjectsReadBackAsWritten() {
-        let store = Store()
-        store.addIndex("repository") { [$0["spec"]["repository"].stringValue ?? ""] }
-        let count = Store.hotCapacity * 3
+        let store = Store<Widget>()
+        store.addIndex("repository") { [$0.spec?["repository"].stringValue ?? ""] }
+        let count = Store<Widget>.hotCapacity * 3
         let objects = (0..<count).map { StoreTests.snapshot("ns", "s\($0)", repository: "r\($0 % 3)") }
         for object in objects { store.upsert(object) }
-        #expect(store.hotCount == Store.hotCapacity)
+        #expect(store.hotCount == Store<Widget>.hotCapacity)
         #expect(!store.isHot(ObjectKey(namespace: "ns", name: "s0")))
         #expect(store.isHot(ObjectKey(namespace: "ns", name: "s\(count - 1)")))
         for (index, object) in objects.enumerated() {
             #expect(store.get(ObjectKey(namespace: "ns", name: "s\(index)")) == object)
         }
-        #expect(store.hotCount == Store.hotCapacity, "reads make objects hot, cooling others")
+        #expect(store.hotCount == Store<Widget>.hotCapacity, "reads make objects hot, cooling others")
         #expect(store.byIndex("repository", "r1").count == count / 3)
 
         // One object written again and again: the order of the hot set does not grow.
-        for version in 0..<(Store.hotCapacity * 10) {
+        for version in 0..<(Store<Widget>.hotCapacity * 10) {
             store.upsert(StoreTests.snapshot("ns", "s0", repository: "r0", rv: "\(version + 2)"))
         }
-        #expect(store.hotSlotCount <= 4 * Store.hotCapacity + 1, "\(store.hotSlotCount) slots")
-        #expect(store.get(ObjectKey(namespace: "ns", name: "s0"))?["metadata"]["resourceVersion"].stringValue == "\(Store.hotCapacity * 10 + 1)")
-        #expect(store.hotCount <= Store.hotCapacity)
+        #expect(store.hotSlotCount <= 4 * Store<Widget>.hotCapacity + 1, "\(store.hotSlotCount) slots")
+        #expect(store.get(ObjectKey(namespace: "ns", name: "s0"))?.metadata.resourceVersion == "\(Store<Widget>.hotCapacity * 10 + 1)")
+        #expect(store.hotCount <= Store<Widget>.hotCapacity)
 
         // Removing a hot object frees its place; a cold one reads back after the rest cooled.
         let before = store.hotCount
@@ -124,22 +108,22 @@ import Testing
 @Suite struct EventFilterTests {
     @Test func statusOnlyAndResourceVersionOnlyUpdatesAreSkipped() {
         var old = StoreTests.snapshot("a", "s", repository: "r")
-        old["metadata"]["generation"] = 1
+        old.metadata.generation = 1
         var statusOnly = old
-        statusOnly["status"] = ["phase": "Ready"]
-        statusOnly["metadata"]["resourceVersion"] = "2"
+        statusOnly.status = FreeStatus(["phase": "Ready"])
+        statusOnly.metadata.resourceVersion = "2"
         var rvOnly = old
-        rvOnly["metadata"]["resourceVersion"] = "3"
+        rvOnly.metadata.resourceVersion = "3"
         var specChange = old
-        specChange["metadata"]["generation"] = 2
+        specChange.metadata.generation = 2
         var finalizer = old
-        finalizer["metadata"]["finalizers"] = ["kubesnap.io/finalizer"]
+        finalizer.metadata.finalizers = ["example.com/finalizer"]
         var annotation = old
-        annotation["metadata"]["annotations"] = ["kubesnap.io/verify-requested": "1"]
+        annotation.metadata.annotations = ["example.com/verify-requested": "1"]
         var deleting = old
-        deleting["metadata"]["deletionTimestamp"] = "2026-11-22T00:00:00Z"
+        deleting.metadata.deletionTimestamp = "2026-11-22T00:00:00Z"
 
-        let filter = EventFilter.specOrMetadataChanged
+        let filter = EventFilter<Widget>.specOrMetadataChanged
         #expect(!filter.accepts(.updated(old: old, new: statusOnly)))
         #expect(!filter.accepts(.updated(old: old, new: rvOnly)))
         #expect(filter.accepts(.updated(old: old, new: specChange)))
@@ -149,8 +133,8 @@ import Testing
         #expect(filter.accepts(.resync(old)))
         #expect(filter.accepts(.added(old)))
 
-        #expect(EventFilter.contentChanged.accepts(.updated(old: old, new: statusOnly)))
-        #expect(!EventFilter.contentChanged.accepts(.updated(old: old, new: rvOnly)))
+        #expect(EventFilter<Widget>.contentChanged.accepts(.updated(old: old, new: statusOnly)))
+        #expect(!EventFilter<Widget>.contentChanged.accepts(.updated(old: old, new: rvOnly)))
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import KubeJSON
 import Testing
 
@@ -78,15 +79,15 @@ enum Samples {
 }
 
 @Suite struct CRDDriftTests {
-    static let kinds: [(file: String, sample: any KubesnapResource)] = [
-        ("repositories.yaml", Samples.repository),
-        ("snapshots.yaml", Samples.snapshot),
-        ("backupsessions.yaml", Samples.backupSession),
+    static let kinds: [(file: String, sample: any KubeResource, names: CRDNames)] = [
+        ("repositories.yaml", Samples.repository, Repository.names),
+        ("snapshots.yaml", Samples.snapshot, Snapshot.names),
+        ("backupsessions.yaml", Samples.backupSession, BackupSession.names),
     ]
 
     @Test(arguments: [0, 1, 2])
     func swiftTypesAndSchemaCannotDrift(index: Int) throws {
-        let (file, sample) = Self.kinds[index]
+        let (file, sample, _) = Self.kinds[index]
         let crdSchema = try schema(of: try loadCRD(file))
         var comparison = SchemaComparison()
         comparison.compare(swift: sample, schema: crdSchema, path: "")
@@ -98,8 +99,8 @@ enum Samples {
 
     @Test(arguments: [0, 1, 2])
     func crdNamesMatchTheSwiftTypes(index: Int) throws {
-        let (file, sample) = Self.kinds[index]
-        let type = Swift.type(of: sample)
+        let (file, sample, type) = Self.kinds[index]
+        #expect(Swift.type(of: sample).apiResource == type.apiResource)
         let crd = try loadCRD(file)
         #expect(crd["apiVersion"] == "apiextensions.k8s.io/v1")
         #expect(crd["kind"] == "CustomResourceDefinition")
@@ -121,7 +122,7 @@ enum Samples {
 
     @Test(arguments: [0, 1, 2])
     func everySchemaFieldHasADescription(index: Int) throws {
-        let (file, _) = Self.kinds[index]
+        let file = Self.kinds[index].file
         var missing: [String] = []
         func walk(_ schema: JSONValue, _ path: String) {
             if (schema["description"].stringValue ?? "").isEmpty { missing.append(path.isEmpty ? "<root>" : path) }

@@ -66,8 +66,10 @@ import Testing
         #expect(Kubesnap.Label.invokerName == "kubesnap.io/invoker-name")
         #expect(Kubesnap.Annotation.verifyRequested == "kubesnap.io/verify-requested")
         #expect(Kubesnap.Annotation.skipDataDeletion == "kubesnap.io/skip-data-deletion")
-        #expect(Repository.apiVersion == "kubesnap.io/v1alpha1")
-        #expect(Snapshot.shortNames == ["snap"] && BackupSession.shortNames == ["bs"] && Repository.shortNames == ["repo"])
+        #expect(Repository.apiResource.apiVersion == "kubesnap.io/v1alpha1")
+        #expect(
+            Snapshot.names.shortNames == ["snap"] && BackupSession.names.shortNames == ["bs"]
+                && Repository.names.shortNames == ["repo"])
     }
 }
 

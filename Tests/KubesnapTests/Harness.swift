@@ -3,6 +3,7 @@ import KubeClient
 import KubeController
 import KubeJSON
 import KubeTestSupport
+import KubesnapAPI
 import Logging
 import Testing
 
@@ -27,9 +28,9 @@ struct Harness: Sendable {
     var sourceRoot: String { configuration.sourceRoot }
     var repositoryRoot: String { configuration.repositoryRoot }
 
-    static let repositories = KubesnapResources.repositories
-    static let snapshots = KubesnapResources.snapshots
-    static let sessions = KubesnapResources.backupSessions
+    static let repositories = Repository.apiResource
+    static let snapshots = Snapshot.apiResource
+    static let sessions = BackupSession.apiResource
 
     /// Makes a source directory with a few files under the source root; returns its relative name.
     func makeSource(_ name: String, files: [String: String]) throws -> String {

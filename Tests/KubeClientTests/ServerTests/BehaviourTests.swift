@@ -136,14 +136,17 @@ import Testing
         defer { audit.remove() }
         let path = audit.appending("audit.log")
         try await withAPIServer(configure: { $0.auditLogPath = path }) { server in
-            let client = try KubeClient(configuration: try server.adminConfiguration())
+            // The program names itself (the CLI passes `kubesnap/VERSION`); the client does not.
+            var configuration = try server.adminConfiguration()
+            configuration.userAgent = "example-operator/1.2.3"
+            let client = try KubeClient(configuration: configuration)
             _ = try await client.list(.namespaces, namespace: nil)
             try await waitUntil("the audit log to record the request") {
                 let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-                return (text.contains("kubesnap/\(kubesnapVersion)"), text)
+                return (text.contains("example-operator/1.2.3"), text)
             }
         }
-        #expect(KubeClient.defaultUserAgent == "kubesnap/\(kubesnapVersion)")
+        #expect(ClientConfiguration(server: "https://example.invalid").userAgent == KubeClient.defaultUserAgent)
     }
 
     @Test func requestTimeoutAppliesToRequestsButNotToWatches() async throws {

@@ -15,18 +15,22 @@ public struct BackupSessionReconciler: Reconciler {
     /// Set by a deleted BackupSession on its unfinished Snapshots (value: the session's UID).
     public static let cancelRequestedAnnotation = "kubesnap.io/cancel-requested"
 
-    let context: ReconcileContext
-    let finalizer: Finalizer
-    let status: TypedStatusWriter<BackupSessionStatus>
+    let client: KubeClient
+    let snapshots: Store<Snapshot>
+    let events: EventRecorder
+    let finalizer: Finalizer<BackupSession>
+    let status: StatusWriter<BackupSession>
 
-    init(context: ReconcileContext) {
-        self.context = context
-        finalizer = Finalizer(name: Kubesnap.finalizer, resource: KubesnapResources.backupSessions, client: context.client)
-        status = TypedStatusWriter(client: context.client, resource: KubesnapResources.backupSessions)
+    init(client: KubeClient, fieldManager: String, snapshots: Store<Snapshot>, events: EventRecorder) {
+        self.client = client
+        self.snapshots = snapshots
+        self.events = events
+        finalizer = Finalizer(name: Kubesnap.finalizer, client: client, fieldManager: fieldManager)
+        status = StatusWriter(client: client, fieldManager: fieldManager)
     }
 
-    public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
-        guard let object = context.backupSessions.get(key) else { return .done }
+    public func reconcile(_ object: BackupSession) async throws -> ReconcileResult {
+        guard let key = ObjectKey(object) else { return .done }
         return try await finalizer.reconcile(object) { event in
             switch event {
             case .apply(let object): return try await apply(object, key: key)
@@ -35,14 +39,8 @@ public struct BackupSessionReconciler: Reconciler {
         }
     }
 
-    private func apply(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
-        let session: BackupSession
-        do {
-            session = try object.decode(BackupSession.self)
-        } catch {
-            try await finish(object, phase: .failed, reason: Kubesnap.Reason.invalidSpec, message: "the BackupSession cannot be read: \(error)")
-            return .done
-        }
+    private func apply(_ object: BackupSession, key: ObjectKey) async throws -> ReconcileResult {
+        let session = object
         let generation = session.metadata.generation ?? 1
         let current = session.status ?? BackupSessionStatus()
         if current.phase == .ready || current.phase == .failed, current.completionTime != nil {
@@ -67,14 +65,13 @@ public struct BackupSessionReconciler: Reconciler {
         for repository in repositories {
             let name = BackupSession.snapshotName(session: key.name, repository: repository)
             let snapshotKey = ObjectKey(namespace: key.namespace, name: name)
-            if let existing = context.snapshots.get(snapshotKey) {
-                let invoker = existing["spec"]["invoker"]
-                if invoker["kind"].stringValue != BackupSession.kind || invoker["name"].stringValue != key.name {
+            if let existing = snapshots.get(snapshotKey) {
+                if existing.spec.invoker != Invoker(kind: BackupSession.kind, name: key.name) {
                     problems.append("Snapshot \"\(name)\" exists and was not made by this BackupSession")
                     entries.append(BackupSessionSnapshot(name: name, repository: repository, phase: .failed))
                     continue
                 }
-                let phase = existing["status"]["phase"].stringValue.map(SnapshotPhase.init(rawValue:)) ?? .pending
+                let phase = existing.status?.phase ?? .pending
                 entries.append(BackupSessionSnapshot(name: name, repository: repository, phase: phase))
                 continue
             }
@@ -88,14 +85,14 @@ public struct BackupSessionReconciler: Reconciler {
             entries.append(BackupSessionSnapshot(name: name, repository: repository, phase: .pending))
         }
         if created > 0, current.startTime == nil {
-            context.events.normal(object, reason: "Started", message: "created \(created) Snapshot(s) of \(session.spec.source.path)")
+            events.normal(object, reason: "Started", message: "created \(created) Snapshot(s) of \(session.spec.source.path)")
         }
 
         let finished = entries.allSatisfy { $0.phase?.isFinished == true }
         let anyFailed = entries.contains { $0.phase == .failed }
         let phase: BackupSessionPhase = finished ? (anyFailed ? .failed : .ready) : .running
-        let startTime = current.startTime ?? ReconcileContext.now()
-        let completionTime = finished ? (current.completionTime ?? ReconcileContext.now()) : nil
+        let startTime = current.startTime ?? Conditions.timestamp(Date())
+        let completionTime = finished ? (current.completionTime ?? Conditions.timestamp(Date())) : nil
         let summary = BackupSessionStatus.summary(of: entries)
         let message: String
         switch phase {
@@ -124,73 +121,67 @@ public struct BackupSessionReconciler: Reconciler {
         }
         if updated != nil, finished {
             if anyFailed {
-                context.events.warning(object, reason: Kubesnap.Reason.backupFailed, message: message)
+                events.warning(object, reason: Kubesnap.Reason.backupFailed, message: message)
             } else {
-                context.events.normal(object, reason: "Completed", message: message)
+                events.normal(object, reason: "Completed", message: message)
             }
         }
         return .done
     }
 
     private func createSnapshot(named name: String, repository: String, session: BackupSession, namespace: String) async throws {
-        var spec: JSONValue = [
-            "repository": .string(repository),
-            "source": ["path": .string(session.spec.source.path)],
-            "invoker": ["kind": .string(BackupSession.kind), "name": .string(session.metadata.name ?? "")],
-        ]
-        if let policy = session.spec.deletionPolicy { spec["deletionPolicy"] = .string(policy.rawValue) }
-        let snapshot: JSONValue = [
-            "apiVersion": .string(Kubesnap.apiVersion), "kind": .string(Snapshot.kind),
-            "metadata": [
-                "name": .string(name), "namespace": .string(namespace),
-                "labels": [
-                    Kubesnap.Label.repository: .string(repository),
-                    Kubesnap.Label.invokerKind: .string(BackupSession.kind),
-                    Kubesnap.Label.invokerName: .string(session.metadata.name ?? ""),
-                ],
-            ],
-            "spec": spec,
-        ]
+        let sessionName = session.metadata.name ?? ""
+        let snapshot = Snapshot(
+            metadata: ObjectMeta(
+                name: name, namespace: namespace,
+                labels: [
+                    Kubesnap.Label.repository: repository,
+                    Kubesnap.Label.invokerKind: BackupSession.kind,
+                    Kubesnap.Label.invokerName: sessionName,
+                ]),
+            spec: SnapshotSpec(
+                repository: repository, source: session.spec.source, deletionPolicy: session.spec.deletionPolicy,
+                invoker: Invoker(kind: BackupSession.kind, name: sessionName)))
         do {
-            _ = try await context.client.create(KubesnapResources.snapshots, namespace: namespace, snapshot)
+            _ = try await client.create(snapshot)
         } catch {
             if error.isAlreadyExists { return }  // the cache had not seen it yet
             throw KubesnapError.api(operation: "create Snapshot \(namespace)/\(name)", underlying: error)
         }
     }
 
-    private func cleanup(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
-        let snapshots = context.snapshots.byIndex(
-            KubesnapIndex.snapshotsByInvoker,
-            KubesnapIndex.invokerValue(namespace: key.namespace, kind: BackupSession.kind, name: key.name))
+    private func cleanup(_ object: BackupSession, key: ObjectKey) async throws -> ReconcileResult {
+        let invoked = snapshots.byIndex(
+            SnapshotIndex.byInvoker,
+            SnapshotIndex.invokerValue(namespace: key.namespace, kind: BackupSession.kind, name: key.name))
         var unfinished = 0
-        for snapshot in snapshots {
-            let phase = snapshot["status"]["phase"].stringValue.map(SnapshotPhase.init(rawValue:)) ?? .pending
-            guard !phase.isFinished, snapshot["metadata"]["deletionTimestamp"].isNull, let name = snapshot.name else { continue }
+        for snapshot in invoked {
+            let phase = snapshot.status?.phase ?? .pending
+            guard !phase.isFinished, snapshot.metadata.deletionTimestamp == nil, let name = snapshot.metadata.name else { continue }
             unfinished += 1
-            if snapshot["metadata"]["annotations"][Self.cancelRequestedAnnotation].isNull {
-                let patch: JSONValue = ["metadata": ["annotations": [Self.cancelRequestedAnnotation: .string(object.uid ?? "true")]]]
+            if snapshot.metadata.annotations?[Self.cancelRequestedAnnotation] == nil {
+                let patch: JSONValue = ["metadata": ["annotations": [Self.cancelRequestedAnnotation: .string(object.metadata.uid ?? "true")]]]
                 do {
-                    _ = try await context.client.patch(KubesnapResources.snapshots, namespace: key.namespace, name: name, type: .merge, patch)
+                    _ = try await client.patch(Snapshot.self, namespace: key.namespace, name: name, patchType: .merge, patch)
                 } catch {
                     if !error.isNotFound { throw KubesnapError.api(operation: "cancel Snapshot \(key.namespace)/\(name)", underlying: error) }
                 }
-                context.events.normal(object, reason: "Cancelling", message: "cancelling Snapshot \(name): the BackupSession is being deleted")
+                events.normal(object, reason: "Cancelling", message: "cancelling Snapshot \(name): the BackupSession is being deleted")
             }
         }
         if unfinished > 0 { return .requeue(after: .seconds(1)) }
         return .done
     }
 
-    private func finish(_ object: JSONValue, phase: BackupSessionPhase, reason: String, message: String) async throws {
-        let generation = object["metadata"]["generation"].intValue ?? 1
+    private func finish(_ object: BackupSession, phase: BackupSessionPhase, reason: String, message: String) async throws {
+        let generation = object.metadata.generation ?? 1
         let updated = try await status.update(object) { status in
             status.phase = phase
-            status.completionTime = status.completionTime ?? ReconcileContext.now()
+            status.completionTime = status.completionTime ?? Conditions.timestamp(Date())
             status.observedGeneration = generation
             status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
         }
-        if updated != nil { context.events.warning(object, reason: reason, message: message) }
+        if updated != nil { events.warning(object, reason: reason, message: message) }
     }
 
     static func parse(_ text: String) -> Date? {

@@ -20,32 +20,63 @@ import Restic
 /// - A finished Snapshot (Ready or Failed, generation observed, verification request handled)
 ///   costs no restic run and no API write on reconcile.
 public struct SnapshotReconciler: Reconciler {
-    let context: ReconcileContext
-    let finalizer: Finalizer
-    let status: TypedStatusWriter<SnapshotStatus>
+    let client: KubeClient
+    let repositories: Store<Repository>
+    let snapshots: Store<Snapshot>
+    let events: EventRecorder
+    let access: RepositoryAccess
+    let sourceRoot: PathConfinement
+    let mover: DataMover
+    let gate: RepositoryGate
+    let batcher: PruneBatcher
+    let catalog: SnapshotCatalog
+    let deletionGuard: DeletionGuard
+    /// Asks the Repository controller to re-read a Repository's backend (size, count, locks).
+    let refreshRepository: @Sendable (ObjectKey) -> Void
+    let missingRepositoryTimeout: Duration
+    /// When this operator process began: the backups of earlier processes ended before it (a
+    /// killed leader's restic dies with it), so any repository listing made since sees them.
+    let processStarted: ContinuousClock.Instant
+    let logger: Logger
+    let finalizer: Finalizer<Snapshot>
+    let status: StatusWriter<Snapshot>
     /// Restic snapshot ids claimed by an adoption in this process, so two Snapshots adopting the
     /// same id at once cannot both win.
     let claims = AdoptionClaims()
 
-    init(context: ReconcileContext) {
-        self.context = context
-        finalizer = Finalizer(name: Kubesnap.finalizer, resource: KubesnapResources.snapshots, client: context.client)
-        status = TypedStatusWriter(client: context.client, resource: KubesnapResources.snapshots) { object, status in
+    init(
+        client: KubeClient, configuration: OperatorConfiguration, repositories: Store<Repository>,
+        snapshots: Store<Snapshot>, events: EventRecorder, dataPlane: DataPlane, deletionGuard: DeletionGuard,
+        refreshRepository: @escaping @Sendable (ObjectKey) -> Void, logger: Logger
+    ) {
+        self.client = client
+        self.repositories = repositories
+        self.snapshots = snapshots
+        self.events = events
+        access = dataPlane.access
+        sourceRoot = dataPlane.sourceRoot
+        mover = dataPlane.mover
+        gate = dataPlane.gate
+        batcher = dataPlane.batcher
+        catalog = dataPlane.catalog
+        self.deletionGuard = deletionGuard
+        self.refreshRepository = refreshRepository
+        missingRepositoryTimeout = configuration.missingRepositoryTimeout
+        processStarted = dataPlane.processStarted
+        self.logger = logger
+        finalizer = Finalizer(name: Kubesnap.finalizer, client: client, fieldManager: configuration.component)
+        status = StatusWriter(client: client, fieldManager: configuration.component) { snapshot, status in
             // The console's Deletion Policy column shows the policy in force, defaults included.
-            if let spec = try? object["spec"].decode(SnapshotSpec.self) {
-                status.deletionPolicy = spec.effectiveDeletionPolicy.isKnown
-                    ? spec.effectiveDeletionPolicy.rawValue : "Retain"
-            }
+            let policy = snapshot.spec.effectiveDeletionPolicy
+            status.deletionPolicy = policy.isKnown ? policy.rawValue : "Retain"
         }
     }
 
     /// The restic tag that marks the data of the Snapshot with this UID.
     public static func uidTag(_ uid: String) -> String { "kubesnap-uid=\(uid)" }
 
-    public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
-        guard let object = context.snapshots.get(key) else {
-            return .done
-        }
+    public func reconcile(_ object: Snapshot) async throws -> ReconcileResult {
+        guard let key = ObjectKey(object) else { return .done }
         return try await finalizer.reconcile(object) { event in
             switch event {
             case .apply(let object): return try await apply(object, key: key)
@@ -56,81 +87,111 @@ public struct SnapshotReconciler: Reconciler {
 
     // MARK: - apply
 
-    private func apply(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
-        var object = object
-        let uid = object.uid ?? ""
-        // 1. What this process's data mover did or does for this Snapshot.
-        let cancelRequested = !object["metadata"]["annotations"][BackupSessionReconciler.cancelRequestedAnnotation].isNull
-        switch context.mover.status(uid: uid) {
-        case .running(let kind):
-            if cancelRequested && kind == .backup { context.mover.cancel(uid: uid) }
-            return .done  // its completion enqueues the key again
-        case .finished(let finished):
-            // Taken once: a backup's result is also findable by its tag, a verification is redone.
-            context.mover.clearFinished(uid: uid)
-            object = try await record(finished, on: object, key: key) ?? object
-        case nil:
-            break
-        }
-        let snapshot: Snapshot
-        do {
-            snapshot = try object.decode(Snapshot.self)
-        } catch {
-            try await fail(object, reason: Kubesnap.Reason.invalidSpec, message: "the Snapshot cannot be read: \(error)")
-            return .done
-        }
-        let generation = snapshot.metadata.generation ?? 1
+    /// The outcome of a step of `apply`: go on with a value, or end the reconcile with a result.
+    enum Step<Value> {
+        case proceed(Value)
+        case stop(ReconcileResult)
+    }
+
+    /// Brings a live Snapshot forward, one named step after another; each step decides from the
+    /// object and the caches, then acts (a status write, an Event, a data operation) and says
+    /// whether the reconcile goes on.
+    private func apply(_ object: Snapshot, key: ObjectKey) async throws -> ReconcileResult {
+        guard case .proceed(let snapshot) = try await takeDataOperation(object, key: key) else { return .done }
         let current = snapshot.status ?? SnapshotStatus()
         let phase = current.phase ?? .pending
+        if phase == .ready { return try await keepReady(snapshot, current) }
+        if phase == .failed { return try await keepFailed(snapshot, current) }
+        if snapshot.metadata.annotations?[BackupSessionReconciler.cancelRequestedAnnotation] != nil {
+            try await fail(snapshot, reason: Kubesnap.Reason.cancelled, message: "cancelled: its BackupSession was deleted before it finished")
+            return .done
+        }
+        reportUnknownPolicy(snapshot)
+        guard case .proceed(let sourcePath) = try await checkSource(snapshot) else { return .done }
+        let restic: ResticRepository
+        switch try await openRepository(of: snapshot, key: key) {
+        case .stop(let result): return result
+        case .proceed(let opened): restic = opened
+        }
+        if let id = snapshot.spec.snapshotID, !id.isEmpty {
+            return try await adopt(snapshot, id: id, restic: restic, key: key)
+        }
+        guard let sourcePath else { return .done }
+        if phase == .running { return try await resumeInterrupted(snapshot, restic: restic, key: key) }
+        return try await startBackup(snapshot, of: sourcePath, into: restic, key: key)
+    }
 
-        // 2. Finished Snapshots: nothing to read from the backend unless verification is asked
-        // for or the spec changed (then immutable fields are compared with the data held).
-        if phase == .ready {
-            if current.observedGeneration != generation {
-                reportUnknownPolicy(object, snapshot)
-                let changes = try await immutableFieldChanges(snapshot, current)
-                let hadChanges = Conditions.get(object["status"], type: Self.immutableFieldChanged)?.status == "True"
-                let updated = try await status.update(object) { status in
-                    status.observedGeneration = generation
-                    if !changes.isEmpty {
-                        status.conditions.set(
-                            Self.immutableFieldChanged, true, reason: Self.immutableFieldChanged,
-                            message: changes.joined(separator: "; ") + "; the change is ignored and the data is kept as taken: restore the field, or create a new Snapshot",
-                            generation: generation)
-                    } else if hadChanges {
-                        status.conditions.set(
-                            Self.immutableFieldChanged, false, reason: "SpecMatchesData",
-                            message: "spec.repository, spec.source and spec.snapshotID describe the data held again",
-                            generation: generation)
-                    }
-                }
+    /// Step 1: what this process's data mover did or does for this Snapshot. A running operation
+    /// ends the reconcile (its completion enqueues the key again; a cancelled session cancels its
+    /// backup); a finished one is written into status, once.
+    private func takeDataOperation(_ object: Snapshot, key: ObjectKey) async throws -> Step<Snapshot> {
+        let uid = object.metadata.uid ?? ""
+        switch mover.status(uid: uid) {
+        case .running(let kind):
+            if object.metadata.annotations?[BackupSessionReconciler.cancelRequestedAnnotation] != nil && kind == .backup {
+                mover.cancel(uid: uid)
+            }
+            return .stop(.done)
+        case .finished(let finished):
+            // Taken once: a backup's result is also findable by its tag, a verification is redone.
+            mover.clearFinished(uid: uid)
+            return .proceed(try await record(finished, on: object, key: key) ?? object)
+        case nil:
+            return .proceed(object)
+        }
+    }
+
+    /// Step 2a: a Ready Snapshot reads nothing from the backend unless verification is asked for
+    /// or the spec changed (then immutable fields are compared with the data held).
+    private func keepReady(_ snapshot: Snapshot, _ current: SnapshotStatus) async throws -> ReconcileResult {
+        let object = snapshot
+        let generation = snapshot.metadata.generation ?? 1
+        if current.observedGeneration != generation {
+            reportUnknownPolicy(snapshot)
+            let changes = try await immutableFieldChanges(snapshot, current)
+            let hadChanges = Conditions.get(object.status?.conditions, type: Self.immutableFieldChanged)?.status == "True"
+            let updated = try await status.update(object) { status in
+                status.observedGeneration = generation
                 if !changes.isEmpty {
-                    if updated != nil {
-                        context.events.warning(
-                            object, reason: Self.immutableFieldChanged,
-                            message: changes.joined(separator: "; ") + "; the change is ignored, the data is kept")
-                    }
-                    return .done  // nothing is read or verified through a spec that does not describe the data
+                    status.conditions.set(
+                        Self.immutableFieldChanged, true, reason: Self.immutableFieldChanged,
+                        message: changes.joined(separator: "; ") + "; the change is ignored and the data is kept as taken: restore the field, or create a new Snapshot",
+                        generation: generation)
+                } else if hadChanges {
+                    status.conditions.set(
+                        Self.immutableFieldChanged, false, reason: "SpecMatchesData",
+                        message: "spec.repository, spec.source and spec.snapshotID describe the data held again",
+                        generation: generation)
                 }
             }
-            if let request = verifyRequest(snapshot, current) {
-                return try await startVerification(object, snapshot, request: request)
+            if !changes.isEmpty {
+                if updated != nil {
+                    events.warning(
+                        object, reason: Self.immutableFieldChanged,
+                        message: changes.joined(separator: "; ") + "; the change is ignored, the data is kept")
+                }
+                return .done  // nothing is read or verified through a spec that does not describe the data
             }
-            return .done
         }
-        if phase == .failed {
-            if current.observedGeneration != generation {
-                try await status.update(object) { $0.observedGeneration = generation }
-            }
-            return .done
+        if let request = verifyRequest(snapshot, current) {
+            return try await startVerification(snapshot, request: request)
         }
-        if cancelRequested {
-            try await fail(object, reason: Kubesnap.Reason.cancelled, message: "cancelled: its BackupSession was deleted before it finished")
-            return .done
-        }
-        reportUnknownPolicy(object, snapshot)
+        return .done
+    }
 
-        // 3. The spec.
+    /// Step 2b: a Failed Snapshot stays Failed; only a new generation is noted.
+    private func keepFailed(_ snapshot: Snapshot, _ current: SnapshotStatus) async throws -> ReconcileResult {
+        let generation = snapshot.metadata.generation ?? 1
+        if current.observedGeneration != generation {
+            try await status.update(snapshot) { $0.observedGeneration = generation }
+        }
+        return .done
+    }
+
+    /// Step 3: the spec names exactly one of a source and a restic snapshot id, and the source
+    /// (if any) exists inside the source root; its resolved path.
+    private func checkSource(_ snapshot: Snapshot) async throws -> Step<String?> {
+        let object = snapshot
         let hasSource = snapshot.spec.source != nil
         let hasID = !(snapshot.spec.snapshotID ?? "").isEmpty
         guard hasSource != hasID else {
@@ -139,57 +200,52 @@ public struct SnapshotReconciler: Reconciler {
                 message: hasSource
                     ? "exactly one of spec.source and spec.snapshotID must be set; both are set"
                     : "exactly one of spec.source and spec.snapshotID must be set; neither is set")
-            return .done
+            return .stop(.done)
         }
         var sourcePath: String?
         if let source = snapshot.spec.source {
             let confined: ConfinedPath
             do {
-                confined = try context.sourceRoot.confine(source.path, field: "spec.source.path")
+                confined = try sourceRoot.confine(source.path, field: "spec.source.path")
             } catch {
                 try await fail(object, reason: Kubesnap.Reason.invalidSpec, message: error.message)
-                return .done
+                return .stop(.done)
             }
             guard confined.exists else {
                 try await fail(
                     object, reason: Kubesnap.Reason.sourceNotFound,
                     message: "spec.source.path \"\(source.path)\" does not exist (resolved to \(confined.resolvedPath))")
-                return .done
+                return .stop(.done)
             }
             sourcePath = confined.resolvedPath
         }
+        return .proceed(sourcePath)
+    }
 
-        // 4. The Repository.
+    /// Step 4: the Repository exists, is Ready and opens.
+    private func openRepository(of snapshot: Snapshot, key: ObjectKey) async throws -> Step<ResticRepository> {
+        let object = snapshot
         let namespace = key.namespace
         let repositoryKey = ObjectKey(namespace: namespace, name: snapshot.spec.repository)
-        guard let repositoryObject = context.repositories.get(repositoryKey) else {
+        guard let repository = repositories.get(repositoryKey) else {
             let age = Self.age(of: snapshot)
-            let timeout = context.configuration.missingRepositoryTimeout
+            let timeout = missingRepositoryTimeout
             if age >= timeout {
                 try await fail(
                     object, reason: Kubesnap.Reason.repositoryNotFound,
                     message: "Repository \"\(snapshot.spec.repository)\" (spec.repository) does not exist in namespace \"\(namespace)\"")
-                return .done
+                return .stop(.done)
             }
             try await pending(
                 object, reason: Kubesnap.Reason.repositoryNotFound,
                 message: "waiting for Repository \"\(snapshot.spec.repository)\" (spec.repository) to exist in namespace \"\(namespace)\"")
-            return .requeue(after: timeout - age + .milliseconds(100))
-        }
-        let repository: Repository
-        do {
-            repository = try repositoryObject.decode(Repository.self)
-        } catch {
-            try await pending(
-                object, reason: "RepositoryNotReady",
-                message: "waiting for Repository \"\(snapshot.spec.repository)\": it cannot be read (\(error))")
-            return .done
+            return .stop(.requeue(after: timeout - age + .milliseconds(100)))
         }
         if repository.metadata.deletionTimestamp != nil {
             try await pending(
                 object, reason: "RepositoryNotReady",
                 message: "Repository \"\(snapshot.spec.repository)\" is being deleted")
-            return .done
+            return .stop(.done)
         }
         guard repository.status?.phase == .ready else {
             let ready = repository.status?.conditions?.first { $0.type == Kubesnap.ConditionType.ready }
@@ -197,71 +253,78 @@ public struct SnapshotReconciler: Reconciler {
             try await pending(
                 object, reason: "RepositoryNotReady",
                 message: "waiting for Repository \"\(snapshot.spec.repository)\" to be Ready; it is \(repository.status?.phase?.rawValue ?? "Pending")\(detail)")
-            return .done
+            return .stop(.done)
         }
         let restic: ResticRepository
         do {
-            restic = try context.access.open(repository)
+            restic = try access.open(repository)
         } catch {
             try await pending(object, reason: error.reason, message: error.message)
             if error.transient { throw KubesnapError.backendUnreachable(error.message) }
-            return .done
+            return .stop(.done)
         }
+        return .proceed(restic)
+    }
 
-        // 5. Static: adopt.
-        if let id = snapshot.spec.snapshotID, !id.isEmpty {
-            return try await adopt(object, snapshot, id: id, restic: restic, key: key)
-        }
-        guard let sourcePath else { return .done }
-
-        // 6. Dynamic. A backup starts only after Running is recorded (step 7), so a Snapshot
-        //    that is not Running has no data anywhere and goes straight to its backup; one found
-        //    Running (the operator restarted) may have a copy already: look for it by its tag.
-        //    Such a copy was made by an earlier process, so any listing of this process's
-        //    lifetime shows it (a backup of this process drops the older listings when it
-        //    ends): the Snapshots left Running by a crash share one listing per repository,
-        //    however few workers ask at a time, and none waits for one (the lookup's end
-        //    reconciles the Snapshot again).
+    /// Step 6: a dynamic Snapshot found Running (the operator restarted) may have a copy already:
+    /// look for it by its tag. A backup starts only after Running is recorded (step 7), so a
+    /// Snapshot that is not Running has no data anywhere and goes straight to its backup. Such a
+    /// copy was made by an earlier process, so any listing of this process's lifetime shows it
+    /// (a backup of this process drops the older listings when it ends): the Snapshots left
+    /// Running by a crash share one listing per repository, however few workers ask at a time,
+    /// and none waits for one (the lookup's end reconciles the Snapshot again).
+    private func resumeInterrupted(_ snapshot: Snapshot, restic: ResticRepository, key: ObjectKey) async throws
+        -> ReconcileResult
+    {
+        let object = snapshot
+        let uid = snapshot.metadata.uid ?? ""
         let tag = Self.uidTag(uid)
-        if phase == .running {
-            let found: [SnapshotInfo]
-            switch await context.catalog.lookUp(.tagged(tag, since: context.processStarted), in: restic, uid: uid, key: key) {
-            case .pending:
-                return .requeue(after: .seconds(60))
-            case .failed(let error):
-                return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.backupFailed, pendingWhileTransient: true)
-            case .found(let tagged):
-                found = tagged
-            }
-            if let existing = found.last {
-                context.logger.info(
-                    "found the restic snapshot of a Snapshot by its tag; adopting it",
-                    metadata: ["snapshot": "\(key)", "id": "\(existing.shortID)"])
-                let updated = try await markReady(
-                    object, holding: existing, in: restic.location, reason: "SnapshotFound",
-                    message: "restic snapshot \(existing.shortID) (tagged \(tag)) is in the repository")
-                if updated != nil {  // said by the write that made it so (see adopt)
-                    context.events.normal(object, reason: "SnapshotFound", message: "found restic snapshot \(existing.shortID) made earlier for this Snapshot")
-                }
-                return try await verifyAfterCapture(updated ?? object)
-            }
-            try await fail(
-                object, reason: Kubesnap.Reason.interrupted,
-                message: "the backup was interrupted (the operator restarted while it ran) and left no snapshot; create a new Snapshot to take one")
-            return .done
+        let found: [SnapshotInfo]
+        switch await catalog.lookUp(.tagged(tag, since: processStarted), in: restic, uid: uid, key: key) {
+        case .pending:
+            return .requeue(after: .seconds(60))
+        case .failed(let error):
+            return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.backupFailed, pendingWhileTransient: true)
+        case .found(let tagged):
+            found = tagged
         }
+        if let existing = found.last {
+            logger.info(
+                "found the restic snapshot of a Snapshot by its tag; adopting it",
+                metadata: ["snapshot": "\(key)", "id": "\(existing.shortID)"])
+            let updated = try await markReady(
+                object, holding: existing, in: restic.location, reason: "SnapshotFound",
+                message: "restic snapshot \(existing.shortID) (tagged \(tag)) is in the repository")
+            if updated != nil {  // said by the write that made it so (see adopt)
+                events.normal(object, reason: "SnapshotFound", message: "found restic snapshot \(existing.shortID) made earlier for this Snapshot")
+            }
+            return try await verifyAfterCapture(updated ?? object)
+        }
+        try await fail(
+            object, reason: Kubesnap.Reason.interrupted,
+            message: "the backup was interrupted (the operator restarted while it ran) and left no snapshot; create a new Snapshot to take one")
+        return .done
+    }
 
-        // 7. Start the backup (one data operation per source at a time). restic waits until
-        //    Running is recorded: the record is what tells a restarted operator to look for a copy.
+    /// Step 7: starts the backup (one data operation per source at a time). restic waits until
+    /// Running is recorded: the record is what tells a restarted operator to look for a copy.
+    private func startBackup(_ snapshot: Snapshot, of sourcePath: String, into restic: ResticRepository, key: ObjectKey)
+        async throws -> ReconcileResult
+    {
+        let object = snapshot
+        let uid = snapshot.metadata.uid ?? ""
+        let generation = snapshot.metadata.generation ?? 1
+        let tag = Self.uidTag(uid)
+        let namespace = key.namespace
         let sourceKey = "\(restic.location)|\(sourcePath)"
-        let gate = context.gate
+        let gate = gate
         let location = restic.location
         let tags = [tag, "kubesnap-snapshot=\(namespace)/\(key.name)"]
         let recorded = Latch()
         let abandoned = Locked(false)
         let sourceField = snapshot.spec.source?.path ?? ""
-        let catalog = context.catalog
-        let submitted = context.mover.submit(key: key, uid: uid, kind: .backup, sourceKey: sourceKey) {
+        let catalog = catalog
+        let submitted = mover.submit(key: key, uid: uid, kind: .backup, sourceKey: sourceKey) {
             await recorded.wait()
             if abandoned.withLock({ $0 }) { return .notStarted }
             do {
@@ -299,10 +362,10 @@ public struct SnapshotReconciler: Reconciler {
         case .queued:
             try await pending(
                 object, reason: Self.queued,
-                message: "waiting for a free slot: \(context.mover.maxRunning) data operations run at once (--max-concurrent-operations)")
+                message: "waiting for a free slot: \(mover.maxRunning) data operations run at once, the operator's limit")
             return .requeue(after: .seconds(60))  // in case a wake-up is lost
         case .started:
-            let written: JSONValue?
+            let written: Snapshot?
             do {
                 written = try await status.update(object) { status in
                     status.phase = .running
@@ -321,7 +384,7 @@ public struct SnapshotReconciler: Reconciler {
             // Events are said by the write that made them so (a reconcile of an older cached
             // version finds the status written and writes nothing), as with Adopted.
             if written != nil {
-                context.events.normal(object, reason: "BackupStarted", message: "backing up \(sourcePath) into \(location)")
+                events.normal(object, reason: "BackupStarted", message: "backing up \(sourcePath) into \(location)")
             }
             return .done
         }
@@ -346,9 +409,8 @@ public struct SnapshotReconciler: Reconciler {
     private func immutableFieldChanges(_ snapshot: Snapshot, _ current: SnapshotStatus) async throws -> [String] {
         guard let id = current.snapshotID, !id.isEmpty else { return [] }
         let namespace = snapshot.metadata.namespace ?? ""
-        let repositoryObject = context.repositories.get(ObjectKey(namespace: namespace, name: snapshot.spec.repository))
-        let repository = try? repositoryObject?.decode(Repository.self)
-        let location = repository.flatMap { try? context.access.backend(of: $0).location() }
+        let repository = repositories.get(ObjectKey(namespace: namespace, name: snapshot.spec.repository))
+        let location = repository.flatMap { try? access.backend(of: $0).location() }
         if let recorded = current.backendRepository, let location, location != recorded {
             // The other fields cannot be compared through another repository.
             return [
@@ -360,10 +422,10 @@ public struct SnapshotReconciler: Reconciler {
             changes.append("spec.snapshotID changed to \"\(wanted)\"; this Snapshot holds restic snapshot \(id.prefix(8))")
         }
         if let source = snapshot.spec.source, let repository {
-            let wantedPath = try? context.sourceRoot.confine(source.path, field: "spec.source.path").resolvedPath
+            let wantedPath = try? sourceRoot.confine(source.path, field: "spec.source.path").resolvedPath
             let info: SnapshotInfo?
             do {
-                info = try await context.catalog.find(id: id, in: context.access.open(repository))
+                info = try await catalog.find(id: id, in: access.open(repository))
             } catch {
                 if Task.isCancelled { throw error }
                 let summary = FailureSummary(error, defaultReason: Kubesnap.Reason.backendUnreachable)
@@ -379,7 +441,7 @@ public struct SnapshotReconciler: Reconciler {
     }
 
     /// Adopts an existing restic snapshot (`spec.snapshotID`).
-    private func adopt(_ object: JSONValue, _ snapshot: Snapshot, id: String, restic: ResticRepository, key: ObjectKey) async throws
+    private func adopt(_ snapshot: Snapshot, id: String, restic: ResticRepository, key: ObjectKey) async throws
         -> ReconcileResult
     {
         let generation = snapshot.metadata.generation ?? 1
@@ -387,43 +449,43 @@ public struct SnapshotReconciler: Reconciler {
         let requested = snapshot.metadata.annotations?[Kubesnap.Annotation.verifyRequested] ?? ""
         let info: SnapshotInfo?
         // The lookup does not hold this worker: its end reconciles the Snapshot again.
-        switch await context.catalog.lookUp(.id(id), in: restic, uid: uid, key: key) {
+        switch await catalog.lookUp(.id(id), in: restic, uid: uid, key: key) {
         case .pending:
             return .requeue(after: .seconds(60))
         case .failed(let error):
-            return try await transientOrFail(object, error, defaultReason: Kubesnap.Reason.snapshotNotFound, pendingWhileTransient: true)
+            return try await transientOrFail(snapshot, error, defaultReason: Kubesnap.Reason.snapshotNotFound, pendingWhileTransient: true)
         case .found(let found):
             info = found.first
         }
         guard let info else {
             try await fail(
-                object, reason: Kubesnap.Reason.snapshotNotFound,
+                snapshot, reason: Kubesnap.Reason.snapshotNotFound,
                 message: "spec.snapshotID \"\(id)\": Repository \"\(snapshot.spec.repository)\" (\(restic.location)) holds no such snapshot")
             return .done
         }
-        let claimKey = KubesnapIndex.resticIDValue(location: restic.location, id: info.id)
-        let holders = context.snapshots.byIndex(KubesnapIndex.snapshotsByResticID, claimKey).filter { $0.uid != uid }
-        if let holder = holders.first {
+        let claimKey = SnapshotIndex.resticIDValue(location: restic.location, id: info.id)
+        let holders = snapshots.byIndex(SnapshotIndex.byResticID, claimKey).filter { $0.metadata.uid != uid }
+        if let holder = holders.first?.metadata {
             try await fail(
-                object, reason: Kubesnap.Reason.alreadyAdopted,
+                snapshot, reason: Kubesnap.Reason.alreadyAdopted,
                 message: "restic snapshot \(info.shortID) is already held by Snapshot \"\(holder.name ?? "")\" in namespace \"\(holder.namespace ?? "")\"")
             return .done
         }
         // Claimed only by a Snapshot that may hold it: one that failed because another holds it
         // must not stand in the way of the next adopter once that other is gone.
-        let snapshots = context.snapshots
+        let snapshots = self.snapshots
         let claimedBy = claims.claim(claimKey, uid: uid, key: key) { holder in
-            guard let object = snapshots.get(holder.key) else { return false }
-            return object.uid == holder.uid && object["metadata"]["deletionTimestamp"].isNull
+            guard let other = snapshots.get(holder.key) else { return false }
+            return other.metadata.uid == holder.uid && other.metadata.deletionTimestamp == nil
         }
         if let claimedBy {
             try await fail(
-                object, reason: Kubesnap.Reason.alreadyAdopted,
+                snapshot, reason: Kubesnap.Reason.alreadyAdopted,
                 message: "restic snapshot \(info.shortID) is already held by Snapshot \"\(claimedBy.key.name)\" in namespace \"\(claimedBy.key.namespace)\"")
             return .done
         }
         let updated = try await markReady(
-            object, holding: info, in: restic.location, reason: "Adopted",
+            snapshot, holding: info, in: restic.location, reason: "Adopted",
             message: "adopted restic snapshot \(info.shortID) from \(restic.location)"
         ) { status in
             if (status.verificationStatus ?? "").isEmpty, requested.isEmpty {
@@ -436,21 +498,21 @@ public struct SnapshotReconciler: Reconciler {
         // Said once, by the write that made it so: a reconcile of a cached version older than
         // that write (its own watch event not in yet) finds the status written and writes nothing.
         if updated != nil {
-            context.events.normal(object, reason: "Adopted", message: "adopted restic snapshot \(info.shortID)")
+            events.normal(snapshot, reason: "Adopted", message: "adopted restic snapshot \(info.shortID)")
         }
         // Adopting registers data that is already there; reading it back is asked for apart (a
         // thousand adoptions must not mean a thousand full reads of the backend).
         guard !requested.isEmpty else { return .done }
-        return try await verifyAfterCapture(updated ?? object)
+        return try await verifyAfterCapture(updated ?? snapshot)
     }
 
     /// Records restic snapshot `info`, found in the repository at `location`, as the Snapshot's
     /// data: phase Ready, in one status write with whatever `more` adds. Returns the updated object.
     private func markReady(
-        _ object: JSONValue, holding info: SnapshotInfo, in location: String, reason: String, message: String,
+        _ object: Snapshot, holding info: SnapshotInfo, in location: String, reason: String, message: String,
         more: (inout SnapshotStatus) -> Void = { _ in }
-    ) async throws -> JSONValue? {
-        let generation = object["metadata"]["generation"].intValue ?? 1
+    ) async throws -> Snapshot? {
+        let generation = object.metadata.generation ?? 1
         return try await status.update(object) { status in
             status.phase = .ready
             status.snapshotID = info.id
@@ -463,10 +525,10 @@ public struct SnapshotReconciler: Reconciler {
     }
 
     /// Writes a finished data operation into status. Returns the updated object.
-    private func record(_ finished: DataMover.Finished, on object: JSONValue, key: ObjectKey) async throws -> JSONValue? {
-        let generation = object["metadata"]["generation"].intValue ?? 1
-        let deleting = !object["metadata"]["deletionTimestamp"].isNull
-        let repositoryKey = ObjectKey(namespace: key.namespace, name: object["spec"]["repository"].stringValue ?? "")
+    private func record(_ finished: DataMover.Finished, on object: Snapshot, key: ObjectKey) async throws -> Snapshot? {
+        let generation = object.metadata.generation ?? 1
+        let deleting = object.metadata.deletionTimestamp != nil
+        let repositoryKey = ObjectKey(namespace: key.namespace, name: object.spec.repository)
         switch (finished.kind, finished.outcome) {
         case (.backup, .backedUp(let result)):
             // The Repository's size and count are re-read after the verification that follows,
@@ -489,11 +551,11 @@ public struct SnapshotReconciler: Reconciler {
             if updated == nil {
                 // Recorded already, by an earlier reconcile: nothing new to say.
             } else if result.isComplete {
-                context.events.normal(
+                events.normal(
                     object, reason: "BackupCompleted",
                     message: "restic snapshot \(result.shortID): \(result.fileCount) files, \(ByteCount.human(result.totalBytesProcessed))")
             } else {
-                context.events.warning(
+                events.warning(
                     object, reason: "BackupIncomplete",
                     message: "restic snapshot \(result.shortID) misses files: \(result.warnings.prefix(3).joined(separator: "; "))")
             }
@@ -504,7 +566,7 @@ public struct SnapshotReconciler: Reconciler {
         case (.backup, .failed(let reason, let message, let transient)):
             if deleting { return nil }
             if transient {
-                if reason == Self.repositoryLocked { context.refreshRepository(repositoryKey) }
+                if reason == Self.repositoryLocked { refreshRepository(repositoryKey) }
                 try await pending(object, reason: reason, message: "the backup failed and will be retried: \(message)")
                 throw KubesnapError.backendUnreachable(message)
             }
@@ -514,7 +576,7 @@ public struct SnapshotReconciler: Reconciler {
             let text = verification.error ?? "OK"
             let updated = try await status.update(object) { status in
                 status.verificationStatus = text
-                status.lastVerifiedTime = ReconcileContext.now()
+                status.lastVerifiedTime = Conditions.timestamp(Date())
                 status.lastVerifyRequest = finished.context.isEmpty ? status.lastVerifyRequest : finished.context
                 status.conditions.set(
                     Kubesnap.ConditionType.verified, verification.isOK,
@@ -527,28 +589,28 @@ public struct SnapshotReconciler: Reconciler {
             if updated == nil {
                 // Recorded already, by an earlier reconcile: nothing new to say.
             } else if verification.isOK {
-                context.events.normal(object, reason: "VerificationSucceeded", message: "every byte of the snapshot was read back and checked")
+                events.normal(object, reason: "VerificationSucceeded", message: "every byte of the snapshot was read back and checked")
             } else {
-                context.events.warning(object, reason: "VerificationFailed", message: text)
+                events.warning(object, reason: "VerificationFailed", message: text)
             }
             return updated
         case (.verify, .failed(let reason, let message, let transient)):
             if reason == Self.repositoryLocked {
-                context.refreshRepository(repositoryKey)
+                refreshRepository(repositoryKey)
             } else {
                 refreshAfterFirstVerification(object, repositoryKey)
             }
             let updated = try await status.update(object) { status in
                 if !transient {
                     status.verificationStatus = message
-                    status.lastVerifiedTime = ReconcileContext.now()
+                    status.lastVerifiedTime = Conditions.timestamp(Date())
                     status.lastVerifyRequest = finished.context.isEmpty ? status.lastVerifyRequest : finished.context
                 }
                 status.conditions.set(
                     Kubesnap.ConditionType.verified, transient ? nil : false, reason: reason, message: message,
                     generation: generation)
             }
-            context.events.warning(object, reason: "VerificationFailed", message: message)
+            events.warning(object, reason: "VerificationFailed", message: message)
             if transient { throw KubesnapError.backendUnreachable(message) }
             return updated
         default:
@@ -560,8 +622,8 @@ public struct SnapshotReconciler: Reconciler {
     static let repositoryLocked = "RepositoryLocked"
 
     /// A capture's first verification is when the Repository's size and count are re-read.
-    private func refreshAfterFirstVerification(_ object: JSONValue, _ repositoryKey: ObjectKey) {
-        if object["status"]["lastVerifiedTime"].isNull { context.refreshRepository(repositoryKey) }
+    private func refreshAfterFirstVerification(_ object: Snapshot, _ repositoryKey: ObjectKey) {
+        if object.status?.lastVerifiedTime == nil { refreshRepository(repositoryKey) }
     }
 
     /// The verify-requested value to act on, if verification is due: a dynamic Snapshot is read
@@ -573,32 +635,31 @@ public struct SnapshotReconciler: Reconciler {
         return nil
     }
 
-    private func verifyAfterCapture(_ object: JSONValue) async throws -> ReconcileResult {
-        guard let snapshot = try? object.decode(Snapshot.self) else { return .done }
+    private func verifyAfterCapture(_ object: Snapshot) async throws -> ReconcileResult {
+        let snapshot = object
         let request = snapshot.metadata.annotations?[Kubesnap.Annotation.verifyRequested] ?? ""
-        return try await startVerification(object, snapshot, request: request)
+        return try await startVerification(snapshot, request: request)
     }
 
     /// Starts reading back the snapshot (a data operation of the mover).
-    private func startVerification(_ object: JSONValue, _ snapshot: Snapshot, request: String) async throws
+    private func startVerification(_ snapshot: Snapshot, request: String) async throws
         -> ReconcileResult
     {
-        guard let id = snapshot.status?.snapshotID, let key = ObjectKey(object) else { return .done }
+        guard let id = snapshot.status?.snapshotID, let key = ObjectKey(snapshot) else { return .done }
         let repositoryKey = ObjectKey(namespace: key.namespace, name: snapshot.spec.repository)
-        guard let repositoryObject = context.repositories.get(repositoryKey),
-            let repository = try? repositoryObject.decode(Repository.self), repository.status?.phase == .ready,
+        guard let repository = repositories.get(repositoryKey), repository.status?.phase == .ready,
             repository.metadata.deletionTimestamp == nil
         else {
             return .done  // the Repository's return to Ready enqueues this Snapshot again
         }
         let restic: ResticRepository
         do {
-            restic = try context.access.open(repository)
+            restic = try access.open(repository)
         } catch {
             return .done
         }
-        let gate = context.gate
-        let submitted = context.mover.submit(key: key, uid: snapshot.metadata.uid ?? "", kind: .verify, context: request) {
+        let gate = gate
+        let submitted = mover.submit(key: key, uid: snapshot.metadata.uid ?? "", kind: .verify, context: request) {
             do {
                 let verification = try await gate.withAccess(restic.location, exclusive: false) {
                     try await restic.verify(snapshotID: id)
@@ -618,36 +679,34 @@ public struct SnapshotReconciler: Reconciler {
 
     // MARK: - cleanup
 
-    private func cleanup(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
-        let uid = object.uid ?? ""
+    private func cleanup(_ object: Snapshot, key: ObjectKey) async throws -> ReconcileResult {
+        let uid = object.metadata.uid ?? ""
         // A Snapshot being deleted holds its restic snapshot through the index (its status), no
         // longer through a claim.
-        if let location = object["status"]["backendRepository"].stringValue,
-            let id = object["status"]["snapshotID"].stringValue
-        {
-            claims.release(KubesnapIndex.resticIDValue(location: location, id: id), uid: uid)
+        if let location = object.status?.backendRepository, let id = object.status?.snapshotID {
+            claims.release(SnapshotIndex.resticIDValue(location: location, id: id), uid: uid)
         }
-        if context.mover.isRunning(uid: uid) {
+        if mover.isRunning(uid: uid) {
             // A running capture (or verification) is cancelled first; its end enqueues the key.
-            context.mover.cancel(uid: uid)
+            mover.cancel(uid: uid)
             try await status.update(object) { $0.phase = .deleting }
             return .requeue(after: .seconds(5))
         }
         var capturedID: String?
-        if case .finished(let finished) = context.mover.status(uid: uid), case .backedUp(let result) = finished.outcome {
+        if case .finished(let finished) = mover.status(uid: uid), case .backedUp(let result) = finished.outcome {
             capturedID = result.snapshotID
         }
-        context.mover.clearFinished(uid: uid)
-        await context.catalog.dropLookup(uid: uid)
+        mover.clearFinished(uid: uid)
+        await catalog.dropLookup(uid: uid)
         // Data queued for a batch (PruneBatcher) by an earlier reconcile: its completion
         // reconciles this key again, and its outcome is all there is left to act on (everything
         // below was checked when the data was queued).
-        let repositoryKey = ObjectKey(namespace: key.namespace, name: object["spec"]["repository"].stringValue ?? "")
-        switch await context.batcher.progress(uid: uid) {
+        let repositoryKey = ObjectKey(namespace: key.namespace, name: object.spec.repository)
+        switch await batcher.progress(uid: uid) {
         case .pending:
             return .requeue(after: .seconds(60))
         case .finished(.success):
-            context.events.normal(
+            events.normal(
                 object, reason: "DataDeleted", message: "deletionPolicy Delete: its restic snapshot was forgotten; the repository's next prune reclaims the space it held")
             return .done  // the batch asked for its Repository's refresh
         case .finished(.failure(let error)):
@@ -655,38 +714,20 @@ public struct SnapshotReconciler: Reconciler {
             let summary = FailureSummary(error, defaultReason: "DeletionFailed")
             // A lock left by a killed restic (a cancelled verification, say) is cleared by the
             // Repository's stale-lock check: ask for it now rather than at its next refresh.
-            if summary.reason == Self.repositoryLocked { context.refreshRepository(repositoryKey) }
+            if summary.reason == Self.repositoryLocked { refreshRepository(repositoryKey) }
             return try await blocked(object, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
         case .none:
             break
         }
-        let snapshot: Snapshot
-        do {
-            snapshot = try object.decode(Snapshot.self)
-        } catch {
-            context.events.warning(
-                object, reason: "Retained", message: "the Snapshot cannot be read (\(error)); its data is kept")
-            return .done
-        }
-        if snapshot.metadata.annotations?[Kubesnap.Annotation.skipDataDeletion] == "true" {
-            context.events.warning(
-                object, reason: "DataDeletionSkipped",
-                message: "\(Kubesnap.Annotation.skipDataDeletion) is \"true\": released without touching backend data")
-            return .done
-        }
-        if try await context.namespaceIsTerminating(key.namespace, deleting: object.uid ?? "") {
-            context.events.normal(
-                object, reason: "Retained",
-                message: "namespace \(key.namespace) is being deleted: the snapshot's data is kept whatever the deletion policy")
-            return .done
-        }
+        let snapshot = object
+        if try await deletionGuard.keepsData(of: object, what: "the snapshot's data") { return .done }
         let policy = snapshot.spec.effectiveDeletionPolicy
         switch policy {
         case .retain:
-            context.events.normal(object, reason: "Retained", message: "deletionPolicy Retain: the snapshot's data stays in the repository")
+            events.normal(object, reason: "Retained", message: "deletionPolicy Retain: the snapshot's data stays in the repository")
             return .done
         case .unknown(let value):
-            context.events.warning(
+            events.warning(
                 object, reason: "UnknownDeletionPolicy",
                 message: "deletionPolicy \"\(value)\" is not Delete or Retain: treated as Retain, the data stays")
             return .done
@@ -701,23 +742,21 @@ public struct SnapshotReconciler: Reconciler {
         guard mayHaveData else { return .done }  // nothing was ever captured
         if snapshot.spec.source == nil && knownID == nil { return .done }
 
-        guard let repositoryObject = context.repositories.get(repositoryKey),
-            let repository = try? repositoryObject.decode(Repository.self)
-        else {
+        guard let repository = repositories.get(repositoryKey) else {
             return try await blocked(
                 object, reason: Kubesnap.Reason.repositoryNotFound,
                 message: "cannot delete the snapshot's data: Repository \"\(snapshot.spec.repository)\" does not exist; set \(Kubesnap.Annotation.skipDataDeletion)=true to release it without deleting data")
         }
         if repository.metadata.deletionTimestamp != nil {
             // The Repository's own deletion decides about the whole backend.
-            context.events.normal(
+            events.normal(
                 object, reason: "Retained",
                 message: "Repository \"\(snapshot.spec.repository)\" is being deleted: its deletion policy decides about the data")
             return .done
         }
         let restic: ResticRepository
         do {
-            restic = try context.access.open(repository)
+            restic = try access.open(repository)
         } catch {
             return try await blocked(object, reason: error.reason, message: "cannot delete the snapshot's data: \(error.message)")
         }
@@ -735,20 +774,20 @@ public struct SnapshotReconciler: Reconciler {
         do {
             var ids: [String] = knownID.map { [$0] } ?? []
             if snapshot.spec.source != nil {
-                for info in try await context.catalog.snapshots(tagged: Self.uidTag(uid), in: restic) where !ids.contains(info.id) {
+                for info in try await catalog.snapshots(tagged: Self.uidTag(uid), in: restic) where !ids.contains(info.id) {
                     ids.append(info.id)
                 }
             }
             // Never take data another Snapshot object holds.
             ids = ids.filter { id in
-                context.snapshots.byIndex(
-                    KubesnapIndex.snapshotsByResticID, KubesnapIndex.resticIDValue(location: restic.location, id: id)
-                ).allSatisfy { $0.uid == uid }
+                snapshots.byIndex(
+                    SnapshotIndex.byResticID, SnapshotIndex.resticIDValue(location: restic.location, id: id)
+                ).allSatisfy { $0.metadata.uid == uid }
             }
             if !ids.isEmpty {
                 // One Event per deletion (DataDeleted, when the batch is done), not one more here.
-                await context.batcher.submit(ids: ids, uid: uid, key: key, repositoryKey: repositoryKey, in: restic)
-                context.logger.debug(
+                await batcher.submit(ids: ids, uid: uid, key: key, repositoryKey: repositoryKey, in: restic)
+                logger.debug(
                     "data deletion queued",
                     metadata: ["snapshot": "\(key)", "ids": "\(ids.map { String($0.prefix(8)) })"])
                 return .requeue(after: .seconds(60))
@@ -758,64 +797,64 @@ public struct SnapshotReconciler: Reconciler {
             let summary = FailureSummary(error, defaultReason: "DeletionFailed")
             return try await blocked(object, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
         }
-        context.refreshRepository(repositoryKey)
+        refreshRepository(repositoryKey)
         return .done
     }
 
     /// Keeps the finalizer: phase Deleting, a condition and a Warning Event, retried with backoff.
-    private func blocked(_ object: JSONValue, reason: String, message: String) async throws -> ReconcileResult {
-        let generation = object["metadata"]["generation"].intValue
+    private func blocked(_ object: Snapshot, reason: String, message: String) async throws -> ReconcileResult {
+        let generation = object.metadata.generation
         try await status.update(object) { status in
             status.phase = .deleting
             status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
         }
-        context.events.warning(object, reason: reason, message: message)
+        events.warning(object, reason: reason, message: message)
         throw KubesnapError.deletionBlocked(reason: reason, message: message)
     }
 
     // MARK: - status helpers
 
-    private func reportUnknownPolicy(_ object: JSONValue, _ snapshot: Snapshot) {
+    private func reportUnknownPolicy(_ snapshot: Snapshot) {
         if case .unknown(let value) = snapshot.spec.effectiveDeletionPolicy,
             snapshot.status?.observedGeneration != snapshot.metadata.generation
         {
-            context.events.warning(
-                object, reason: "UnknownDeletionPolicy",
+            events.warning(
+                snapshot, reason: "UnknownDeletionPolicy",
                 message: "deletionPolicy \"\(value)\" is not Delete or Retain: it is treated as Retain")
         }
     }
 
-    private func pending(_ object: JSONValue, reason: String, message: String) async throws {
-        let generation = object["metadata"]["generation"].intValue ?? 1
+    private func pending(_ object: Snapshot, reason: String, message: String) async throws {
+        let generation = object.metadata.generation ?? 1
         let changed = try await status.update(object) { status in
             status.phase = .pending
             status.observedGeneration = generation
             status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
         }
         if changed != nil, reason != "SourceBusy", reason != "RepositoryNotReady", reason != Self.queued {
-            context.events.normal(object, reason: reason, message: message)
+            events.normal(object, reason: reason, message: message)
         }
     }
 
-    private func fail(_ object: JSONValue, reason: String, message: String) async throws {
+    private func fail(_ object: Snapshot, reason: String, message: String) async throws {
         _ = try await failed(object, reason: reason, message: message)
     }
 
-    private func failed(_ object: JSONValue, reason: String, message: String) async throws -> JSONValue? {
-        let generation = object["metadata"]["generation"].intValue ?? 1
+    private func failed(_ object: Snapshot, reason: String, message: String) async throws -> Snapshot? {
+        let generation = object.metadata.generation ?? 1
         let updated = try await status.update(object) { status in
             status.phase = .failed
             status.observedGeneration = generation
             status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
         }
-        if updated != nil { context.events.warning(object, reason: reason, message: message) }
+        if updated != nil { events.warning(object, reason: reason, message: message) }
         return updated
     }
 
     /// A failed restic call outside the mover: transient ones keep the Snapshot Pending and are
     /// retried with backoff; others fail it.
     private func transientOrFail(
-        _ object: JSONValue, _ error: any Error, defaultReason: String, pendingWhileTransient: Bool
+        _ object: Snapshot, _ error: any Error, defaultReason: String, pendingWhileTransient: Bool
     ) async throws -> ReconcileResult {
         if Task.isCancelled || error is CancellationError { throw error }
         let summary = FailureSummary(error, defaultReason: defaultReason)

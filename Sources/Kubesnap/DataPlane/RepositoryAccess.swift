@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import KubeController
 import KubeJSON
 import KubesnapAPI
@@ -17,7 +18,7 @@ struct AccessFailure: Error, Sendable, Equatable {
 /// Turns a Repository object (plus its Secrets, from the informer cache) into a
 /// `ResticRepository`, confining local paths to the repository root.
 struct RepositoryAccess: Sendable {
-    let secrets: Store
+    let secrets: Store<Secret>
     let repositoryRoot: PathConfinement
     let cacheDirectory: String
     let resticExecutable: String
@@ -104,7 +105,7 @@ struct RepositoryAccess: Sendable {
         var names = [repository.spec.encryptionSecret.name]
         if let s3 = repository.spec.backend.s3 { names.append(s3.credentialsSecret) }
         return names.map { name in
-            secrets.get(ObjectKey(namespace: namespace, name: name))?.resourceVersion ?? "-"
+            secrets.get(ObjectKey(namespace: namespace, name: name))?.metadata.resourceVersion ?? "-"
         }.joined(separator: ",")
     }
 
@@ -114,29 +115,9 @@ struct RepositoryAccess: Sendable {
                 reason: Kubesnap.Reason.secretNotFound,
                 message: "Secret \"\(name)\" (\(field)) was not found in namespace \"\(namespace)\"")
         }
-        if let encoded = secret["data"][key].stringValue, let data = Data(base64Encoded: encoded),
-            let value = String(data: data, encoding: .utf8), !value.isEmpty
-        {
-            return value
-        }
-        if let value = secret["stringData"][key].stringValue, !value.isEmpty { return value }
+        if let value = secret.text(key) { return value }
         throw AccessFailure(
             reason: Kubesnap.Reason.secretNotFound,
             message: "Secret \"\(name)\" (\(field)) has no non-empty key \"\(key)\"")
-    }
-}
-
-/// Bytes for people, the way `kubectl` users expect: "2.8 MiB".
-enum ByteCount {
-    static func human(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-        var value = Double(max(0, bytes))
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        if unit == 0 { return "\(Int64(value)) B" }
-        return String(format: "%.1f", value) + " " + units[unit]
     }
 }

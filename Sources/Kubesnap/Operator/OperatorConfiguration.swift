@@ -9,7 +9,11 @@ public struct OperatorConfiguration: Sendable {
     /// The one namespace to watch; nil watches all namespaces.
     public var namespace: String?
     /// Concurrent reconciles per controller (`--workers`).
-    public var workers: Int = 2
+    public var workers: Int = OperatorConfiguration.defaultWorkers
+    /// The one default of `--workers`.
+    public static let defaultWorkers = 4
+    /// The name the operator writes as: its field manager, and its Events' source component.
+    public var component = "kubesnap"
     /// Data operations (restic backups and read-backs) at once in this process; each takes 100
     /// to 180 MiB and a core, so this bounds the pod's memory. Others wait Pending, reason Queued.
     public var maxConcurrentOperations = 2

@@ -15,9 +15,19 @@ import Restic
 /// or at most every `repositoryRefreshInterval`; `restic check` runs at most every
 /// `repositoryCheckInterval`.
 public struct RepositoryReconciler: Reconciler {
-    let context: ReconcileContext
-    let finalizer: Finalizer
-    let status: TypedStatusWriter<RepositoryStatus>
+    let client: KubeClient
+    let configuration: OperatorConfiguration
+    let repositories: Store<Repository>
+    let snapshots: Store<Snapshot>
+    let events: EventRecorder
+    let access: RepositoryAccess
+    let gate: RepositoryGate
+    let batcher: PruneBatcher
+    let catalog: SnapshotCatalog
+    let registry: ResticProcessRegistry
+    let deletionGuard: DeletionGuard
+    let finalizer: Finalizer<Repository>
+    let status: StatusWriter<Repository>
 
     /// What this process last read from a Repository's backend, by UID.
     struct Observation: Sendable {
@@ -33,10 +43,23 @@ public struct RepositoryReconciler: Reconciler {
     /// Repository UIDs (or keys) whose backend should be read at the next reconcile.
     let refreshRequests = Locked<Set<ObjectKey>>([])
 
-    init(context: ReconcileContext) {
-        self.context = context
-        finalizer = Finalizer(name: Kubesnap.finalizer, resource: KubesnapResources.repositories, client: context.client)
-        status = TypedStatusWriter(client: context.client, resource: KubesnapResources.repositories)
+    init(
+        client: KubeClient, configuration: OperatorConfiguration, repositories: Store<Repository>,
+        snapshots: Store<Snapshot>, events: EventRecorder, dataPlane: DataPlane, deletionGuard: DeletionGuard
+    ) {
+        self.client = client
+        self.configuration = configuration
+        self.repositories = repositories
+        self.snapshots = snapshots
+        self.events = events
+        access = dataPlane.access
+        gate = dataPlane.gate
+        batcher = dataPlane.batcher
+        catalog = dataPlane.catalog
+        registry = dataPlane.registry
+        self.deletionGuard = deletionGuard
+        finalizer = Finalizer(name: Kubesnap.finalizer, client: client, fieldManager: configuration.component)
+        status = StatusWriter(client: client, fieldManager: configuration.component)
     }
 
     /// Marks a Repository for a backend read at its next reconcile.
@@ -44,11 +67,12 @@ public struct RepositoryReconciler: Reconciler {
         _ = refreshRequests.withLock { $0.insert(key) }
     }
 
-    public func reconcile(_ key: ObjectKey) async throws -> ReconcileResult {
-        guard let object = context.repositories.get(key) else {
-            _ = refreshRequests.withLock { $0.remove(key) }
-            return .done
-        }
+    public func forget(_ key: ObjectKey) async {
+        _ = refreshRequests.withLock { $0.remove(key) }
+    }
+
+    public func reconcile(_ object: Repository) async throws -> ReconcileResult {
+        guard let key = ObjectKey(object) else { return .done }
         return try await finalizer.reconcile(object) { event in
             switch event {
             case .apply(let object): return try await apply(object, key: key)
@@ -73,19 +97,13 @@ public struct RepositoryReconciler: Reconciler {
 
     // MARK: - apply
 
-    private func apply(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
-        let repository: Repository
-        do {
-            repository = try object.decode(Repository.self)
-        } catch {
-            try await fail(object, reason: Kubesnap.Reason.invalidSpec, message: "the Repository cannot be read: \(error)")
-            return .done
-        }
+    private func apply(_ object: Repository, key: ObjectKey) async throws -> ReconcileResult {
+        let repository = object
         let uid = repository.metadata.uid ?? ""
         let generation = repository.metadata.generation ?? 1
         let current = repository.status ?? RepositoryStatus()
-        let secretVersions = context.access.secretVersions(of: repository)
-        let refreshInterval = context.configuration.repositoryRefreshInterval
+        let secretVersions = access.secretVersions(of: repository)
+        let refreshInterval = configuration.repositoryRefreshInterval
         let now = ContinuousClock.now
         let requested = refreshRequests.withLock { $0.remove(key) != nil }
         let observation = observations.withLock { $0[uid] }
@@ -94,7 +112,7 @@ public struct RepositoryReconciler: Reconciler {
             && current.observedGeneration == generation && observation?.secretVersions == secretVersions
         if let observation, !unchanged, current.phase == nil || current.phase == .pending,
             observation.generation == generation, observation.secretVersions == secretVersions,
-            now - observation.refreshed < context.configuration.repositoryRefreshSpacing
+            now - observation.refreshed < configuration.repositoryRefreshSpacing
         {
             // This process made it Ready moments ago, for this spec and these Secrets: the cache
             // has not caught up with that write yet (the watch event of an earlier write, such
@@ -110,7 +128,7 @@ public struct RepositoryReconciler: Reconciler {
             }
             // Snapshots finishing one after another ask for a refresh each: read the backend at
             // most once per spacing, so a thousand adoptions cost a few restic runs, not a thousand.
-            let spacing = context.configuration.repositoryRefreshSpacing
+            let spacing = configuration.repositoryRefreshSpacing
             if requested, elapsed < spacing {
                 requestRefresh(key)
                 return .requeue(after: spacing - elapsed)
@@ -118,7 +136,7 @@ public struct RepositoryReconciler: Reconciler {
         }
 
         if case .unknown(let value) = repository.spec.effectiveDeletionPolicy, current.observedGeneration != generation {
-            context.events.warning(
+            events.warning(
                 object, reason: "UnknownDeletionPolicy",
                 message: "deletionPolicy \"\(value)\" is not Delete or Retain: it is treated as Retain")
         }
@@ -127,7 +145,7 @@ public struct RepositoryReconciler: Reconciler {
         let backend: ResticBackend
         let location: String
         do {
-            backend = try context.access.backend(of: repository)
+            backend = try access.backend(of: repository)
             location = try backend.location()
         } catch let failure as AccessFailure {
             try await fail(object, reason: failure.reason, message: failure.message)
@@ -136,7 +154,7 @@ public struct RepositoryReconciler: Reconciler {
             try await fail(object, reason: Kubesnap.Reason.invalidSpec, message: "\(error)")
             return .done
         }
-        if let holder = Self.locationHolder(location, among: context.repositories), holder.uid != uid {
+        if let holder = Self.locationHolder(location, among: repositories), holder.uid != uid {
             try await fail(
                 object, reason: Kubesnap.Reason.backendInUse,
                 message: "backend \(location) is already used by Repository \"\(holder.name ?? "")\" in namespace \"\(holder.namespace ?? "")\"; one backend location has one Repository")
@@ -146,7 +164,7 @@ public struct RepositoryReconciler: Reconciler {
         // Open it.
         let restic: ResticRepository
         do {
-            restic = try context.access.open(repository)
+            restic = try access.open(repository)
         } catch {
             try await fail(object, reason: error.reason, message: error.message)
             if error.transient { throw KubesnapError.backendUnreachable(error.message) }
@@ -154,13 +172,13 @@ public struct RepositoryReconciler: Reconciler {
         }
         // A prune that Snapshot deletions left owed, say by an operator that stopped before it.
         if let token = repository.metadata.annotations?[Kubesnap.Annotation.prunePending] {
-            await context.batcher.owePrune(restic, repositoryKey: key, token: token)
+            await batcher.owePrune(restic, repositoryKey: key, token: token)
         }
         var initialized = false
         var openedStats: RepositoryStats?
         // The refresh's listing is the catalog's: lookups waiting for one share it, and the
         // adoptions that follow are answered from it.
-        let catalog = context.catalog
+        let catalog = catalog
         let list: @Sendable () async throws -> [SnapshotInfo] = { try await catalog.listing(of: restic) }
         // The size is read again after kubesnap changed the repository (the refresh was asked
         // for), when its spec or Secrets changed, and otherwise at most every
@@ -168,7 +186,7 @@ public struct RepositoryReconciler: Reconciler {
         // bucket, where its snapshot count is one restic run.
         let keptSize = current.sizeBytes.flatMap { size -> Int64? in
             guard unchanged, !requested, let sized = observation?.sized,
-                now - sized < context.configuration.repositorySizeInterval
+                now - sized < configuration.repositorySizeInterval
             else { return nil }
             return size
         }
@@ -181,7 +199,7 @@ public struct RepositoryReconciler: Reconciler {
                     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
                 }
                 do {
-                    try await context.gate.withAccess(location, exclusive: true) { try await restic.initialize() }
+                    try await gate.withAccess(location, exclusive: true) { try await restic.initialize() }
                     initialized = true
                     // Empty, as just made: no listing needed (where the size cannot be read
                     // without restic, it is read below).
@@ -223,7 +241,7 @@ public struct RepositoryReconciler: Reconciler {
             return .done
         }
         if initialized {
-            context.events.normal(object, reason: "Initialized", message: "created a restic repository at \(location)")
+            events.normal(object, reason: "Initialized", message: "created a restic repository at \(location)")
         }
         // The master key for forgetting without restic is read once per process (one restic run,
         // aside), so that no deletion waits for restic's key derivation (a local repository; a
@@ -256,10 +274,10 @@ public struct RepositoryReconciler: Reconciler {
             // the finalizer's watch event), and a second check would wait for the exclusive hold
             // behind any backup that started meanwhile, for as long as it runs.
             let checkDue =
-                lastCheck == nil || now - (lastCheck ?? now) >= context.configuration.repositoryCheckInterval
+                lastCheck == nil || now - (lastCheck ?? now) >= configuration.repositoryCheckInterval
                 || (checkedHere == nil && current.verificationStatus == nil)
             if checkDue {
-                checkResult = try await context.gate.withAccess(location, exclusive: true) {
+                checkResult = try await gate.withAccess(location, exclusive: true) {
                     try await restic.check(readData: false)
                 }
             }
@@ -279,7 +297,7 @@ public struct RepositoryReconciler: Reconciler {
                     case .ok: status.verificationStatus = "OK"
                     case .errors(let text): status.verificationStatus = text
                     }
-                    status.lastVerifiedTime = ReconcileContext.now()
+                    status.lastVerifiedTime = Conditions.timestamp(Date())
                     status.conditions.set(
                         Kubesnap.ConditionType.verified, checkResult == .ok,
                         reason: checkResult == .ok ? "CheckPassed" : "CheckFailed",
@@ -296,10 +314,10 @@ public struct RepositoryReconciler: Reconciler {
                 }
             }
             if becameReady {
-                context.events.normal(object, reason: "RepositoryReady", message: "restic repository at \(location) is ready")
+                events.normal(object, reason: "RepositoryReady", message: "restic repository at \(location) is ready")
             }
             if case .errors(let text)? = checkResult {
-                context.events.warning(object, reason: "CheckFailed", message: text)
+                events.warning(object, reason: "CheckFailed", message: text)
             }
             observations.withLock {
                 $0[uid] = Observation(
@@ -308,7 +326,7 @@ public struct RepositoryReconciler: Reconciler {
                     sized: keptSize != nil ? (observation?.sized ?? now) : now)
             }
             if staleLock?.reason == "StaleLockRemoved" {
-                context.events.normal(object, reason: "StaleLockRemoved", message: staleLock?.message ?? "")
+                events.normal(object, reason: "StaleLockRemoved", message: staleLock?.message ?? "")
             }
             if staleLock?.retry == true { return .requeue(after: .seconds(10)) }
             return .requeue(after: refreshInterval)
@@ -331,12 +349,12 @@ public struct RepositoryReconciler: Reconciler {
     /// Looks for stale restic locks and removes them, only while no operation of this process
     /// holds the repository (then no lock of ours can come or go while we look: restic 0.14
     /// retries reading a lock file that vanished for a long time). While busy, it looks later.
-    private func handleStaleLocks(_ restic: ResticRepository, location: String, object: JSONValue) async throws
+    private func handleStaleLocks(_ restic: ResticRepository, location: String, object: Repository) async throws
         -> StaleLockState?
     {
-        let hadCondition = Conditions.get(object["status"], type: Kubesnap.ConditionType.staleLock)?.status == "True"
-        let registry = context.registry
-        let looked = try await context.gate.withAccessIfIdle(location, exclusive: true) { () async throws -> StaleLockState? in
+        let hadCondition = Conditions.get(object.status?.conditions, type: Kubesnap.ConditionType.staleLock)?.status == "True"
+        let registry = registry
+        let looked = try await gate.withAccessIfIdle(location, exclusive: true) { () async throws -> StaleLockState? in
             let locks = try await restic.locks()
             let stale = locks.filter { restic.isStale($0) && !registry.runningPIDs.contains($0.pid) }
             if stale.isEmpty {
@@ -367,10 +385,10 @@ public struct RepositoryReconciler: Reconciler {
     /// Removes the files a stopped restic left half-written in a local repository (see
     /// `ResticRepository.unfinishedFiles`), when no kubesnap operation holds it and nobody wrote
     /// them for `unfinishedFileAge`; says so in an Event. Returns the bytes removed.
-    private func removeUnfinishedFiles(_ restic: ResticRepository, location: String, object: JSONValue) async -> Int64 {
+    private func removeUnfinishedFiles(_ restic: ResticRepository, location: String, object: Repository) async -> Int64 {
         guard case .local = restic.backend else { return 0 }
-        let idle = context.configuration.unfinishedFileAge
-        let removed = try? await context.gate.withAccessIfIdle(location, exclusive: true) {
+        let idle = configuration.unfinishedFileAge
+        let removed = try? await gate.withAccessIfIdle(location, exclusive: true) {
             () async throws -> [(path: String, bytes: Int64)] in
             let files = await restic.unfinishedFiles(idle: idle)
             try restic.removeUnfinishedFiles(files.map(\.path))
@@ -379,18 +397,18 @@ public struct RepositoryReconciler: Reconciler {
         guard let removed, !removed.isEmpty else { return 0 }  // busy, failed or nothing to remove
         let bytes = removed.reduce(Int64(0)) { $0 + $1.bytes }
         let names = removed.prefix(3).map(\.path).joined(separator: ", ") + (removed.count > 3 ? ", ..." : "")
-        context.events.normal(
+        events.normal(
             object, reason: "UnfinishedFilesRemoved",
             message: "removed \(removed.count) file(s) that a stopped restic left unfinished (\(ByteCount.human(bytes))): \(names)")
         return bytes
     }
 
     /// The Repository that owns a backend location: the oldest one using it.
-    static func locationHolder(_ location: String, among repositories: Store) -> JSONValue? {
-        repositories.byIndex(KubesnapIndex.repositoriesByLocation, location)
+    static func locationHolder(_ location: String, among repositories: Store<Repository>) -> ObjectMeta? {
+        repositories.byIndex(RepositoryIndex.byLocation, location).map(\.metadata)
             .min { a, b in
-                let ta = a["metadata"]["creationTimestamp"].stringValue ?? ""
-                let tb = b["metadata"]["creationTimestamp"].stringValue ?? ""
+                let ta = a.creationTimestamp ?? ""
+                let tb = b.creationTimestamp ?? ""
                 if ta != tb { return ta < tb }
                 return (a.namespace ?? "", a.name ?? "") < (b.namespace ?? "", b.name ?? "")
             }
@@ -402,37 +420,20 @@ public struct RepositoryReconciler: Reconciler {
 
     // MARK: - cleanup
 
-    private func cleanup(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileResult {
-        let repository: Repository
-        do {
-            repository = try object.decode(Repository.self)
-        } catch {
-            context.events.warning(object, reason: "Retained", message: "the Repository cannot be read (\(error)); its data is kept")
-            return .done
-        }
+    private func cleanup(_ object: Repository, key: ObjectKey) async throws -> ReconcileResult {
+        let repository = object
         defer { _ = observations.withLock { $0.removeValue(forKey: repository.metadata.uid ?? "") } }
-        if repository.metadata.annotations?[Kubesnap.Annotation.skipDataDeletion] == "true" {
-            context.events.warning(
-                object, reason: "DataDeletionSkipped",
-                message: "\(Kubesnap.Annotation.skipDataDeletion) is \"true\": released without touching backend data")
-            return .done
-        }
-        if try await context.namespaceIsTerminating(key.namespace, deleting: object.uid ?? "") {
-            context.events.normal(
-                object, reason: "Retained",
-                message: "namespace \(key.namespace) is being deleted: the repository's data is kept whatever the deletion policy")
-            return .done
-        }
+        if try await deletionGuard.keepsData(of: object, what: "the repository's data") { return .done }
         let generation = repository.metadata.generation
         try await status.update(object) { $0.phase = .deleting }
 
         // Its Snapshot objects go first (their data is the Repository's policy's business).
-        let snapshots = context.snapshots.byIndex(KubesnapIndex.snapshotsByRepository, "\(key.namespace)/\(key.name)")
+        let snapshots = self.snapshots.byIndex(SnapshotIndex.byRepository, "\(key.namespace)/\(key.name)")
         if !snapshots.isEmpty {
-            for snapshot in snapshots where snapshot["metadata"]["deletionTimestamp"].isNull {
-                guard let name = snapshot.name else { continue }
+            for snapshot in snapshots where snapshot.metadata.deletionTimestamp == nil {
+                guard let name = snapshot.metadata.name else { continue }
                 do {
-                    _ = try await context.client.delete(KubesnapResources.snapshots, namespace: key.namespace, name: name)
+                    _ = try await client.delete(Snapshot.self, namespace: key.namespace, name: name)
                 } catch {
                     if !error.isNotFound { throw KubesnapError.api(operation: "delete Snapshot \(key.namespace)/\(name)", underlying: error) }
                 }
@@ -443,10 +444,10 @@ public struct RepositoryReconciler: Reconciler {
         switch repository.spec.effectiveDeletionPolicy {
         case .retain:
             await reclaimOwedSpace(repository, object: object)
-            context.events.normal(object, reason: "Retained", message: "deletionPolicy Retain: the backend data stays")
+            events.normal(object, reason: "Retained", message: "deletionPolicy Retain: the backend data stays")
             return .done
         case .unknown(let value):
-            context.events.warning(
+            events.warning(
                 object, reason: "UnknownDeletionPolicy",
                 message: "deletionPolicy \"\(value)\" is not Delete or Retain: treated as Retain, the backend data stays")
             return .done
@@ -456,15 +457,15 @@ public struct RepositoryReconciler: Reconciler {
         let backend: ResticBackend
         let location: String
         do {
-            backend = try context.access.backend(of: repository)
+            backend = try access.backend(of: repository)
             location = try backend.location()
         } catch {
             // An invalid spec never had data kubesnap could have written.
-            context.events.warning(object, reason: "Retained", message: "the backend is invalid (\(error)); nothing was removed")
+            events.warning(object, reason: "Retained", message: "the backend is invalid (\(error)); nothing was removed")
             return .done
         }
-        if let holder = Self.locationHolder(location, among: context.repositories), holder.uid != repository.metadata.uid {
-            context.events.warning(
+        if let holder = Self.locationHolder(location, among: repositories), holder.uid != repository.metadata.uid {
+            events.warning(
                 object, reason: "Retained",
                 message: "backend \(location) belongs to Repository \"\(holder.name ?? "")\": nothing was removed")
             return .done
@@ -476,21 +477,21 @@ public struct RepositoryReconciler: Reconciler {
         }
         let restic: ResticRepository
         do {
-            restic = try context.access.openForWipe(repository)
+            restic = try access.openForWipe(repository)
         } catch {
             // The credentials are missing: keep the finalizer (and the data) until they are back.
             return try await blockDeletion(
                 object, reason: error.reason, message: "cannot wipe \(location): \(error.message)", generation: generation)
         }
         do {
-            let removed = try await context.gate.withAccess(location, exclusive: true) { try await restic.wipe() }
-            context.events.normal(
+            let removed = try await gate.withAccess(location, exclusive: true) { try await restic.wipe() }
+            events.normal(
                 object, reason: removed ? "RepositoryWiped" : "RepositoryAbsent",
                 message: removed ? "deletionPolicy Delete: removed \(location)" : "\(location) held nothing")
             return .done
         } catch let error as ResticError {
             if case .notARepository = error {
-                context.events.warning(object, reason: "Retained", message: "\(error); nothing was removed")
+                events.warning(object, reason: "Retained", message: "\(error); nothing was removed")
                 return .done
             }
             return try await blockDeletion(
@@ -502,13 +503,13 @@ public struct RepositoryReconciler: Reconciler {
     /// policy Delete whose prune is still owed (`kubesnap.io/prune-pending`) is reclaimed now,
     /// for nobody will owe it afterwards. Tried once; a failure (say, the backend is down) does
     /// not hold the Repository, it is said in a Warning Event.
-    private func reclaimOwedSpace(_ repository: Repository, object: JSONValue) async {
+    private func reclaimOwedSpace(_ repository: Repository, object: Repository) async {
         guard repository.metadata.annotations?[Kubesnap.Annotation.prunePending] != nil else { return }
         do {
-            try await context.batcher.pruneNow(try context.access.open(repository))
+            try await batcher.pruneNow(try access.open(repository))
         } catch {
             let message = (error as? AccessFailure)?.message ?? FailureSummary(error, defaultReason: "PruneFailed").message
-            context.events.warning(
+            events.warning(
                 object, reason: "PruneFailed",
                 message: "the space of deleted Snapshots was not reclaimed (run restic prune on the repository): \(message)")
         }
@@ -517,25 +518,25 @@ public struct RepositoryReconciler: Reconciler {
     /// Keeps the finalizer (and the data): phase Deleting, a Ready=False condition and a Warning
     /// Event that say why, and a retry with backoff.
     private func blockDeletion(
-        _ object: JSONValue, reason: String, message: String, generation: Int64?
+        _ object: Repository, reason: String, message: String, generation: Int64?
     ) async throws -> ReconcileResult {
         try await status.update(object) { status in
             status.phase = .deleting
             status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
         }
-        context.events.warning(object, reason: reason, message: message)
+        events.warning(object, reason: reason, message: message)
         throw KubesnapError.deletionBlocked(reason: reason, message: message)
     }
 
     // MARK: - status helpers
 
-    private func fail(_ object: JSONValue, reason: String, message: String) async throws {
-        let generation = object["metadata"]["generation"].intValue ?? 1
+    private func fail(_ object: Repository, reason: String, message: String) async throws {
+        let generation = object.metadata.generation ?? 1
         let updated = try await status.update(object) { status in
             status.phase = .failed
             status.observedGeneration = generation
             status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
         }
-        if updated != nil { context.events.warning(object, reason: reason, message: message) }
+        if updated != nil { events.warning(object, reason: reason, message: message) }
     }
 }
