@@ -1,8 +1,20 @@
 /// The spec checks the CRD schema and its CEL rules make, repeated in Swift so that the operator
 /// can report `InvalidSpec` (naming the field) even on a server that does not enforce them.
-/// Each message names the field, as kube-apiserver does.
+/// Each message names the field, as kube-apiserver does. This is the one place the operator
+/// checks a spec: each reconciler calls `invalidSpecErrors()` before acting.
+///
+/// `validationErrors()` is everything the CRD rejects; `invalidSpecErrors()` leaves out an
+/// unknown `spec.deletionPolicy`, which API.md has the operator treat as Retain and report
+/// (an `UnknownDeletionPolicy` Warning), never fail: an unknown policy never deletes data.
+private func deletionPolicyErrors(_ policy: DeletionPolicy?) -> [String] {
+    guard let policy, !policy.isKnown else { return [] }
+    return ["spec.deletionPolicy: Unsupported value: \"\(policy.rawValue)\": supported values: \"Delete\", \"Retain\""]
+}
+
 extension RepositorySpec {
-    public func validationErrors() -> [String] {
+    public func validationErrors() -> [String] { invalidSpecErrors() + deletionPolicyErrors(deletionPolicy) }
+
+    public func invalidSpecErrors() -> [String] {
         var errors: [String] = []
         switch (backend.local, backend.s3) {
         case (nil, nil), (.some, .some):
@@ -14,15 +26,14 @@ extension RepositorySpec {
             if s3.credentialsSecret.isEmpty { errors.append("spec.backend.s3.credentialsSecret: Required value") }
         }
         if encryptionSecret.name.isEmpty { errors.append("spec.encryptionSecret.name: Required value") }
-        if let policy = deletionPolicy, !policy.isKnown {
-            errors.append("spec.deletionPolicy: Unsupported value: \"\(policy.rawValue)\": supported values: \"Delete\", \"Retain\"")
-        }
         return errors
     }
 }
 
 extension SnapshotSpec {
-    public func validationErrors() -> [String] {
+    public func validationErrors() -> [String] { invalidSpecErrors() + deletionPolicyErrors(deletionPolicy) }
+
+    public func invalidSpecErrors() -> [String] {
         var errors: [String] = []
         if repository.isEmpty { errors.append("spec.repository: Required value") }
         switch (source, snapshotID) {
@@ -35,15 +46,14 @@ extension SnapshotSpec {
                 errors.append("spec.snapshotID: Invalid value: \"\(id)\": must be 8 to 64 lowercase hex digits")
             }
         }
-        if let policy = deletionPolicy, !policy.isKnown {
-            errors.append("spec.deletionPolicy: Unsupported value: \"\(policy.rawValue)\": supported values: \"Delete\", \"Retain\"")
-        }
         return errors
     }
 }
 
 extension BackupSessionSpec {
-    public func validationErrors() -> [String] {
+    public func validationErrors() -> [String] { invalidSpecErrors() + deletionPolicyErrors(deletionPolicy) }
+
+    public func invalidSpecErrors() -> [String] {
         var errors: [String] = []
         if source.path.isEmpty { errors.append("spec.source.path: Required value") }
         if repositories.isEmpty { errors.append("spec.repositories: Required value: at least one repository") }
@@ -53,9 +63,6 @@ extension BackupSessionSpec {
             if !seen.insert(name).inserted {
                 errors.append("spec.repositories[\(index)]: Duplicate value: \"\(name)\"")
             }
-        }
-        if let policy = deletionPolicy, !policy.isKnown {
-            errors.append("spec.deletionPolicy: Unsupported value: \"\(policy.rawValue)\": supported values: \"Delete\", \"Retain\"")
         }
         return errors
     }

@@ -49,15 +49,12 @@ public struct BackupSessionReconciler: Reconciler {
             }
             return .done
         }
+        let errors = session.spec.invalidSpecErrors()
+        guard errors.isEmpty else {
+            try await finish(object, phase: .failed, reason: Kubesnap.Reason.invalidSpec, message: errors.joined(separator: "; "))
+            return .done
+        }
         let repositories = session.spec.repositories
-        if repositories.isEmpty {
-            try await finish(object, phase: .failed, reason: Kubesnap.Reason.invalidSpec, message: "spec.repositories must name at least one Repository")
-            return .done
-        }
-        if Set(repositories).count != repositories.count {
-            try await finish(object, phase: .failed, reason: Kubesnap.Reason.invalidSpec, message: "spec.repositories names a Repository twice")
-            return .done
-        }
 
         var entries: [BackupSessionSnapshot] = []
         var problems: [String] = []

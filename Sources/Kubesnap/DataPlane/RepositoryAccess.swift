@@ -41,12 +41,10 @@ struct RepositoryAccess: Sendable {
             return .s3(
                 endpoint: s3.endpoint, bucket: s3.bucket, prefix: s3.prefix, region: s3.region,
                 credentials: credentials ?? S3Credentials(accessKeyID: "", secretAccessKey: ""))
-        case (nil, nil):
+        case (nil, nil), (.some, .some):
+            // The validation's own message (RepositorySpec.invalidSpecErrors).
             throw AccessFailure(
-                reason: Kubesnap.Reason.invalidSpec, message: "spec.backend must set exactly one of local and s3; none is set")
-        case (.some, .some):
-            throw AccessFailure(
-                reason: Kubesnap.Reason.invalidSpec, message: "spec.backend must set exactly one of local and s3; both are set")
+                reason: Kubesnap.Reason.invalidSpec, message: repository.spec.invalidSpecErrors().joined(separator: "; "))
         }
     }
 

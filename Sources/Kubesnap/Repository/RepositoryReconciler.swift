@@ -97,8 +97,52 @@ public struct RepositoryReconciler: Reconciler {
 
     // MARK: - apply
 
+    /// What this reconcile knows before it reads the backend: why a refresh is due, and what
+    /// this process last read from it.
+    struct RefreshPlan {
+        var requested: Bool
+        var observation: Observation?
+        /// Ready for this generation and these Secrets, as this process last saw it.
+        var unchanged: Bool
+        var secretVersions: String
+        var now: ContinuousClock.Instant
+    }
+
+    /// A repository opened by `openBackend`.
+    struct OpenedRepository {
+        var restic: ResticRepository
+        var stats: RepositoryStats?
+        var initialized: Bool
+        /// The size in status, still current (nil: read it again).
+        var keptSize: Int64?
+        var list: @Sendable () async throws -> [SnapshotInfo]
+    }
+
+    /// Brings a live Repository to Ready and keeps its status current, in named steps: decide
+    /// whether the backend is to be read now, resolve its location, open (or create) it, then
+    /// read its contents, locks and integrity into status.
     private func apply(_ object: Repository, key: ObjectKey) async throws -> ReconcileResult {
-        let repository = object
+        let plan: RefreshPlan
+        switch planRefresh(object, key: key) {
+        case .stop(let result): return result
+        case .proceed(let value): plan = value
+        }
+        let generation = object.metadata.generation ?? 1
+        if case .unknown(let value) = object.spec.effectiveDeletionPolicy, object.status?.observedGeneration != generation {
+            events.warning(
+                object, reason: "UnknownDeletionPolicy",
+                message: "deletionPolicy \"\(value)\" is not Delete or Retain: it is treated as Retain")
+        }
+
+        guard case .proceed(let (backend, location)) = try await resolveBackend(object) else { return .done }
+        guard case .proceed(let opened) = try await openBackend(object, backend: backend, location: location, plan: plan, key: key)
+        else { return .done }
+        return try await recordRefresh(object, opened, location: location, backend: backend, plan: plan)
+    }
+
+    /// Step 1: whether to read the backend now. The backend is read when something changed
+    /// (spec, Secrets, a refresh asked for) or at most every `repositoryRefreshInterval`.
+    private func planRefresh(_ repository: Repository, key: ObjectKey) -> ReconcileStep<RefreshPlan> {
         let uid = repository.metadata.uid ?? ""
         let generation = repository.metadata.generation ?? 1
         let current = repository.status ?? RepositoryStatus()
@@ -119,29 +163,37 @@ public struct RepositoryReconciler: Reconciler {
             // as the finalizer's, came first). The write's own event reconciles it again; a
             // refresh now would read the backend twice for nothing.
             if requested { requestRefresh(key) }
-            return .done
+            return .stop(.done)
         }
         if let observation, unchanged {
             let elapsed = now - observation.refreshed
             if !requested, elapsed < refreshInterval {
-                return .requeue(after: refreshInterval - elapsed)
+                return .stop(.requeue(after: refreshInterval - elapsed))
             }
             // Snapshots finishing one after another ask for a refresh each: read the backend at
             // most once per spacing, so a thousand adoptions cost a few restic runs, not a thousand.
             let spacing = configuration.repositoryRefreshSpacing
             if requested, elapsed < spacing {
                 requestRefresh(key)
-                return .requeue(after: spacing - elapsed)
+                return .stop(.requeue(after: spacing - elapsed))
             }
         }
+        return .proceed(
+            RefreshPlan(
+                requested: requested, observation: observation, unchanged: unchanged, secretVersions: secretVersions,
+                now: now))
+    }
 
-        if case .unknown(let value) = repository.spec.effectiveDeletionPolicy, current.observedGeneration != generation {
-            events.warning(
-                object, reason: "UnknownDeletionPolicy",
-                message: "deletionPolicy \"\(value)\" is not Delete or Retain: it is treated as Retain")
+    /// Step 2: the spec is valid, and the backend's location is confined to the repository root
+    /// and used by no other Repository.
+    private func resolveBackend(_ repository: Repository) async throws -> ReconcileStep<(ResticBackend, String)> {
+        let object = repository
+        let uid = repository.metadata.uid ?? ""
+        let errors = repository.spec.invalidSpecErrors()
+        guard errors.isEmpty else {
+            try await fail(object, reason: Kubesnap.Reason.invalidSpec, message: errors.joined(separator: "; "))
+            return .stop(.done)
         }
-
-        // The backend, confined and unique.
         let backend: ResticBackend
         let location: String
         do {
@@ -149,26 +201,35 @@ public struct RepositoryReconciler: Reconciler {
             location = try backend.location()
         } catch let failure as AccessFailure {
             try await fail(object, reason: failure.reason, message: failure.message)
-            return .done
+            return .stop(.done)
         } catch {
             try await fail(object, reason: Kubesnap.Reason.invalidSpec, message: "\(error)")
-            return .done
+            return .stop(.done)
         }
         if let holder = Self.locationHolder(location, among: repositories), holder.uid != uid {
             try await fail(
                 object, reason: Kubesnap.Reason.backendInUse,
                 message: "backend \(location) is already used by Repository \"\(holder.name ?? "")\" in namespace \"\(holder.namespace ?? "")\"; one backend location has one Repository")
-            return .done
+            return .stop(.done)
         }
+        return .proceed((backend, location))
+    }
 
-        // Open it.
+    /// Step 3: opens the repository with its password (creating it on first use) and reads its
+    /// snapshot count (and size, when due).
+    private func openBackend(
+        _ repository: Repository, backend: ResticBackend, location: String, plan: RefreshPlan, key: ObjectKey
+    ) async throws -> ReconcileStep<OpenedRepository> {
+        let object = repository
+        let current = repository.status ?? RepositoryStatus()
+        let (unchanged, requested, observation, now) = (plan.unchanged, plan.requested, plan.observation, plan.now)
         let restic: ResticRepository
         do {
             restic = try access.open(repository)
         } catch {
             try await fail(object, reason: error.reason, message: error.message)
             if error.transient { throw KubesnapError.backendUnreachable(error.message) }
-            return .done
+            return .stop(.done)
         }
         // A prune that Snapshot deletions left owed, say by an operator that stopped before it.
         if let token = repository.metadata.annotations?[Kubesnap.Annotation.prunePending] {
@@ -213,12 +274,12 @@ public struct RepositoryReconciler: Reconciler {
                 try await fail(
                     object, reason: Kubesnap.Reason.authenticationFailed,
                     message: "the password in Secret \"\(repository.spec.encryptionSecret.name)\" (key \"\(repository.spec.encryptionSecret.effectiveKey)\") does not open the repository at \(location)")
-                return .done
+                return .stop(.done)
             case .accessDenied(let detail):
                 try await fail(
                     object, reason: Kubesnap.Reason.authenticationFailed,
                     message: "the backend \(location) refused access: \(Self.firstLine(detail))")
-                return .done
+                return .stop(.done)
             case .unreachable(let detail):
                 let message = "cannot reach \(location): \(Self.firstLine(detail)); retrying"
                 try await fail(object, reason: Kubesnap.Reason.backendUnreachable, message: message)
@@ -238,7 +299,7 @@ public struct RepositoryReconciler: Reconciler {
             }
             try await fail(object, reason: summary.reason, message: summary.message)
             if summary.transient { throw KubesnapError.backendUnreachable(summary.message) }
-            return .done
+            return .stop(.done)
         }
         if initialized {
             events.normal(object, reason: "Initialized", message: "created a restic repository at \(location)")
@@ -247,7 +308,22 @@ public struct RepositoryReconciler: Reconciler {
         // aside), so that no deletion waits for restic's key derivation (a local repository; a
         // no-op once held).
         Task.detached { await restic.prepareForgetWithoutRestic() }
+        return .proceed(
+            OpenedRepository(restic: restic, stats: openedStats, initialized: initialized, keptSize: keptSize, list: list))
+    }
 
+    /// Step 4: stale locks, unfinished files, the check when due, and the status that says it all.
+    private func recordRefresh(
+        _ repository: Repository, _ opened: OpenedRepository, location: String, backend: ResticBackend,
+        plan: RefreshPlan
+    ) async throws -> ReconcileResult {
+        let object = repository
+        let uid = repository.metadata.uid ?? ""
+        let generation = repository.metadata.generation ?? 1
+        let current = repository.status ?? RepositoryStatus()
+        let (restic, openedStats, keptSize, list) = (opened.restic, opened.stats, opened.keptSize, opened.list)
+        let (observation, now, secretVersions) = (plan.observation, plan.now, plan.secretVersions)
+        let refreshInterval = configuration.repositoryRefreshInterval
         do {
             // Stale locks: cleared only when no operation of this process holds the repository.
             let staleLock = try await handleStaleLocks(restic, location: location, object: object)

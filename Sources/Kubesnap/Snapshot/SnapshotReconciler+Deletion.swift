@@ -1,0 +1,143 @@
+import Foundation
+import KubeClient
+import KubeController
+import KubeJSON
+import KubesnapAPI
+import Logging
+import Restic
+
+/// Deletion: the policy applied through the finalizer, the data removed in batches.
+extension SnapshotReconciler {
+    func cleanup(_ object: Snapshot, key: ObjectKey) async throws -> ReconcileResult {
+        let uid = object.metadata.uid ?? ""
+        // A Snapshot being deleted holds its restic snapshot through the index (its status), no
+        // longer through a claim.
+        if let location = object.status?.backendRepository, let id = object.status?.snapshotID {
+            claims.release(SnapshotIndex.resticIDValue(location: location, id: id), uid: uid)
+        }
+        if mover.isRunning(uid: uid) {
+            // A running capture (or verification) is cancelled first; its end enqueues the key.
+            mover.cancel(uid: uid)
+            try await status.update(object) { $0.phase = .deleting }
+            return .requeue(after: .seconds(5))
+        }
+        var capturedID: String?
+        if case .finished(let finished) = mover.status(uid: uid), case .backedUp(let result) = finished.outcome {
+            capturedID = result.snapshotID
+        }
+        mover.clearFinished(uid: uid)
+        await catalog.dropLookup(uid: uid)
+        // Data queued for a batch (PruneBatcher) by an earlier reconcile: its completion
+        // reconciles this key again, and its outcome is all there is left to act on (everything
+        // below was checked when the data was queued).
+        let repositoryKey = ObjectKey(namespace: key.namespace, name: object.spec.repository)
+        switch await batcher.progress(uid: uid) {
+        case .pending:
+            return .requeue(after: .seconds(60))
+        case .finished(.success):
+            events.normal(
+                object, reason: "DataDeleted", message: "deletionPolicy Delete: its restic snapshot was forgotten; the repository's next prune reclaims the space it held")
+            return .done  // the batch asked for its Repository's refresh
+        case .finished(.failure(let error)):
+            if Task.isCancelled { throw error }
+            let summary = FailureSummary(error, defaultReason: "DeletionFailed")
+            // A lock left by a killed restic (a cancelled verification, say) is cleared by the
+            // Repository's stale-lock check: ask for it now rather than at its next refresh.
+            if summary.reason == Self.repositoryLocked { refreshRepository(repositoryKey) }
+            return try await blocked(object, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
+        case .none:
+            break
+        }
+        let snapshot = object
+        if try await deletionGuard.keepsData(of: object, what: "the snapshot's data") { return .done }
+        let policy = snapshot.spec.effectiveDeletionPolicy
+        switch policy {
+        case .retain:
+            events.normal(object, reason: "Retained", message: "deletionPolicy Retain: the snapshot's data stays in the repository")
+            return .done
+        case .unknown(let value):
+            events.warning(
+                object, reason: "UnknownDeletionPolicy",
+                message: "deletionPolicy \"\(value)\" is not Delete or Retain: treated as Retain, the data stays")
+            return .done
+        case .delete:
+            break
+        }
+        let current = snapshot.status ?? SnapshotStatus()
+        let knownID = capturedID ?? current.snapshotID
+        let mayHaveData =
+            knownID != nil || current.phase == .running || current.phase == .deleting
+            || (snapshot.spec.source != nil && current.phase == .ready)
+        guard mayHaveData else { return .done }  // nothing was ever captured
+        if snapshot.spec.source == nil && knownID == nil { return .done }
+
+        guard let repository = repositories.get(repositoryKey) else {
+            return try await blocked(
+                object, reason: Kubesnap.Reason.repositoryNotFound,
+                message: "cannot delete the snapshot's data: Repository \"\(snapshot.spec.repository)\" does not exist; set \(Kubesnap.Annotation.skipDataDeletion)=true to release it without deleting data")
+        }
+        if repository.metadata.deletionTimestamp != nil {
+            // The Repository's own deletion decides about the whole backend.
+            events.normal(
+                object, reason: "Retained",
+                message: "Repository \"\(snapshot.spec.repository)\" is being deleted: its deletion policy decides about the data")
+            return .done
+        }
+        let restic: ResticRepository
+        do {
+            restic = try access.open(repository)
+        } catch {
+            return try await blocked(object, reason: error.reason, message: "cannot delete the snapshot's data: \(error.message)")
+        }
+        if let recorded = current.backendRepository, recorded != restic.location {
+            // spec.repository was changed past an older CRD: deleting "its" data there would
+            // report success and leave the real data behind.
+            return try await blocked(
+                object, reason: Self.immutableFieldChanged,
+                message: "cannot delete the snapshot's data: it is in \(recorded), but spec.repository now names Repository \"\(snapshot.spec.repository)\" (\(restic.location)); restore spec.repository, or set \(Kubesnap.Annotation.skipDataDeletion)=true to release it without deleting data")
+        }
+        // The removal runs in a batch (PruneBatcher, see the top of cleanup); no status write on
+        // this path: a mass deletion would otherwise cost a write per Snapshot before the
+        // finalizer's own; phase Deleting marks deletions that are stuck (`blocked`) or wait for
+        // a running capture to stop.
+        do {
+            var ids: [String] = knownID.map { [$0] } ?? []
+            if snapshot.spec.source != nil {
+                for info in try await catalog.snapshots(tagged: Self.uidTag(uid), in: restic) where !ids.contains(info.id) {
+                    ids.append(info.id)
+                }
+            }
+            // Never take data another Snapshot object holds.
+            ids = ids.filter { id in
+                snapshots.byIndex(
+                    SnapshotIndex.byResticID, SnapshotIndex.resticIDValue(location: restic.location, id: id)
+                ).allSatisfy { $0.metadata.uid == uid }
+            }
+            if !ids.isEmpty {
+                // One Event per deletion (DataDeleted, when the batch is done), not one more here.
+                await batcher.submit(ids: ids, uid: uid, key: key, repositoryKey: repositoryKey, in: restic)
+                logger.debug(
+                    "data deletion queued",
+                    metadata: ["snapshot": "\(key)", "ids": "\(ids.map { String($0.prefix(8)) })"])
+                return .requeue(after: .seconds(60))
+            }
+        } catch {
+            if Task.isCancelled { throw error }
+            let summary = FailureSummary(error, defaultReason: "DeletionFailed")
+            return try await blocked(object, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
+        }
+        refreshRepository(repositoryKey)
+        return .done
+    }
+
+    /// Keeps the finalizer: phase Deleting, a condition and a Warning Event, retried with backoff.
+    func blocked(_ object: Snapshot, reason: String, message: String) async throws -> ReconcileResult {
+        let generation = object.metadata.generation
+        try await status.update(object) { status in
+            status.phase = .deleting
+            status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
+        }
+        events.warning(object, reason: reason, message: message)
+        throw KubesnapError.deletionBlocked(reason: reason, message: message)
+    }
+}
