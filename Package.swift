@@ -3,14 +3,18 @@ import PackageDescription
 
 // Module layering (a module never imports one above it):
 //   CCurl / CYAML / CKubeCrypto   C system libraries and small shims
-//   KubeJSON                      JSON value, JSON and YAML reading/writing, patches, JSONPath
-//   KubeClient                    kubeconfig, auth, REST verbs, watch over libcurl
-//   KubeController                informers, cache, work queue, reconcile loop, finalizers, leases
+//   KubeJSON                      JSON value, JSON and YAML reading/writing, JSONPath, the lock box
+//   ChildProcesses                spawning and reaping child processes
+//   KubeClient                    kubeconfig, auth, REST verbs, watch over libcurl; KubeResource
+//   KubeController                typed informers, cache, work queue, reconcile loop, finalizers,
+//                                 status writes, events, leases (knows nothing of kubesnap)
 //   KubesnapAPI / Restic          kubesnap's API types (CRD-backed) / the restic data mover
-//   Kubesnap                      the three reconcilers
-//   KubesnapCLI (kubesnap)        operator | apiserver | dev
+//   Kubesnap                      the operator: one folder per kind, the data plane
+//   KubesnapCLI (kubesnap)        operator | apiserver | dev; names the product and its version
 //   KubeAPIMachinery              schemas, validation, defaulting, patches, tables, OpenAPI (server side)
 //   KubeAPIServer                 built-in API server; stands beside the stack, shares only KubeJSON
+//   KubeTestSupport               test harness: an API server, temporary directories, process trees
+//   kubesnap-bench                benchmarks (a development tool on the test harness, not shipped)
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6)
 ]
@@ -18,9 +22,12 @@ let swiftSettings: [SwiftSetting] = [
 let package = Package(
     name: "kubesnap",
     platforms: [.macOS(.v14)],
+    // The one shipped product. `kubesnap-bench` is a development tool built on the test
+    // harness (KubeTestSupport: an API server, temporary directories, process trees), so it is
+    // not a product: `swift build` makes it for `make bench` and the bench tests, the image
+    // (Dockerfile) has only `kubesnap`.
     products: [
-        .executable(name: "kubesnap", targets: ["KubesnapCLI"]),
-        .executable(name: "kubesnap-bench", targets: ["KubesnapBench"]),
+        .executable(name: "kubesnap", targets: ["KubesnapCLI"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -89,22 +96,22 @@ let package = Package(
         .executableTarget(
             name: "KubesnapCLI",
             dependencies: [
-                "Kubesnap", "KubesnapAPI", "KubeAPIServer", "KubeController", "KubeClient", "KubeJSON",
+                "Kubesnap", "KubesnapAPI", "KubeAPIServer", "KubeClient", "KubeJSON",
                 "ChildProcesses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .executableTarget(
-            name: "KubesnapBench",
+            name: "kubesnap-bench",
             dependencies: [
                 "Kubesnap", "KubeClient", "KubeJSON", "KubesnapAPI", "KubeTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: swiftSettings),
+            path: "Sources/KubesnapBench", swiftSettings: swiftSettings),
         .target(
             name: "KubeTestSupport",
-            dependencies: ["KubeJSON", "KubeAPIServer", "CKubeCrypto", "ChildProcesses"],
+            dependencies: ["KubeAPIServer", "ChildProcesses"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeJSONTests", dependencies: ["KubeJSON", "KubeTestSupport"],
@@ -112,10 +119,13 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "KubeJSON", "KubeAPIServer", "KubeTestSupport"],
+            dependencies: [
+                "KubeClient", "KubeJSON", "KubeAPIServer", "KubeTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "KubeAPIMachineryTests", dependencies: ["KubeAPIMachinery", "KubeJSON", "KubeTestSupport"],
+            name: "KubeAPIMachineryTests", dependencies: ["KubeAPIMachinery", "KubeJSON"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeAPIServerTests",
@@ -123,24 +133,29 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeControllerTests",
-            dependencies: ["KubeController", "KubeClient", "KubeAPIServer", "KubeTestSupport"],
+            dependencies: [
+                "KubeController", "KubeClient", "KubeJSON", "KubeTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubesnapAPITests", dependencies: ["KubesnapAPI", "KubeClient", "KubeJSON", "KubeTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "ResticTests", dependencies: ["Restic", "KubeTestSupport", "ChildProcesses"],
+            name: "ResticTests", dependencies: ["Restic", "KubeJSON", "KubeTestSupport", "ChildProcesses"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubesnapTests",
             dependencies: [
-                "Kubesnap", "KubesnapAPI", "KubeController", "KubeClient", "KubeAPIServer", "KubeTestSupport",
-                "ChildProcesses",
+                "Kubesnap", "KubesnapAPI", "KubeController", "KubeClient", "KubeJSON", "Restic", "KubeTestSupport",
+                "ChildProcesses", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubesnapE2ETests",
-            dependencies: ["KubesnapCLI", "KubeClient", "KubeJSON", "KubesnapAPI", "KubeTestSupport"],
+            // KubesnapCLI is not imported: it is the `kubesnap` these tests run, built before them
+            // (kubesnap-bench, which BenchTests run, is built by `swift build --build-tests`).
+            dependencies: ["KubesnapCLI", "KubeJSON", "KubesnapAPI", "KubeTestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

@@ -40,8 +40,10 @@ public struct PrinterColumn: Sendable, Hashable {
         guard let path = crdColumn["jsonPath"].stringValue, !path.isEmpty else {
             throw FieldError.required("jsonPath")
         }
-        guard (try? ColumnPath(path)) != nil else {
-            throw FieldError.invalid("jsonPath", .string(path), "must be a simple json path")
+        do {
+            _ = try JSONPath(path)
+        } catch {
+            throw FieldError.invalid("jsonPath", .string(path), "must be a valid JSONPath: \(error.message)")
         }
         let format = crdColumn["format"].stringValue ?? ""
         let formats = ["byte", "date", "date-time", "double", "float", "int32", "int64", "name", "password"]
@@ -103,84 +105,6 @@ enum ObjectMetaDescriptions {
         "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
 }
 
-/// The simple JSONPath of printer columns: `.a.b`, `.a['x.y']`, `.a["x"]`, `.a[0]`, `.a[*]`,
-/// optionally wrapped in `{...}`.
-struct ColumnPath: Sendable {
-    enum Step: Sendable { case key(String), index(Int), all }
-    let steps: [Step]
-
-    init(_ text: String) throws(FieldError) {
-        var t = Substring(text.trimmingSpaces())
-        if t.hasPrefix("{"), t.hasSuffix("}") { t = t.dropFirst().dropLast() }
-        if t.hasPrefix("$") { t = t.dropFirst() }
-        var steps: [Step] = []
-        let bad = FieldError.invalid("jsonPath", .string(text), "unsupported json path")
-        while !t.isEmpty {
-            if t.hasPrefix(".") {
-                t = t.dropFirst()
-                let name = t.prefix { $0 != "." && $0 != "[" }
-                guard !name.isEmpty else { throw bad }
-                steps.append(.key(String(name)))
-                t = t.dropFirst(name.count)
-            } else if t.hasPrefix("[") {
-                t = t.dropFirst()
-                guard let close = t.firstIndex(of: "]") else { throw bad }
-                var inner = t[..<close]
-                // A quoted key may contain "]"; find the matching quote first.
-                if let q = inner.first, q == "'" || q == "\"" {
-                    guard let end = t.dropFirst().firstIndex(of: q) else { throw bad }
-                    inner = t[t.index(after: t.startIndex)..<end]
-                    t = t[t.index(after: end)...]
-                    guard t.hasPrefix("]") else { throw bad }
-                    t = t.dropFirst()
-                    steps.append(.key(String(inner).replacingOccurrences("\\.", ".")))
-                    continue
-                }
-                t = t[t.index(after: close)...]
-                if inner == "*" {
-                    steps.append(.all)
-                } else if let i = Int(inner) {
-                    steps.append(.index(i))
-                } else {
-                    throw bad
-                }
-            } else {
-                throw bad
-            }
-        }
-        self.steps = steps
-    }
-
-    func evaluate(_ value: JSONValue) -> [JSONValue] {
-        var current = [value]
-        for step in steps {
-            var next: [JSONValue] = []
-            for v in current {
-                switch (step, v) {
-                case (.key(let k), .object(let o)): if let x = o[k] { next.append(x) }
-                case (.index(let i), .array(let a)):
-                    let j = i < 0 ? a.count + i : i
-                    if j >= 0, j < a.count { next.append(a[j]) }
-                case (.all, .array(let a)): next.append(contentsOf: a)
-                case (.all, .object(let o)): next.append(contentsOf: o.keys.sorted().compactMap { o[$0] })
-                default: break
-                }
-            }
-            current = next
-        }
-        return current
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while s.first == " " { s = s.dropFirst() }
-        while s.last == " " { s = s.dropLast() }
-        return String(s)
-    }
-}
-
 public enum TableConverter {
     /// A `meta.k8s.io/v1` Table for `objects`: the Name column first (format `name`), then
     /// `columns` (empty = the CRD default, Age). `includeObject` is "None" | "Metadata" (default:
@@ -203,7 +127,7 @@ public enum TableConverter {
                 "description": .string(c.description), "priority": .int(Int64(c.priority)),
             ])
         }
-        let paths = columns.map { try? ColumnPath($0.jsonPath) }
+        let paths = columns.map { try? JSONPath($0.jsonPath) }
         var rows: [JSONValue] = []
         for object in objects {
             var cells: [JSONValue] = [object["metadata"]["name"]]
