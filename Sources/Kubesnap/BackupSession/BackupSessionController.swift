@@ -12,8 +12,7 @@ enum BackupSessionController {
             events: manager.events)
         let controller = manager.controller(
             "backupsession", for: BackupSession.self, reconciler: reconciler,
-            options: ControllerOptions(
-                workers: configuration.workers, rateLimiter: ControllerRateLimiter(maxDelay: configuration.maxRetryDelay)),
+            options: configuration.controllerOptions(),
             informerOptions: informers.options)
         controller.watches(informers.snapshots, filter: .contentChanged) { snapshot in
             guard let invoker = snapshot.spec.invoker, invoker.kind == BackupSession.kind else { return [] }

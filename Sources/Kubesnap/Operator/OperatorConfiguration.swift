@@ -96,3 +96,11 @@ public struct OperatorConfiguration: Sendable {
         return (host, port)
     }
 }
+
+extension OperatorConfiguration {
+    /// How every controller of the operator runs: `--workers` reconciles at once, errors retried
+    /// with backoff up to `maxRetryDelay`.
+    func controllerOptions<Object>() -> ControllerOptions<Object> {
+        ControllerOptions(workers: workers, rateLimiter: ControllerRateLimiter(maxDelay: maxRetryDelay))
+    }
+}

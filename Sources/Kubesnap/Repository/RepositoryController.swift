@@ -15,8 +15,7 @@ enum RepositoryController {
             deletionGuard: deletionGuard)
         let controller = manager.controller(
             "repository", for: Repository.self, reconciler: reconciler,
-            options: ControllerOptions(
-                workers: configuration.workers, rateLimiter: ControllerRateLimiter(maxDelay: configuration.maxRetryDelay)),
+            options: configuration.controllerOptions(),
             informerOptions: informers.options)
         // Deletions are timed as they arrive (see DeletionGuard.namespaceIsTerminating).
         informers.repositories.subscribe { deletionGuard.deletionsSeen.observe($0) }

@@ -17,8 +17,7 @@ enum SnapshotController {
             deletionGuard: deletionGuard, refreshRepository: refreshRepository, logger: logger)
         let controller = manager.controller(
             "snapshot", for: Snapshot.self, reconciler: reconciler,
-            options: ControllerOptions(
-                workers: configuration.workers, rateLimiter: ControllerRateLimiter(maxDelay: configuration.maxRetryDelay)),
+            options: configuration.controllerOptions(),
             informerOptions: informers.options)
         // Deletions are timed as they arrive (see DeletionGuard.namespaceIsTerminating).
         informers.snapshots.subscribe { deletionGuard.deletionsSeen.observe($0) }
