@@ -17,8 +17,7 @@ enum RepositoryController {
             "repository", for: Repository.self, reconciler: reconciler,
             options: configuration.controllerOptions(),
             informerOptions: informers.options)
-        // Deletions are timed as they arrive (see DeletionGuard.namespaceIsTerminating).
-        informers.repositories.subscribe { deletionGuard.deletionsSeen.observe($0) }
+        deletionGuard.watchDeletions(of: informers.repositories)
 
         let repositories = informers.repositories.store
         // A Secret's change re-checks the Repositories that use it.

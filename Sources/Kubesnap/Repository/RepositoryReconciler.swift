@@ -20,11 +20,8 @@ public struct RepositoryReconciler: Reconciler {
     let repositories: Store<Repository>
     let snapshots: Store<Snapshot>
     let events: EventRecorder
-    let access: RepositoryAccess
-    let gate: RepositoryGate
-    let batcher: PruneBatcher
-    let catalog: SnapshotCatalog
-    let registry: ResticProcessRegistry
+    /// Repository access, the gate, prune batching, the restic listings and process registry.
+    let dataPlane: DataPlane
     let deletionGuard: DeletionGuard
     let finalizer: Finalizer<Repository>
     let status: StatusWriter<Repository>
@@ -52,11 +49,7 @@ public struct RepositoryReconciler: Reconciler {
         self.repositories = repositories
         self.snapshots = snapshots
         self.events = events
-        access = dataPlane.access
-        gate = dataPlane.gate
-        batcher = dataPlane.batcher
-        catalog = dataPlane.catalog
-        registry = dataPlane.registry
+        self.dataPlane = dataPlane
         self.deletionGuard = deletionGuard
         finalizer = Finalizer(name: Kubesnap.finalizer, client: client, fieldManager: configuration.component)
         status = StatusWriter(client: client, fieldManager: configuration.component)
@@ -146,7 +139,7 @@ public struct RepositoryReconciler: Reconciler {
         let uid = repository.metadata.uid ?? ""
         let generation = repository.metadata.generation ?? 1
         let current = repository.status ?? RepositoryStatus()
-        let secretVersions = access.secretVersions(of: repository)
+        let secretVersions = dataPlane.access.secretVersions(of: repository)
         let refreshInterval = configuration.repositoryRefreshInterval
         let now = ContinuousClock.now
         let requested = refreshRequests.withLock { $0.remove(key) != nil }
@@ -197,7 +190,7 @@ public struct RepositoryReconciler: Reconciler {
         let backend: ResticBackend
         let location: String
         do {
-            backend = try access.backend(of: repository)
+            backend = try dataPlane.access.backend(of: repository)
             location = try backend.location()
         } catch let failure as AccessFailure {
             try await fail(object, reason: failure.reason, message: failure.message)
@@ -225,7 +218,7 @@ public struct RepositoryReconciler: Reconciler {
         let (unchanged, requested, observation, now) = (plan.unchanged, plan.requested, plan.observation, plan.now)
         let restic: ResticRepository
         do {
-            restic = try access.open(repository)
+            restic = try dataPlane.access.open(repository)
         } catch {
             try await fail(object, reason: error.reason, message: error.message)
             if error.transient { throw KubesnapError.backendUnreachable(error.message) }
@@ -233,13 +226,13 @@ public struct RepositoryReconciler: Reconciler {
         }
         // A prune that Snapshot deletions left owed, say by an operator that stopped before it.
         if let token = repository.metadata.annotations?[Kubesnap.Annotation.prunePending] {
-            await batcher.owePrune(restic, repositoryKey: key, token: token)
+            await dataPlane.batcher.owePrune(restic, repositoryKey: key, token: token)
         }
         var initialized = false
         var openedStats: RepositoryStats?
         // The refresh's listing is the catalog's: lookups waiting for one share it, and the
         // adoptions that follow are answered from it.
-        let catalog = catalog
+        let catalog = dataPlane.catalog
         let list: @Sendable () async throws -> [SnapshotInfo] = { try await catalog.listing(of: restic) }
         // The size is read again after kubesnap changed the repository (the refresh was asked
         // for), when its spec or Secrets changed, and otherwise at most every
@@ -260,7 +253,7 @@ public struct RepositoryReconciler: Reconciler {
                     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
                 }
                 do {
-                    try await gate.withAccess(location, exclusive: true) { try await restic.initialize() }
+                    try await dataPlane.gate.withAccess(location, exclusive: true) { try await restic.initialize() }
                     initialized = true
                     // Empty, as just made: no listing needed (where the size cannot be read
                     // without restic, it is read below).
@@ -353,7 +346,7 @@ public struct RepositoryReconciler: Reconciler {
                 lastCheck == nil || now - (lastCheck ?? now) >= configuration.repositoryCheckInterval
                 || (checkedHere == nil && current.verificationStatus == nil)
             if checkDue {
-                checkResult = try await gate.withAccess(location, exclusive: true) {
+                checkResult = try await dataPlane.gate.withAccess(location, exclusive: true) {
                     try await restic.check(readData: false)
                 }
             }
@@ -429,8 +422,8 @@ public struct RepositoryReconciler: Reconciler {
         -> StaleLockState?
     {
         let hadCondition = Conditions.get(object.status?.conditions, type: Kubesnap.ConditionType.staleLock)?.status == "True"
-        let registry = registry
-        let looked = try await gate.withAccessIfIdle(location, exclusive: true) { () async throws -> StaleLockState? in
+        let registry = dataPlane.registry
+        let looked = try await dataPlane.gate.withAccessIfIdle(location, exclusive: true) { () async throws -> StaleLockState? in
             let locks = try await restic.locks()
             let stale = locks.filter { restic.isStale($0) && !registry.runningPIDs.contains($0.pid) }
             if stale.isEmpty {
@@ -464,7 +457,7 @@ public struct RepositoryReconciler: Reconciler {
     private func removeUnfinishedFiles(_ restic: ResticRepository, location: String, object: Repository) async -> Int64 {
         guard case .local = restic.backend else { return 0 }
         let idle = configuration.unfinishedFileAge
-        let removed = try? await gate.withAccessIfIdle(location, exclusive: true) {
+        let removed = try? await dataPlane.gate.withAccessIfIdle(location, exclusive: true) {
             () async throws -> [(path: String, bytes: Int64)] in
             let files = await restic.unfinishedFiles(idle: idle)
             try restic.removeUnfinishedFiles(files.map(\.path))
@@ -500,7 +493,6 @@ public struct RepositoryReconciler: Reconciler {
         let repository = object
         defer { _ = observations.withLock { $0.removeValue(forKey: repository.metadata.uid ?? "") } }
         if try await deletionGuard.keepsData(of: object, what: "the repository's data") { return .done }
-        let generation = repository.metadata.generation
         try await status.update(object) { $0.phase = .deleting }
 
         // Its Snapshot objects go first (their data is the Repository's policy's business).
@@ -517,23 +509,13 @@ public struct RepositoryReconciler: Reconciler {
             return .requeue(after: .seconds(1))
         }
 
-        switch repository.spec.effectiveDeletionPolicy {
-        case .retain:
-            await reclaimOwedSpace(repository, object: object)
-            events.normal(object, reason: "Retained", message: "deletionPolicy Retain: the backend data stays")
-            return .done
-        case .unknown(let value):
-            events.warning(
-                object, reason: "UnknownDeletionPolicy",
-                message: "deletionPolicy \"\(value)\" is not Delete or Retain: treated as Retain, the backend data stays")
-            return .done
-        case .delete:
-            break
-        }
+        let policy = repository.spec.effectiveDeletionPolicy
+        if policy == .retain { await reclaimOwedSpace(repository, object: object) }
+        if deletionGuard.policyKeepsData(object, policy: policy, what: "the backend data") { return .done }
         let backend: ResticBackend
         let location: String
         do {
-            backend = try access.backend(of: repository)
+            backend = try dataPlane.access.backend(of: repository)
             location = try backend.location()
         } catch {
             // An invalid spec never had data kubesnap could have written.
@@ -549,18 +531,17 @@ public struct RepositoryReconciler: Reconciler {
         if case .rest = backend {
             let message =
                 "deletionPolicy Delete: a rest backend (\(location)) cannot be wiped through the REST protocol; the data stays and the finalizer is kept. Set deletionPolicy Retain or \(Kubesnap.Annotation.skipDataDeletion)=true to release it"
-            return try await blockDeletion(object, reason: "WipeUnsupported", message: message, generation: generation)
+            return try await deletionGuard.block(object, with: status, reason: "WipeUnsupported", message: message)
         }
         let restic: ResticRepository
         do {
-            restic = try access.openForWipe(repository)
+            restic = try dataPlane.access.openForWipe(repository)
         } catch {
             // The credentials are missing: keep the finalizer (and the data) until they are back.
-            return try await blockDeletion(
-                object, reason: error.reason, message: "cannot wipe \(location): \(error.message)", generation: generation)
+            return try await deletionGuard.block(object, with: status, reason: error.reason, message: "cannot wipe \(location): \(error.message)")
         }
         do {
-            let removed = try await gate.withAccess(location, exclusive: true) { try await restic.wipe() }
+            let removed = try await dataPlane.gate.withAccess(location, exclusive: true) { try await restic.wipe() }
             events.normal(
                 object, reason: removed ? "RepositoryWiped" : "RepositoryAbsent",
                 message: removed ? "deletionPolicy Delete: removed \(location)" : "\(location) held nothing")
@@ -570,8 +551,7 @@ public struct RepositoryReconciler: Reconciler {
                 events.warning(object, reason: "Retained", message: "\(error); nothing was removed")
                 return .done
             }
-            return try await blockDeletion(
-                object, reason: "WipeFailed", message: "cannot wipe \(location): \(error)", generation: generation)
+            return try await deletionGuard.block(object, with: status, reason: "WipeFailed", message: "cannot wipe \(location): \(error)")
         }
     }
 
@@ -582,26 +562,13 @@ public struct RepositoryReconciler: Reconciler {
     private func reclaimOwedSpace(_ repository: Repository, object: Repository) async {
         guard repository.metadata.annotations?[Kubesnap.Annotation.prunePending] != nil else { return }
         do {
-            try await batcher.pruneNow(try access.open(repository))
+            try await dataPlane.batcher.pruneNow(try dataPlane.access.open(repository))
         } catch {
             let message = (error as? AccessFailure)?.message ?? FailureSummary(error, defaultReason: "PruneFailed").message
             events.warning(
                 object, reason: "PruneFailed",
                 message: "the space of deleted Snapshots was not reclaimed (run restic prune on the repository): \(message)")
         }
-    }
-
-    /// Keeps the finalizer (and the data): phase Deleting, a Ready=False condition and a Warning
-    /// Event that say why, and a retry with backoff.
-    private func blockDeletion(
-        _ object: Repository, reason: String, message: String, generation: Int64?
-    ) async throws -> ReconcileResult {
-        try await status.update(object) { status in
-            status.phase = .deleting
-            status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
-        }
-        events.warning(object, reason: reason, message: message)
-        throw KubesnapError.deletionBlocked(reason: reason, message: message)
     }
 
     // MARK: - status helpers

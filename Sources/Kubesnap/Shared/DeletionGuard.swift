@@ -70,6 +70,62 @@ struct DeletionGuard: Sendable {
     }
 }
 
+/// A status that can say its object's deletion is held back: phase Deleting, Ready=False with
+/// the reason.
+protocol DeletionBlockingStatus: ObjectStatus {
+    mutating func markDeletionBlocked(reason: String, message: String, generation: Int64?)
+}
+
+extension RepositoryStatus: DeletionBlockingStatus {
+    mutating func markDeletionBlocked(reason: String, message: String, generation: Int64?) {
+        phase = .deleting
+        conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
+    }
+}
+
+extension SnapshotStatus: DeletionBlockingStatus {
+    mutating func markDeletionBlocked(reason: String, message: String, generation: Int64?) {
+        phase = .deleting
+        conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
+    }
+}
+
+extension DeletionGuard {
+    /// Starts timing the deletions of `informer`'s objects as they arrive (see
+    /// `namespaceIsTerminating`).
+    func watchDeletions<Object: KubeResource>(of informer: Informer<Object>) {
+        informer.subscribe { deletionsSeen.observe($0) }
+    }
+
+    /// Whether `policy` keeps `object`'s data (`what`: "the snapshot's data"): Retain, or an
+    /// unknown policy (treated as Retain, API.md); says so in an Event.
+    func policyKeepsData<Object: KubeResource>(_ object: Object, policy: DeletionPolicy, what: String) -> Bool {
+        switch policy {
+        case .retain:
+            events.normal(object, reason: "Retained", message: "deletionPolicy Retain: \(what) stays")
+            return true
+        case .unknown(let value):
+            events.warning(
+                object, reason: "UnknownDeletionPolicy",
+                message: "deletionPolicy \"\(value)\" is not Delete or Retain: treated as Retain, \(what) stays")
+            return true
+        case .delete:
+            return false
+        }
+    }
+
+    /// Keeps the finalizer (and the data): the status and a Warning Event say why, and the
+    /// deletion is retried with backoff (the thrown `deletionBlocked`).
+    func block<Object: HasStatus>(
+        _ object: Object, with status: StatusWriter<Object>, reason: String, message: String
+    ) async throws -> ReconcileResult where Object.Status: DeletionBlockingStatus {
+        let generation = object.metadata.generation
+        try await status.update(object) { $0.markDeletionBlocked(reason: reason, message: message, generation: generation) }
+        events.warning(object, reason: reason, message: message)
+        throw KubesnapError.deletionBlocked(reason: reason, message: message)
+    }
+}
+
 /// When this process first saw each object's deletion (its `deletionTimestamp`), by UID: the
 /// informers record it as events arrive, before the deletion waits in a work queue.
 final class DeletionsSeen: Sendable {

@@ -19,8 +19,7 @@ enum SnapshotController {
             "snapshot", for: Snapshot.self, reconciler: reconciler,
             options: configuration.controllerOptions(),
             informerOptions: informers.options)
-        // Deletions are timed as they arrive (see DeletionGuard.namespaceIsTerminating).
-        informers.snapshots.subscribe { deletionGuard.deletionsSeen.observe($0) }
+        deletionGuard.watchDeletions(of: informers.snapshots)
 
         let snapshots = informers.snapshots.store
         let repositories = informers.repositories.store

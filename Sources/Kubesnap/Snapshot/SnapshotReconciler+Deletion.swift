@@ -44,25 +44,14 @@ extension SnapshotReconciler {
             // A lock left by a killed restic (a cancelled verification, say) is cleared by the
             // Repository's stale-lock check: ask for it now rather than at its next refresh.
             if summary.reason == Self.repositoryLocked { refreshRepository(repositoryKey) }
-            return try await blocked(object, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
+            return try await deletionGuard.block(object, with: status, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
         case .none:
             break
         }
         let snapshot = object
         if try await deletionGuard.keepsData(of: object, what: "the snapshot's data") { return .done }
         let policy = snapshot.spec.effectiveDeletionPolicy
-        switch policy {
-        case .retain:
-            events.normal(object, reason: "Retained", message: "deletionPolicy Retain: the snapshot's data stays in the repository")
-            return .done
-        case .unknown(let value):
-            events.warning(
-                object, reason: "UnknownDeletionPolicy",
-                message: "deletionPolicy \"\(value)\" is not Delete or Retain: treated as Retain, the data stays")
-            return .done
-        case .delete:
-            break
-        }
+        if deletionGuard.policyKeepsData(object, policy: policy, what: "the snapshot's data") { return .done }
         let current = snapshot.status ?? SnapshotStatus()
         let knownID = capturedID ?? current.snapshotID
         let mayHaveData =
@@ -72,8 +61,8 @@ extension SnapshotReconciler {
         if snapshot.spec.source == nil && knownID == nil { return .done }
 
         guard let repository = repositories.get(repositoryKey) else {
-            return try await blocked(
-                object, reason: Kubesnap.Reason.repositoryNotFound,
+            return try await deletionGuard.block(
+                object, with: status, reason: Kubesnap.Reason.repositoryNotFound,
                 message: "cannot delete the snapshot's data: Repository \"\(snapshot.spec.repository)\" does not exist; set \(Kubesnap.Annotation.skipDataDeletion)=true to release it without deleting data")
         }
         if repository.metadata.deletionTimestamp != nil {
@@ -87,13 +76,13 @@ extension SnapshotReconciler {
         do {
             restic = try access.open(repository)
         } catch {
-            return try await blocked(object, reason: error.reason, message: "cannot delete the snapshot's data: \(error.message)")
+            return try await deletionGuard.block(object, with: status, reason: error.reason, message: "cannot delete the snapshot's data: \(error.message)")
         }
         if let recorded = current.backendRepository, recorded != restic.location {
             // spec.repository was changed past an older CRD: deleting "its" data there would
             // report success and leave the real data behind.
-            return try await blocked(
-                object, reason: Self.immutableFieldChanged,
+            return try await deletionGuard.block(
+                object, with: status, reason: Self.immutableFieldChanged,
                 message: "cannot delete the snapshot's data: it is in \(recorded), but spec.repository now names Repository \"\(snapshot.spec.repository)\" (\(restic.location)); restore spec.repository, or set \(Kubesnap.Annotation.skipDataDeletion)=true to release it without deleting data")
         }
         // The removal runs in a batch (PruneBatcher, see the top of cleanup); no status write on
@@ -124,20 +113,10 @@ extension SnapshotReconciler {
         } catch {
             if Task.isCancelled { throw error }
             let summary = FailureSummary(error, defaultReason: "DeletionFailed")
-            return try await blocked(object, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
+            return try await deletionGuard.block(object, with: status, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
         }
         refreshRepository(repositoryKey)
         return .done
     }
 
-    /// Keeps the finalizer: phase Deleting, a condition and a Warning Event, retried with backoff.
-    func blocked(_ object: Snapshot, reason: String, message: String) async throws -> ReconcileResult {
-        let generation = object.metadata.generation
-        try await status.update(object) { status in
-            status.phase = .deleting
-            status.conditions.set(Kubesnap.ConditionType.ready, false, reason: reason, message: message, generation: generation)
-        }
-        events.warning(object, reason: reason, message: message)
-        throw KubesnapError.deletionBlocked(reason: reason, message: message)
-    }
 }
