@@ -147,8 +147,8 @@ let package = Package(
         .testTarget(
             name: "KubesnapTests",
             dependencies: [
-                "Kubesnap", "KubesnapAPI", "KubeController", "KubeClient", "KubeJSON", "Restic", "KubeTestSupport",
-                "ChildProcesses", .product(name: "Logging", package: "swift-log"),
+                "Kubesnap", "KubesnapAPI", "KubeController", "KubeClient", "KubeJSON", "Restic", "KubeAPIServer",
+                "KubeTestSupport", "ChildProcesses", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

@@ -1,8 +1,9 @@
 import KubeJSON
 
 /// Test-only faults the server can be told to inject (in-process or over `POST /debug/faults`):
-/// close all watches, answer the next watches with 410, fail the next requests with 429/500,
-/// add latency.
+/// close all watches, answer the next watches with 410, fail the next requests with 429/500/503
+/// (any request, or the next ones matching a `FaultRule`: a verb, a resource, a subresource, a
+/// name), add latency.
 public final class FaultInjector: Sendable {
     struct State {
         var goneNextWatches = 0
@@ -10,6 +11,9 @@ public final class FaultInjector: Sendable {
         var failCode = 500
         var retryAfterSeconds = 1
         var latencyMilliseconds = 0
+        var rules: [FaultRule] = []
+        /// Failures injected so far, by status code.
+        var injected: [Int: Int] = [:]
     }
     let state = Locked(State())
     /// Set by the server: ends every open watch.
@@ -34,6 +38,16 @@ public final class FaultInjector: Sendable {
         }
     }
 
+    /// The next `rule.count` requests matching `rule` fail with `rule.code` (rules are kept in
+    /// the order given; a request takes the first that matches).
+    public func fail(_ rule: FaultRule) { state.withLock { $0.rules.append(rule) } }
+
+    /// Failures injected so far, by HTTP status code (for a fault suite's figures).
+    public var injectedFailures: [Int: Int] { state.current.injected }
+
+    /// Requests still to be failed by rules.
+    public var pendingRuleFailures: Int { state.current.rules.reduce(0) { $0 + $1.count } }
+
     /// Delay added to every API request; 0 clears it.
     public func setLatency(milliseconds: Int) { state.withLock { $0.latencyMilliseconds = max(0, milliseconds) } }
 
@@ -43,16 +57,29 @@ public final class FaultInjector: Sendable {
     /// Applies a `/debug/faults` body.
     func apply(_ body: JSONValue) async throws(APIError) {
         guard case .object(let fields) = body, !fields.isEmpty else {
-            throw APIError.badRequest("a fault is one of closeWatches, goneNextWatches, failNext, latencyMilliseconds, reset")
+            throw APIError.badRequest(
+                "a fault is one of closeWatches, goneNextWatches, failNext, failMatching, latencyMilliseconds, reset")
         }
         if body["reset"].boolValue == true { reset() }
         if let n = body["goneNextWatches"].intValue { goneNextWatches(Int(n)) }
         if !body["failNext"].isNull {
             let f = body["failNext"]
-            guard let count = f["count"].intValue, let code = f["code"].intValue, code == 429 || code == 500 else {
-                throw APIError.badRequest("failNext needs count and code (429 or 500)")
+            guard let count = f["count"].intValue, let code = f["code"].intValue, FaultRule.codes.contains(Int(code)) else {
+                throw APIError.badRequest("failNext needs count and code (429, 500 or 503)")
             }
             failNext(count: Int(count), code: Int(code), retryAfterSeconds: Int(f["retryAfterSeconds"].intValue ?? 1))
+        }
+        if !body["failMatching"].isNull {
+            let f = body["failMatching"]
+            guard let count = f["count"].intValue, let code = f["code"].intValue, FaultRule.codes.contains(Int(code)) else {
+                throw APIError.badRequest("failMatching needs count and code (429, 500 or 503)")
+            }
+            fail(
+                FaultRule(
+                    verb: f["verb"].stringValue, resource: f["resource"].stringValue,
+                    subresource: f["subresource"].stringValue, namespace: f["namespace"].stringValue,
+                    name: f["name"].stringValue, count: Int(count), code: Int(code),
+                    retryAfterSeconds: Int(f["retryAfterSeconds"].intValue ?? 0)))
         }
         if let ms = body["latencyMilliseconds"].intValue { setLatency(milliseconds: Int(ms)) }
         if body["closeWatches"].boolValue == true { await closeWatches() }
@@ -66,20 +93,94 @@ public final class FaultInjector: Sendable {
         }
     }
 
-    func takeFailure() -> APIError? {
+    /// The failure this request gets, if any: the first matching rule's, else one of `failNext`.
+    func takeFailure(_ request: FaultRule.Request) -> APIError? {
         state.withLock { s -> APIError? in
-            guard s.failCount > 0 else { return nil }
-            s.failCount -= 1
-            if s.failCode == 429 {
-                var e = APIError(
-                    code: 429, reason: "TooManyRequests", message: "the server has received too many requests and has asked us to try again later",
-                    details: ["retryAfterSeconds": .int(Int64(s.retryAfterSeconds))])
-                e.headers = [("Retry-After", String(s.retryAfterSeconds))]
-                return e
+            let code: Int
+            let retryAfter: Int
+            if let index = s.rules.firstIndex(where: { $0.count > 0 && $0.matches(request) }) {
+                s.rules[index].count -= 1
+                code = s.rules[index].code
+                retryAfter = s.rules[index].retryAfterSeconds
+                if s.rules[index].count == 0 { s.rules.remove(at: index) }
+            } else if s.failCount > 0 {
+                s.failCount -= 1
+                code = s.failCode
+                retryAfter = s.retryAfterSeconds
+            } else {
+                return nil
             }
+            s.injected[code, default: 0] += 1
+            return Self.error(code: code, retryAfterSeconds: retryAfter)
+        }
+    }
+
+    static func error(code: Int, retryAfterSeconds: Int) -> APIError {
+        switch code {
+        case 429:
+            var e = APIError(
+                code: 429, reason: "TooManyRequests",
+                message: "the server has received too many requests and has asked us to try again later",
+                details: ["retryAfterSeconds": .int(Int64(retryAfterSeconds))])
+            e.headers = [("Retry-After", String(retryAfterSeconds))]
+            return e
+        case 503:
+            // Without Retry-After unless asked: clients retry a write only when the server says
+            // when (client-go), so the fault reaches the caller.
+            var e = APIError(code: 503, reason: "ServiceUnavailable", message: "injected fault: the server is currently unable to handle the request")
+            if retryAfterSeconds > 0 { e.headers = [("Retry-After", String(retryAfterSeconds))] }
+            return e
+        default:
             return APIError.internalError("injected fault")
         }
     }
 
     var latencyMilliseconds: Int { state.current.latencyMilliseconds }
+}
+
+/// Which requests a fault fails: every field that is set must match (nil matches anything;
+/// `subresource` "" is the object itself).
+public struct FaultRule: Sendable, Equatable {
+    /// Status codes a fault may answer with.
+    public static let codes: Set<Int> = [429, 500, 503]
+
+    /// What the router knows of a request when it asks for its fault.
+    public struct Request: Sendable, Equatable {
+        public var verb: String
+        public var resource: String
+        public var subresource: String
+        public var namespace: String
+        public var name: String
+    }
+
+    /// Kubernetes verbs: get, list, watch, create, update, patch, delete, deletecollection.
+    public var verb: String?
+    /// The plural resource name (`repositories`).
+    public var resource: String?
+    public var subresource: String?
+    public var namespace: String?
+    public var name: String?
+    public var count: Int
+    public var code: Int
+    public var retryAfterSeconds: Int
+
+    public init(
+        verb: String? = nil, resource: String? = nil, subresource: String? = nil, namespace: String? = nil,
+        name: String? = nil, count: Int = 1, code: Int = 503, retryAfterSeconds: Int = 0
+    ) {
+        self.verb = verb
+        self.resource = resource
+        self.subresource = subresource
+        self.namespace = namespace
+        self.name = name
+        self.count = max(0, count)
+        self.code = code
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+
+    func matches(_ request: Request) -> Bool {
+        (verb == nil || verb == request.verb) && (resource == nil || resource == request.resource)
+            && (subresource == nil || subresource == request.subresource)
+            && (namespace == nil || namespace == request.namespace) && (name == nil || name == request.name)
+    }
 }

@@ -41,7 +41,13 @@ extension RequestRouter {
             ?? String((request.header("User-Agent") ?? "unknown").split(separator: "/").first ?? "unknown")
         let watch = watchPath || query["watch"] == "true" || query["watch"] == "1"
         labels.verb = Self.verb(request.method, named: name != nil, watch: watch)
-        if let failure = faults.takeFailure() { throw failure }
+        if let failure = faults.takeFailure(
+            FaultRule.Request(
+                verb: watch ? "watch" : labels.verb, resource: info.resource, subresource: subresource ?? "",
+                namespace: namespace ?? "", name: name ?? ""))
+        {
+            throw failure
+        }
         switch request.method {
         case "GET":
             if watch {

@@ -37,6 +37,10 @@ public final class EventRecorder: Sendable {
         /// How many distinct events are remembered for aggregation (when full, the least recently
         /// seen quarter is forgotten).
         public var aggregationCacheSize = 4096
+        /// Tries after the first of an Event whose write failed for a passing reason (429, 5xx, a
+        /// broken connection), `retryDelay` apart and doubling; then it is dropped and counted.
+        public var retries = 3
+        public var retryDelay: Duration = .milliseconds(200)
 
         public init() {}
     }
@@ -71,6 +75,7 @@ public final class EventRecorder: Sendable {
         var wakePending = false
         var closed = false
         var dropped = 0
+        var failed = 0
         var written = 0
         var aggregates: [AggregationKey: Aggregate] = [:]
         var busy: (@Sendable () -> Bool)?
@@ -86,7 +91,7 @@ public final class EventRecorder: Sendable {
 
     public init(
         client: KubeClient, options: Options = .init(), metrics: MetricsRegistry? = nil,
-        logger: Logger = Logger(label: "kubesnap.events")
+        logger: Logger = Logger(label: "controller.events")
     ) {
         self.client = client
         self.options = options
@@ -150,6 +155,30 @@ public final class EventRecorder: Sendable {
 
     /// Events dropped because the buffer was full.
     public var droppedCount: Int { state.withLock { $0.dropped } }
+
+    /// Events not written because the API server refused them, or failed every try.
+    public var failedCount: Int { state.withLock { $0.failed } }
+
+    private func failed() { state.withLock { $0.failed += 1 } }
+
+    /// Whether a write may succeed if tried again: 429, 5xx, or no answer at all.
+    static func isTransient(_ error: KubeError) -> Bool {
+        switch error {
+        case .api(let status): return status.code == 429 || status.code >= 500
+        case .transport: return true
+        default: return false
+        }
+    }
+
+    /// Whether the Event's namespace is gone or being deleted (kube-apiserver refuses new
+    /// objects there with 403 "... because it is being terminated").
+    static func namespaceIsGoing(_ error: KubeError) -> Bool {
+        guard case .api(let status) = error else { return false }
+        if status.code == 404 && (status.details?.kind == "namespaces" || status.message?.contains("namespaces \"") == true) {
+            return true
+        }
+        return status.code == 403 && status.message?.contains("is being terminated") == true
+    }
     /// Events written (created or aggregated) so far.
     public var writtenCount: Int { state.withLock { $0.written } }
 
@@ -257,9 +286,14 @@ public final class EventRecorder: Sendable {
                 remember(key, aggregate)
                 return
             } catch {
+                if Self.namespaceIsGoing(error) {
+                    failed()
+                    return
+                }
                 if !error.isNotFound {
                     logger.warning(
                         "cannot update event", metadata: ["reason": "\(event.reason)", "error": "\(error)"])
+                    failed()
                     return
                 }
                 // The Event expired or was deleted: create a new one.
@@ -277,12 +311,32 @@ public final class EventRecorder: Sendable {
             "reportingComponent": .string(options.component), "reportingInstance": .string(options.instance),
             "firstTimestamp": .string(timestamp), "lastTimestamp": .string(timestamp), "count": 1,
         ]
-        do {
-            _ = try await client.create(.events, namespace: event.namespace, body)
-            remember(key, Aggregate(eventName: name, namespace: event.namespace, count: 1, lastSeen: now))
-        } catch {
-            logger.warning(
-                "cannot create event", metadata: ["reason": "\(event.reason)", "error": "\(error)"])
+        var attempt = 0
+        while true {
+            do {
+                _ = try await client.create(.events, namespace: event.namespace, body)
+                remember(key, Aggregate(eventName: name, namespace: event.namespace, count: 1, lastSeen: now))
+                return
+            } catch {
+                if Self.namespaceIsGoing(error) {
+                    // An Event into a namespace being deleted (or gone) has nowhere to go.
+                    logger.debug(
+                        "event dropped: its namespace is being deleted",
+                        metadata: ["reason": "\(event.reason)", "namespace": "\(event.namespace)"])
+                    failed()
+                    return
+                }
+                attempt += 1
+                guard Self.isTransient(error), attempt <= options.retries, !Task.isCancelled else {
+                    logger.warning(
+                        "cannot create event", metadata: ["reason": "\(event.reason)", "error": "\(error)"])
+                    failed()
+                    return
+                }
+                // Bounded: a few tries, 200 ms doubling, on the recorder's own task (no
+                // reconcile waits for an Event).
+                try? await Task.sleep(for: options.retryDelay * (1 << (attempt - 1)))
+            }
         }
     }
 

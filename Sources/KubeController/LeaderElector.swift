@@ -60,7 +60,7 @@ public final class LeaderElector: Sendable {
 
     public init(
         client: KubeClient, configuration: LeaderElectionConfiguration, metrics: MetricsRegistry? = nil,
-        logger: Logger = Logger(label: "kubesnap.leader-election")
+        logger: Logger = Logger(label: "controller.leader-election")
     ) {
         self.client = client
         self.configuration = configuration

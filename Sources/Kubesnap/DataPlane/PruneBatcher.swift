@@ -1,6 +1,7 @@
 import Foundation
 import KubeController
 import KubeJSON
+import Logging
 import Restic
 
 /// Batches the data removal of deleted Snapshots per repository: deletions that arrive together
@@ -94,6 +95,7 @@ actor PruneBatcher {
     private let catalog: SnapshotCatalog
     private let refreshRepository: @Sendable (ObjectKey) -> Void
     private let recordPrune: @Sendable (ObjectKey, PruneRecord) async throws -> Void
+    private let logger = Logger(label: "kubesnap.prune")
     private var batches: [String: Batch] = [:]
     private var pending: Set<String> = []
     private var outcomes: [String: Result<Void, any Error>] = [:]
@@ -187,6 +189,10 @@ actor PruneBatcher {
         }
         if pruning.insert(location).inserted { workContinuation.yield(.prune(location)) }
     }
+
+    /// Whether this process ran the prune the record `token` names (its annotation is then
+    /// owed nothing and may go).
+    func hasPaid(_ token: String) -> Bool { paidTokens.contains(token) }
 
     /// Runs `repository`'s prune now (a Repository released with Retain, whose owed prune nobody
     /// would run later): what this process owed there is paid by it.
@@ -295,11 +301,25 @@ actor PruneBatcher {
         var result: Result<Void, any Error>
         do {
             _ = try await gate.withAccess(location, exclusive: true) {
-                if try await batch.repository.forgetWithoutRestic(ids: ids) == nil {
-                    await self.noteForget(at: location, byRestic: true)
-                    try await batch.repository.forget(ids: ids)
-                } else {
-                    await self.noteForget(at: location, byRestic: false)
+                let repository = batch.repository
+                let forget = {
+                    if try await repository.forgetWithoutRestic(ids: ids) == nil {
+                        await self.noteForget(at: location, byRestic: true)
+                        try await repository.forget(ids: ids)
+                    } else {
+                        await self.noteForget(at: location, byRestic: false)
+                    }
+                }
+                do {
+                    try await forget()
+                } catch where FailureSummary(error, defaultReason: "").reason == FailureSummary.repositoryLocked {
+                    // A lock left by a restic that died (a killed operator's, say) is cleared
+                    // now, when its holder is provably gone (its PID is not running on this
+                    // host, or it is older than restic's stale time): this process holds the
+                    // repository exclusively, so no lock of its own can be among them. Then
+                    // the forget is tried once more; a live lock keeps the deletion waiting.
+                    guard case .removed = try await repository.removeStaleLocks() else { throw error }
+                    try await forget()
                 }
             }
             result = .success(())
@@ -370,8 +390,16 @@ actor PruneBatcher {
             let covered = owed.removeValue(forKey: location) ?? entry
             paidTokens.append(covered.token)
             if paidTokens.count > 64 { paidTokens.removeFirst() }
-            // A failed record only leaves the annotation: the next start prunes once more.
-            try? await Self.record(covered.repositories, .paid(token: covered.token), with: recordPrune)
+            // A failed removal (the API server's 503, say) is not dropped: the refresh asked for
+            // next reconciles each Repository, which finds the annotation naming a paid token
+            // and removes it, retried with backoff until it is gone (RepositoryReconciler).
+            do {
+                try await Self.record(covered.repositories, .paid(token: covered.token), with: recordPrune)
+            } catch {
+                logger.info(
+                    "the prune-pending annotation is removed by the Repository's next reconcile",
+                    metadata: ["location": "\(location)", "error": "\(error)"])
+            }
             for repositoryKey in covered.repositories { refreshRepository(repositoryKey) }
         } catch {
             if Task.isCancelled {
@@ -380,6 +408,7 @@ actor PruneBatcher {
             }
             // Tried again after `pruneRetry`, doubling; the annotation stays meanwhile.
             let message = "restic prune of \(location) failed (retried later): \(FailureSummary(error, defaultReason: "PruneFailed").message)"
+            // A failure's record is a Warning Event, which cannot fail here (the recorder queues it).
             try? await Self.record(entry.repositories, .failed(message: message), with: recordPrune)
             if var current = owed[location] {
                 current.running = false

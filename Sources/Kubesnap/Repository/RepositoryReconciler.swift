@@ -25,6 +25,7 @@ public struct RepositoryReconciler: Reconciler {
     let deletionGuard: DeletionGuard
     let finalizer: Finalizer<Repository>
     let status: StatusWriter<Repository>
+    let pruneAnnotation: PruneAnnotation
 
     /// What this process last read from a Repository's backend, by UID.
     struct Observation: Sendable {
@@ -50,6 +51,7 @@ public struct RepositoryReconciler: Reconciler {
         self.snapshots = snapshots
         self.events = events
         self.dataPlane = dataPlane
+        pruneAnnotation = PruneAnnotation(client: client, repositories: repositories, events: events)
         self.deletionGuard = deletionGuard
         finalizer = Finalizer(name: Kubesnap.finalizer, client: client, fieldManager: configuration.component)
         status = StatusWriter(client: client, fieldManager: configuration.component)
@@ -224,9 +226,15 @@ public struct RepositoryReconciler: Reconciler {
             if error.transient { throw KubesnapError.backendUnreachable(error.message) }
             return .stop(.done)
         }
-        // A prune that Snapshot deletions left owed, say by an operator that stopped before it.
+        // A prune that Snapshot deletions left owed, say by an operator that stopped before it;
+        // or one this process ran whose annotation's removal failed: removed now (a failure is
+        // thrown, and retried with backoff until the annotation is gone).
         if let token = repository.metadata.annotations?[Kubesnap.Annotation.prunePending] {
-            await dataPlane.batcher.owePrune(restic, repositoryKey: key, token: token)
+            if await dataPlane.batcher.hasPaid(token) {
+                try await pruneAnnotation.record(.paid(token: token), on: key)
+            } else {
+                await dataPlane.batcher.owePrune(restic, repositoryKey: key, token: token)
+            }
         }
         var initialized = false
         var openedStats: RepositoryStats?
@@ -281,7 +289,7 @@ public struct RepositoryReconciler: Reconciler {
         } catch let error as KubesnapError {
             throw error
         } catch {
-            if Task.isCancelled { throw error }
+            if Task.isCancelled || FailureSummary.isAPIFailure(error) { throw error }
             let summary: FailureSummary
             if case .locationNotEmpty = error as? ResticError {
                 summary = FailureSummary(
@@ -400,7 +408,9 @@ public struct RepositoryReconciler: Reconciler {
             if staleLock?.retry == true { return .requeue(after: .seconds(10)) }
             return .requeue(after: refreshInterval)
         } catch {
-            if Task.isCancelled { throw error }
+            // An API server failure (a status write meeting a 503, say) is not the backend's:
+            // retried with backoff, the phase left as it is.
+            if Task.isCancelled || FailureSummary.isAPIFailure(error) { throw error }
             let summary = FailureSummary(error, defaultReason: Kubesnap.Reason.backendUnreachable)
             try await fail(object, reason: summary.reason, message: summary.message)
             if summary.transient { throw KubesnapError.backendUnreachable(summary.message) }

@@ -1,3 +1,5 @@
+import KubeClient
+import KubeController
 import KubesnapAPI
 import Restic
 
@@ -14,6 +16,25 @@ struct FailureSummary: Sendable, Equatable {
         self.transient = transient
     }
 
+    /// The reason of restic's "repository is already locked".
+    static let repositoryLocked = "RepositoryLocked"
+
+    /// Whether `error` is the API server's (a write or read that failed), not the backend's:
+    /// such errors never give a backend reason or change a phase; they are retried with backoff.
+    static func isAPIFailure(_ error: any Error) -> Bool {
+        switch error {
+        case is KubeError: return true
+        case let error as ControllerError:
+            if case .api = error { return true }
+            if case .conflict = error { return true }
+            return false
+        case let error as KubesnapError:
+            if case .api = error { return true }
+            return false
+        default: return false
+        }
+    }
+
     /// Reads any error of a data operation. `defaultReason` names what failed (`BackupFailed`).
     init(_ error: any Error, defaultReason: String) {
         if let error = error as? ResticError {
@@ -24,7 +45,7 @@ struct FailureSummary: Sendable, Equatable {
                 case .backendUnreachable: self.init(reason: Kubesnap.Reason.backendUnreachable, message: text, transient: true)
                 case .wrongPassword: self.init(reason: Kubesnap.Reason.authenticationFailed, message: text, transient: false)
                 case .accessDenied: self.init(reason: Kubesnap.Reason.authenticationFailed, message: text, transient: false)
-                case .locked: self.init(reason: "RepositoryLocked", message: text, transient: true)
+                case .locked: self.init(reason: Self.repositoryLocked, message: text, transient: true)
                 case .repositoryNotFound: self.init(reason: Kubesnap.Reason.backendUnreachable, message: text, transient: true)
                 case .sourceNotFound: self.init(reason: Kubesnap.Reason.sourceNotFound, message: text, transient: false)
                 case .snapshotNotFound: self.init(reason: Kubesnap.Reason.snapshotNotFound, message: text, transient: false)

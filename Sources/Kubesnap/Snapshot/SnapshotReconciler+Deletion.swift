@@ -43,7 +43,7 @@ extension SnapshotReconciler {
             let summary = FailureSummary(error, defaultReason: "DeletionFailed")
             // A lock left by a killed restic (a cancelled verification, say) is cleared by the
             // Repository's stale-lock check: ask for it now rather than at its next refresh.
-            if summary.reason == Self.repositoryLocked { refreshRepository(repositoryKey) }
+            if summary.reason == FailureSummary.repositoryLocked { refreshRepository(repositoryKey) }
             return try await deletionGuard.block(object, with: status, reason: summary.reason, message: "cannot delete the snapshot's data: \(summary.message)")
         case .none:
             break

@@ -8,9 +8,6 @@ import Restic
 
 /// Data operations recorded into status, and verification: a capture is read back once, any Snapshot again on request.
 extension SnapshotReconciler {
-    /// The reason of restic's "repository is already locked" (FailureSummary).
-    static let repositoryLocked = "RepositoryLocked"
-
     /// Writes a finished data operation into status. Returns the updated object.
     func record(_ finished: DataMover.Finished, on object: Snapshot, key: ObjectKey) async throws -> Snapshot? {
         let generation = object.metadata.generation ?? 1
@@ -53,7 +50,7 @@ extension SnapshotReconciler {
         case (.backup, .failed(let reason, let message, let transient)):
             if deleting { return nil }
             if transient {
-                if reason == Self.repositoryLocked { refreshRepository(repositoryKey) }
+                if reason == FailureSummary.repositoryLocked { refreshRepository(repositoryKey) }
                 try await pending(object, reason: reason, message: "the backup failed and will be retried: \(message)")
                 throw KubesnapError.backendUnreachable(message)
             }
@@ -82,7 +79,7 @@ extension SnapshotReconciler {
             }
             return updated
         case (.verify, .failed(let reason, let message, let transient)):
-            if reason == Self.repositoryLocked {
+            if reason == FailureSummary.repositoryLocked {
                 refreshRepository(repositoryKey)
             } else {
                 refreshAfterFirstVerification(object, repositoryKey)

@@ -386,7 +386,7 @@ public struct SnapshotReconciler: Reconciler {
     func transientOrFail(
         _ object: Snapshot, _ error: any Error, defaultReason: String, pendingWhileTransient: Bool
     ) async throws -> ReconcileResult {
-        if Task.isCancelled || error is CancellationError { throw error }
+        if Task.isCancelled || error is CancellationError || FailureSummary.isAPIFailure(error) { throw error }
         let summary = FailureSummary(error, defaultReason: defaultReason)
         if summary.transient {
             try await pending(object, reason: summary.reason, message: summary.message)
