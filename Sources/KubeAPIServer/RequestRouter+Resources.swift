@@ -31,6 +31,7 @@ extension RequestRouter {
         if info.namespaced == false && namespace != nil { throw notFoundPath(request.path) }
         if let subresource {
             let allowed = (subresource == "status" && info.hasStatus) || (subresource == "finalize" && info.key == BuiltinResources.namespaceKey)
+                || (subresource == "token" && info.key == BuiltinResources.serviceAccountKey)
             guard allowed else { throw notFoundPath(request.path) }
         }
         let latency = faults.latencyMilliseconds
@@ -41,6 +42,13 @@ extension RequestRouter {
             ?? String((request.header("User-Agent") ?? "unknown").split(separator: "/").first ?? "unknown")
         let watch = watchPath || query["watch"] == "true" || query["watch"] == "1"
         labels.verb = Self.verb(request.method, named: name != nil, watch: watch)
+        try await authorize(
+            resourceAttributes(
+                request, verb: labels.verb, group: group, version: version, resource: info.resource, subresource: subresource,
+                namespace: namespace, name: name))
+        if info.createOnly || subresource == "token" {
+            return try await reviewRequest(request, info, version: version, namespace: namespace, name: name)
+        }
         if let failure = faults.takeFailure() { throw failure }
         switch request.method {
         case "GET":

@@ -24,6 +24,8 @@ struct ResourceInfo: Sendable {
 
     /// Where objects live when another resource shares them (events.k8s.io events are core events).
     var storedAs: String? = nil
+    /// Only `create` is served and nothing is stored: the access reviews and SelfSubjectReview.
+    var createOnly: Bool = false
 
     /// The storage key ("group/resource", independent of version).
     var key: String { storedAs ?? servingKey }
@@ -88,7 +90,27 @@ enum BuiltinResources {
             group: "apiextensions.k8s.io", versions: ["v1"], resource: "customresourcedefinitions",
             kind: "CustomResourceDefinition", singular: "customresourcedefinition", namespaced: false,
             shortNames: ["crd", "crds"], categories: ["api-extensions"], hasStatus: true),
+        ResourceInfo(
+            group: "authorization.k8s.io", versions: ["v1"], resource: "selfsubjectaccessreviews",
+            kind: "SelfSubjectAccessReview", singular: "selfsubjectaccessreview", namespaced: false, createOnly: true),
+        ResourceInfo(
+            group: "authorization.k8s.io", versions: ["v1"], resource: "selfsubjectrulesreviews",
+            kind: "SelfSubjectRulesReview", singular: "selfsubjectrulesreview", namespaced: false, createOnly: true),
+        ResourceInfo(
+            group: "authorization.k8s.io", versions: ["v1"], resource: "subjectaccessreviews",
+            kind: "SubjectAccessReview", singular: "subjectaccessreview", namespaced: false, createOnly: true),
+        ResourceInfo(
+            group: "authorization.k8s.io", versions: ["v1"], resource: "localsubjectaccessreviews",
+            kind: "LocalSubjectAccessReview", singular: "localsubjectaccessreview", namespaced: true, createOnly: true),
+        ResourceInfo(
+            group: "authentication.k8s.io", versions: ["v1"], resource: "selfsubjectreviews",
+            kind: "SelfSubjectReview", singular: "selfsubjectreview", namespaced: false, createOnly: true),
+        ResourceInfo(
+            group: "authentication.k8s.io", versions: ["v1"], resource: "tokenreviews",
+            kind: "TokenReview", singular: "tokenreview", namespaced: false, createOnly: true),
     ]
+
+    static let serviceAccountKey = "/serviceaccounts"
 
     static let crdKey = "apiextensions.k8s.io/customresourcedefinitions"
     static let namespaceKey = "/namespaces"
