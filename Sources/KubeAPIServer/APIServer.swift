@@ -56,7 +56,12 @@ public final class APIServer: Sendable {
         let log = try DurableLog(logPath: Persistence.logPath(dir))
         let store = ObjectStore(loaded: loaded, log: log, historyLimit: configuration.watchHistoryLimit, backlogLimit: configuration.watcherBacklogLimit)
         try await log.waitDurable(await store.bootstrap())
-        try await log.waitDurable(await store.ensureBootstrapPolicy())
+        do {
+            try await log.waitDurable(try await store.ensureBootstrapPolicy())
+        } catch let error as APIError {
+            log.close()
+            throw APIServerError.rejected(error)
+        }
         let metrics = RequestMetrics(auditLogPath: configuration.auditLogPath)
         let authentication = Authenticator(
             adminToken: credentials.token, staticTokens: staticTokens, serviceAccountTokens: serviceAccountTokens, store: store)

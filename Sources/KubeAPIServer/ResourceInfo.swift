@@ -21,6 +21,8 @@ struct ResourceInfo: Sendable {
     var crdName: String? = nil
     /// Name length limit and form: namespaces use DNS-1123 labels.
     var nameIsLabel: Bool = false
+    /// RBAC objects: any path segment name (`system:basic-user`), as kube's ValidatePathSegmentName.
+    var nameIsPathSegment: Bool = false
 
     /// Where objects live when another resource shares them (events.k8s.io events are core events).
     var storedAs: String? = nil
@@ -76,16 +78,16 @@ enum BuiltinResources {
             namespaced: true, shortNames: ["deploy"], categories: ["all"], hasStatus: true),
         ResourceInfo(
             group: "rbac.authorization.k8s.io", versions: ["v1"], resource: "roles", kind: "Role", singular: "role",
-            namespaced: true),
+            namespaced: true, nameIsPathSegment: true),
         ResourceInfo(
             group: "rbac.authorization.k8s.io", versions: ["v1"], resource: "clusterroles", kind: "ClusterRole",
-            singular: "clusterrole", namespaced: false),
+            singular: "clusterrole", namespaced: false, nameIsPathSegment: true),
         ResourceInfo(
             group: "rbac.authorization.k8s.io", versions: ["v1"], resource: "rolebindings", kind: "RoleBinding",
-            singular: "rolebinding", namespaced: true),
+            singular: "rolebinding", namespaced: true, nameIsPathSegment: true),
         ResourceInfo(
             group: "rbac.authorization.k8s.io", versions: ["v1"], resource: "clusterrolebindings",
-            kind: "ClusterRoleBinding", singular: "clusterrolebinding", namespaced: false),
+            kind: "ClusterRoleBinding", singular: "clusterrolebinding", namespaced: false, nameIsPathSegment: true),
         ResourceInfo(
             group: "apiextensions.k8s.io", versions: ["v1"], resource: "customresourcedefinitions",
             kind: "CustomResourceDefinition", singular: "customresourcedefinition", namespaced: false,

@@ -116,12 +116,12 @@ enum BootstrapPolicy {
 
 extension ObjectStore {
     /// Creates the bootstrap policy objects that are missing; returns the log ticket to wait for.
-    func ensureBootstrapPolicy() -> UInt64 {
+    func ensureBootstrapPolicy() throws(APIError) -> UInt64 {
         for (resource, objects) in [("clusterroles", BootstrapPolicy.clusterRoles), ("clusterrolebindings", BootstrapPolicy.clusterRoleBindings)] {
             guard let info = registry["\(BootstrapPolicy.group)/\(resource)"] else { continue }
             for object in objects {
                 guard let name = object.name, self.object(info.key, namespace: "", name: name) == nil else { continue }
-                _ = try? create(info, version: "v1", namespace: nil, object, options: .init())
+                _ = try create(info, version: "v1", namespace: nil, object, options: .init())
             }
         }
         return lastTicket
