@@ -71,6 +71,7 @@ extension RequestRouter {
             labels.verb = "create"
             guard name == nil else { throw APIError.methodNotAllowed("the server does not allow this method on the requested resource") }
             let body = try decodeBody(request)
+            try await escalationCheck(request, info, namespace: namespace)?.check(body)
             let (_, warnings) = try await prevalidate(body, info, version: version, query: query)
             let (storeInfo, storeVersion) = await storage(info, version)
             let result = try await store.create(storeInfo, version: storeVersion, namespace: namespace, info.toStorage(body), options: WriteOptions(dryRun: dryRun, manager: manager))
@@ -81,6 +82,7 @@ extension RequestRouter {
             labels.verb = "update"
             guard let name else { throw APIError.methodNotAllowed("the server does not allow this method on the requested resource") }
             let body = try decodeBody(request)
+            try await escalationCheck(request, info, namespace: namespace)?.check(body)
             let (_, warnings) = try await prevalidate(body, info, version: version, query: query)
             let (storeInfo, storeVersion) = await storage(info, version)
             let result = try await store.update(
@@ -375,6 +377,14 @@ extension RequestRouter {
             let inner = transform
             transform = { current throws(APIError) in
                 info.toStorage(try inner(current.map { info.fromStorage($0) }))
+            }
+        }
+        if let escalation = await escalationCheck(request, info, namespace: namespace) {
+            let inner = transform
+            transform = { current throws(APIError) in
+                let patched = try inner(current)
+                try escalation.check(patched)
+                return patched
             }
         }
         var warnings: [(String, String)] = []

@@ -373,6 +373,84 @@ struct RBACTests {
         #expect(afterDelete.stderr.contains("Unauthorized"), "\(afterDelete)")
     }
 
+    @Test func rolesAndBindingsCannotGrantMoreThanTheWriterHolds() async throws {
+        let (server, alice) = try await Self.tenantServer()
+        defer { Task { await server.stop() } }
+        let manager = """
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: Role
+            metadata: {name: rbac-manager, namespace: a}
+            rules:
+            - {apiGroups: [rbac.authorization.k8s.io], resources: [roles, rolebindings], verbs: [get, create, patch, update]}
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: RoleBinding
+            metadata: {name: alice-manages-rbac, namespace: a}
+            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: rbac-manager}
+            subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
+            """
+        let applied = try await kubectl(server, ["apply", "-f", try server.directory.write("manager.yaml", manager)])
+        try #require(applied.succeeded, "\(applied)")
+        func role(_ name: String, verbs: String) -> String {
+            """
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: Role
+            metadata: {name: \(name), namespace: a}
+            rules:
+            - {apiGroups: [kubesnap.io], resources: [snapshots], verbs: \(verbs)}
+            """
+        }
+        func binding(_ name: String, kind: String, role: String) -> String {
+            """
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: RoleBinding
+            metadata: {name: \(name), namespace: a}
+            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: \(kind), name: \(role)}
+            subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
+            """
+        }
+        func create(_ text: String) async throws -> CommandResult {
+            try await Self.kubectlWith(alice, server, ["create", "-f", try server.directory.write("w-\(UUID().uuidString).yaml", text)])
+        }
+        let held = try await create(role("readers", verbs: "[get, list]"))
+        #expect(held.succeeded, "alice holds get and list on snapshots in a: \(held)")
+        let tooMuch = try await create(role("creators", verbs: "[get, create]"))
+        #expect(
+            tooMuch.stderr.contains(
+                "roles.rbac.authorization.k8s.io \"creators\" is forbidden: user \"alice\" (groups=[\"team-a\" \"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"kubesnap.io\"], Resources:[\"snapshots\"], Verbs:[\"create\"]}"),
+            "\(tooMuch)")
+        let widened = try await Self.kubectlWith(
+            alice, server, ["patch", "role", "readers", "--type=json", "-p", #"[{"op":"add","path":"/rules/0/verbs/-","value":"deletecollection"}]"#])
+        #expect(widened.stderr.contains("is attempting to grant RBAC permissions not currently held"), "a patch is checked too: \(widened)")
+        let bindHeld = try await create(binding("bob-reads", kind: "Role", role: "readers"))
+        #expect(bindHeld.succeeded, "\(bindHeld)")
+        let bindAdmin = try await create(binding("bob-admin", kind: "ClusterRole", role: "cluster-admin"))
+        #expect(
+            bindAdmin.stderr.contains("rolebindings.rbac.authorization.k8s.io \"bob-admin\" is forbidden: user \"alice\""),
+            "\(bindAdmin)")
+
+        // With `bind` on the ClusterRole edit, alice may hand it out in a without holding it.
+        let bindGrant = """
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: Role
+            metadata: {name: bind-edit, namespace: a}
+            rules:
+            - {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [edit]}
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: RoleBinding
+            metadata: {name: alice-binds-edit, namespace: a}
+            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: bind-edit}
+            subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
+            """
+        let granted = try await kubectl(server, ["apply", "-f", try server.directory.write("bind.yaml", bindGrant)])
+        try #require(granted.succeeded, "\(granted)")
+        let bindEdit = try await create(binding("bob-edits", kind: "ClusterRole", role: "edit"))
+        #expect(bindEdit.succeeded, "\(bindEdit)")
+        let bindAdminStill = try await create(binding("bob-admin", kind: "ClusterRole", role: "admin"))
+        #expect(bindAdminStill.stderr.contains("is attempting to grant RBAC permissions not currently held"), "\(bindAdminStill)")
+    }
+
     /// The kubectl commands of issue 21, verbatim. kubectl 1.32 sends their bodies as protobuf:
     /// until the server reads protobuf (the protobuf branch), the test is cancelled (skipped)
     /// when, and only when, that is the failure.
