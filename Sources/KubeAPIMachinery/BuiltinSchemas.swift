@@ -256,6 +256,25 @@ extension BuiltinResourceSchema {
             kind(
                 "ClusterRoleBinding references a ClusterRole, but not contain it.",
                 ["subjects": subjects, "roleRef": roleRef])),
+        review(
+            "authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview checks whether or the current user can perform an action."),
+        review(
+            "authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews",
+            "SubjectAccessReview checks whether or not a user or group can perform an action."),
+        review(
+            "authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews",
+            "LocalSubjectAccessReview checks whether or not a user or group can perform an action in a given namespace.",
+            namespaced: true),
+        review(
+            "authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews",
+            "SelfSubjectRulesReview enumerates the set of actions the current user can perform within a namespace."),
+        review(
+            "authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews",
+            "SelfSubjectReview contains the user information that the kube-apiserver has about the user making this request."),
+        review(
+            "authentication.k8s.io", "TokenReview", "tokenreviews",
+            "TokenReview attempts to authenticate a token to a known user."),
         BuiltinResourceSchema(
             group: "apiextensions.k8s.io", version: "v1", kind: "CustomResourceDefinition",
             resource: "customresourcedefinitions", namespaced: false,
@@ -275,6 +294,20 @@ extension BuiltinResourceSchema {
         BuiltinResourceSchema(
             group: "", version: "v1", kind: kind, resource: resource, namespaced: namespaced,
             definitionName: "io.k8s.api.core.v1.\(kind)", schema: schema)
+    }
+    /// A create-only review kind: a spec the caller fills in, a status the server does.
+    static func review(_ group: String, _ kind: String, _ resource: String, _ description: String, namespaced: Bool = false)
+        -> BuiltinResourceSchema
+    {
+        BuiltinResourceSchema(
+            group: group, version: "v1", kind: kind, resource: resource, namespaced: namespaced,
+            definitionName: "io.k8s.api.\(group.split(separator: ".")[0]).v1.\(kind)",
+            schema: Self.kind(
+                description,
+                [
+                    "spec": open("Spec holds information about the request being evaluated."),
+                    "status": open("Status is filled in by the server."),
+                ]))
     }
     static func rbac(_ kind: String, _ resource: String, namespaced: Bool, _ schema: JSONValue)
         -> BuiltinResourceSchema

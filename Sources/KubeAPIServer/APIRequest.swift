@@ -8,7 +8,10 @@ struct APIRequest: Sendable {
     var query: [String: String]
     var headers: [(String, String)]
     var body: [UInt8]
-    var authenticated: Bool
+    /// Who sent it (after impersonation, who it acts as); nil when unauthenticated.
+    var user: UserInfo?
+
+    var authenticated: Bool { user != nil }
 
     func header(_ name: String) -> String? {
         headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1

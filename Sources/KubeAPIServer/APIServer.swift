@@ -50,14 +50,24 @@ public final class APIServer: Sendable {
         // its presence keeps meaning "the server answers".
         try? FileManager.default.removeItem(atPath: kubeconfigPath)
         let credentials = try ServerCredentials.loadOrCreate(directory: dir)
+        let staticTokens = try configuration.tokenAuthFile.map { path throws(AuthenticationSetupError) in try StaticTokenFile(path: path) } ?? StaticTokenFile()
+        let serviceAccountTokens = try ServiceAccountTokens.loadOrCreate(directory: dir)
         let loaded = try Persistence.loadAndCompact(directory: dir, historyLimit: configuration.watchHistoryLimit)
         let log = try DurableLog(logPath: Persistence.logPath(dir))
         let store = ObjectStore(loaded: loaded, log: log, historyLimit: configuration.watchHistoryLimit, backlogLimit: configuration.watcherBacklogLimit)
         try await log.waitDurable(await store.bootstrap())
+        do {
+            try await log.waitDurable(try await store.ensureBootstrapPolicy())
+        } catch let error as APIError {
+            log.close()
+            throw APIServerError.rejected(error)
+        }
         let metrics = RequestMetrics(auditLogPath: configuration.auditLogPath)
+        let authentication = Authenticator(
+            adminToken: credentials.token, staticTokens: staticTokens, serviceAccountTokens: serviceAccountTokens, store: store)
         let router = RequestRouter(
-            store: store, log: log, faults: faults, metrics: metrics, enableFaultInjection: configuration.enableFaultInjection,
-            bookmarkInterval: configuration.bookmarkIntervalSeconds)
+            store: store, log: log, faults: faults, metrics: metrics, authentication: authentication,
+            enableFaultInjection: configuration.enableFaultInjection, bookmarkInterval: configuration.bookmarkIntervalSeconds)
         faults.closeWatchesAction.withLock { $0 = { await store.closeAllWatches() } }
 
         let sslContext: NIOSSLContext
@@ -94,7 +104,6 @@ public final class APIServer: Sendable {
         let host = configuration.host == "0.0.0.0" || configuration.host == "::" ? "127.0.0.1" : configuration.host
         let hostForURL = host.contains(":") ? "[\(host)]" : host
         router.serverAddress.withLock { $0 = "\(hostForURL):\(port)" }
-        let token = credentials.token
         let bookmarkInterval = configuration.bookmarkIntervalSeconds
         // The accept loop: one child task per connection; a connection's failure stays its own.
         let task = Task {
@@ -109,7 +118,7 @@ public final class APIServer: Sendable {
                     try await serverChannel.executeThenClose { inbound in
                         for try await connection in inbound {
                             group.addTask {
-                                await HTTPConnection(channel: connection, router: router, token: token).serve()
+                                await HTTPConnection(channel: connection, router: router).serve()
                             }
                         }
                     }

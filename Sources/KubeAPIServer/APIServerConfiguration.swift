@@ -20,6 +20,8 @@ public struct APIServerConfiguration: Sendable {
     /// Objects created or updated at start, before the kubeconfig is written, so that a client
     /// that waits for the kubeconfig finds them served (`kubesnap dev` installs its CRDs so).
     public var bootstrapObjects: [JSONValue] = []
+    /// kube-apiserver's `--token-auth-file`: CSV lines `token,user,uid,"group1,group2"`.
+    public var tokenAuthFile: String? = nil
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory

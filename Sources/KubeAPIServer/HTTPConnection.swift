@@ -11,7 +11,6 @@ struct HTTPConnection {
 
     let channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
     let router: RequestRouter
-    let token: String
 
     func serve() async {
         do {
@@ -19,6 +18,8 @@ struct HTTPConnection {
                 var head: HTTPRequestHead?
                 var body: [UInt8] = []
                 var tooLarge = false
+                // The verified client certificate (DER), read once: it is the connection's.
+                var certificate: [UInt8]?? = nil
                 for try await part in inbound {
                     switch part {
                     case .head(let h):
@@ -34,7 +35,10 @@ struct HTTPConnection {
                     case .end:
                         guard let h = head else { continue }
                         head = nil
-                        let keepAlive = try await respond(h, body: body, tooLarge: tooLarge, outbound: outbound)
+                        if certificate == nil { certificate = .some(await peerCertificate()) }
+                        let user = await router.authentication.authenticate(
+                            authorization: h.headers.first(name: "Authorization"), certificate: certificate ?? nil)
+                        let keepAlive = try await respond(h, body: body, user: user, tooLarge: tooLarge, outbound: outbound)
                         body = []
                         if !keepAlive { return }
                     }
@@ -45,29 +49,20 @@ struct HTTPConnection {
         }
     }
 
-    private func authenticated(_ head: HTTPRequestHead) async -> Bool {
-        if let auth = head.headers.first(name: "Authorization"), auth.hasPrefix("Bearer ") {
-            let presented = Array(auth.dropFirst(7).utf8)
-            let expected = Array(token.utf8)
-            guard presented.count == expected.count else { return false }
-            var diff: UInt8 = 0
-            for (a, b) in zip(presented, expected) { diff |= a ^ b }
-            return diff == 0
-        }
-        // A client certificate is only present when it verified against the CA (NIOSSL).
-        let certificate = try? await channel.channel.nioSSL_peerCertificate().get()
-        return certificate != nil
+    /// A client certificate is only present when it verified against the CA (NIOSSL).
+    private func peerCertificate() async -> [UInt8]? {
+        guard let certificate = try? await channel.channel.nioSSL_peerCertificate().get() else { return nil }
+        return try? certificate.toDERBytes()
     }
 
     private func respond(
-        _ head: HTTPRequestHead, body: [UInt8], tooLarge: Bool,
+        _ head: HTTPRequestHead, body: [UInt8], user: UserInfo?, tooLarge: Bool,
         outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
     ) async throws -> Bool {
         let (path, query) = APIRequest.split(uri: head.uri)
         let request = APIRequest(
             method: head.method.rawValue, path: path, query: query,
-            headers: head.headers.map { ($0.name, $0.value) }, body: body,
-            authenticated: await authenticated(head))
+            headers: head.headers.map { ($0.name, $0.value) }, body: body, user: user)
         let reply: APIReply
         var labels = RequestLabels()
         if tooLarge {

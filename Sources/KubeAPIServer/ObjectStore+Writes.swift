@@ -134,6 +134,10 @@ extension ObjectStore {
         if name.isEmpty {
             return [.init(reason: "FieldValueRequired", field: "metadata.name", message: "Required value: name or generateName is required")]
         }
+        if info.nameIsPathSegment {
+            let bad = name == "." || name == ".." ? "may not be '\(name)'" : (name.contains("/") ? "may not contain '/'" : (name.contains("%") ? "may not contain '%'" : nil))
+            return bad.map { [.init(reason: "FieldValueInvalid", field: "metadata.name", message: "Invalid value: \"\(name)\": \($0)")] } ?? []
+        }
         let limit = info.nameIsLabel ? 63 : 253
         var problems: [String] = []
         if name.utf8.count > limit { problems.append("must be no more than \(limit) characters") }

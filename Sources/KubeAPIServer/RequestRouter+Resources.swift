@@ -31,6 +31,7 @@ extension RequestRouter {
         if info.namespaced == false && namespace != nil { throw notFoundPath(request.path) }
         if let subresource {
             let allowed = (subresource == "status" && info.hasStatus) || (subresource == "finalize" && info.key == BuiltinResources.namespaceKey)
+                || (subresource == "token" && info.key == BuiltinResources.serviceAccountKey)
             guard allowed else { throw notFoundPath(request.path) }
         }
         let latency = faults.latencyMilliseconds
@@ -41,6 +42,13 @@ extension RequestRouter {
             ?? String((request.header("User-Agent") ?? "unknown").split(separator: "/").first ?? "unknown")
         let watch = watchPath || query["watch"] == "true" || query["watch"] == "1"
         labels.verb = Self.verb(request.method, named: name != nil, watch: watch)
+        try await authorize(
+            resourceAttributes(
+                request, verb: labels.verb, group: group, version: version, resource: info.resource, subresource: subresource,
+                namespace: namespace, name: name))
+        if info.createOnly || subresource == "token" {
+            return try await reviewRequest(request, info, version: version, namespace: namespace, name: name)
+        }
         if let failure = faults.takeFailure(
             FaultRule.Request(
                 verb: watch ? "watch" : labels.verb, resource: info.resource, subresource: subresource ?? "",
@@ -69,6 +77,7 @@ extension RequestRouter {
             labels.verb = "create"
             guard name == nil else { throw APIError.methodNotAllowed("the server does not allow this method on the requested resource") }
             let body = try decodeBody(request)
+            try await escalationCheck(request, info, namespace: namespace)?.check(body)
             let (_, warnings) = try await prevalidate(body, info, version: version, query: query)
             let (storeInfo, storeVersion) = await storage(info, version)
             let result = try await store.create(storeInfo, version: storeVersion, namespace: namespace, info.toStorage(body), options: WriteOptions(dryRun: dryRun, manager: manager))
@@ -79,6 +88,7 @@ extension RequestRouter {
             labels.verb = "update"
             guard let name else { throw APIError.methodNotAllowed("the server does not allow this method on the requested resource") }
             let body = try decodeBody(request)
+            try await escalationCheck(request, info, namespace: namespace)?.check(body)
             let (_, warnings) = try await prevalidate(body, info, version: version, query: query)
             let (storeInfo, storeVersion) = await storage(info, version)
             let result = try await store.update(
@@ -373,6 +383,14 @@ extension RequestRouter {
             let inner = transform
             transform = { current throws(APIError) in
                 info.toStorage(try inner(current.map { info.fromStorage($0) }))
+            }
+        }
+        if let escalation = await escalationCheck(request, info, namespace: namespace) {
+            let inner = transform
+            transform = { current throws(APIError) in
+                let patched = try inner(current)
+                try escalation.check(patched)
+                return patched
             }
         }
         var warnings: [(String, String)] = []

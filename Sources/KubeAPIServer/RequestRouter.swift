@@ -11,9 +11,14 @@ final class RequestRouter: Sendable {
     let bookmarkInterval: Double
     let serverAddress: Locked<String>
     let metrics: RequestMetrics
+    let authentication: Authenticator
 
-    init(store: ObjectStore, log: DurableLog, faults: FaultInjector, metrics: RequestMetrics, enableFaultInjection: Bool, bookmarkInterval: Double) {
+    init(
+        store: ObjectStore, log: DurableLog, faults: FaultInjector, metrics: RequestMetrics, authentication: Authenticator,
+        enableFaultInjection: Bool, bookmarkInterval: Double
+    ) {
         self.store = store
+        self.authentication = authentication
         self.metrics = metrics
         self.log = log
         self.faults = faults
@@ -28,9 +33,9 @@ final class RequestRouter: Sendable {
         "platform": "linux/amd64",
     ]
 
-    func handle(_ request: APIRequest) async -> (APIReply, RequestLabels) {
+    func handle(_ original: APIRequest) async -> (APIReply, RequestLabels) {
         var labels = RequestLabels()
-        let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
+        let path = original.path.count > 1 && original.path.hasSuffix("/") ? String(original.path.dropLast()) : original.path
         switch path {
         case "/healthz", "/livez", "/readyz", "/healthz/ping", "/livez/ping", "/readyz/ping":
             return (.full(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array("ok".utf8)), labels)
@@ -38,7 +43,14 @@ final class RequestRouter: Sendable {
             return (.json(200, Self.version), labels)
         default: break
         }
-        guard request.authenticated else { return (.error(.unauthorized), labels) }
+        guard original.authenticated else { return (.error(.unauthorized), labels) }
+        let request: APIRequest
+        do {
+            request = try await impersonated(original)
+            if path == "/metrics" || path == "/debug/faults" { try await authorizeNonResource(request, path: path) }
+        } catch {
+            return (.error(error), labels)
+        }
         if path == "/metrics" { return (.full(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(metrics.exposition().utf8)), labels) }
         if path == "/debug/faults" {
             guard enableFaultInjection else { return (.error(APIError.notFound("faults", group: "", name: "")), labels) }
@@ -63,6 +75,8 @@ final class RequestRouter: Sendable {
 
     private func route(_ request: APIRequest, path: String, labels: inout RequestLabels) async throws(APIError) -> APIReply {
         let segments = path.split(separator: "/").map(String.init)
+        let resourcePath = (segments.first == "api" && segments.count >= 3) || (segments.first == "apis" && segments.count >= 4)
+        if !resourcePath { try await authorizeNonResource(request, path: path) }
         if segments.first == "openapi" { return try await openAPI(segments) }
         guard request.method == "GET" || segments.count > 2 else {
             throw APIError.methodNotAllowed("the server does not allow this method on the requested resource")
@@ -146,7 +160,7 @@ final class RequestRouter: Sendable {
         for info in await store.allResources() where info.group == group && info.versions.contains(version) {
             var entry: JSONValue = [
                 "name": .string(info.resource), "singularName": .string(info.singular), "namespaced": .bool(info.namespaced),
-                "kind": .string(info.kind), "verbs": .array(ResourceInfo.allVerbs.map(JSONValue.string)),
+                "kind": .string(info.kind), "verbs": .array((info.createOnly ? ["create"] : ResourceInfo.allVerbs).map(JSONValue.string)),
             ]
             if info.key == BuiltinResources.namespaceKey {
                 entry["verbs"] = ["create", "delete", "get", "list", "patch", "update", "watch"]
@@ -158,6 +172,12 @@ final class RequestRouter: Sendable {
                 resources.append([
                     "name": .string(info.resource + "/status"), "singularName": "", "namespaced": .bool(info.namespaced),
                     "kind": .string(info.kind), "verbs": ["get", "patch", "update"],
+                ])
+            }
+            if info.key == BuiltinResources.serviceAccountKey {
+                resources.append([
+                    "name": "serviceaccounts/token", "singularName": "", "namespaced": true, "group": "authentication.k8s.io",
+                    "version": "v1", "kind": "TokenRequest", "verbs": ["create"],
                 ])
             }
             if info.key == BuiltinResources.namespaceKey {

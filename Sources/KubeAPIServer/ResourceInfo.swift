@@ -21,9 +21,13 @@ struct ResourceInfo: Sendable {
     var crdName: String? = nil
     /// Name length limit and form: namespaces use DNS-1123 labels.
     var nameIsLabel: Bool = false
+    /// RBAC objects: any path segment name (`system:basic-user`), as kube's ValidatePathSegmentName.
+    var nameIsPathSegment: Bool = false
 
     /// Where objects live when another resource shares them (events.k8s.io events are core events).
     var storedAs: String? = nil
+    /// Only `create` is served and nothing is stored: the access reviews and SelfSubjectReview.
+    var createOnly: Bool = false
 
     /// The storage key ("group/resource", independent of version).
     var key: String { storedAs ?? servingKey }
@@ -74,21 +78,41 @@ enum BuiltinResources {
             namespaced: true, shortNames: ["deploy"], categories: ["all"], hasStatus: true),
         ResourceInfo(
             group: "rbac.authorization.k8s.io", versions: ["v1"], resource: "roles", kind: "Role", singular: "role",
-            namespaced: true),
+            namespaced: true, nameIsPathSegment: true),
         ResourceInfo(
             group: "rbac.authorization.k8s.io", versions: ["v1"], resource: "clusterroles", kind: "ClusterRole",
-            singular: "clusterrole", namespaced: false),
+            singular: "clusterrole", namespaced: false, nameIsPathSegment: true),
         ResourceInfo(
             group: "rbac.authorization.k8s.io", versions: ["v1"], resource: "rolebindings", kind: "RoleBinding",
-            singular: "rolebinding", namespaced: true),
+            singular: "rolebinding", namespaced: true, nameIsPathSegment: true),
         ResourceInfo(
             group: "rbac.authorization.k8s.io", versions: ["v1"], resource: "clusterrolebindings",
-            kind: "ClusterRoleBinding", singular: "clusterrolebinding", namespaced: false),
+            kind: "ClusterRoleBinding", singular: "clusterrolebinding", namespaced: false, nameIsPathSegment: true),
         ResourceInfo(
             group: "apiextensions.k8s.io", versions: ["v1"], resource: "customresourcedefinitions",
             kind: "CustomResourceDefinition", singular: "customresourcedefinition", namespaced: false,
             shortNames: ["crd", "crds"], categories: ["api-extensions"], hasStatus: true),
+        ResourceInfo(
+            group: "authorization.k8s.io", versions: ["v1"], resource: "selfsubjectaccessreviews",
+            kind: "SelfSubjectAccessReview", singular: "selfsubjectaccessreview", namespaced: false, createOnly: true),
+        ResourceInfo(
+            group: "authorization.k8s.io", versions: ["v1"], resource: "selfsubjectrulesreviews",
+            kind: "SelfSubjectRulesReview", singular: "selfsubjectrulesreview", namespaced: false, createOnly: true),
+        ResourceInfo(
+            group: "authorization.k8s.io", versions: ["v1"], resource: "subjectaccessreviews",
+            kind: "SubjectAccessReview", singular: "subjectaccessreview", namespaced: false, createOnly: true),
+        ResourceInfo(
+            group: "authorization.k8s.io", versions: ["v1"], resource: "localsubjectaccessreviews",
+            kind: "LocalSubjectAccessReview", singular: "localsubjectaccessreview", namespaced: true, createOnly: true),
+        ResourceInfo(
+            group: "authentication.k8s.io", versions: ["v1"], resource: "selfsubjectreviews",
+            kind: "SelfSubjectReview", singular: "selfsubjectreview", namespaced: false, createOnly: true),
+        ResourceInfo(
+            group: "authentication.k8s.io", versions: ["v1"], resource: "tokenreviews",
+            kind: "TokenReview", singular: "tokenreview", namespaced: false, createOnly: true),
     ]
+
+    static let serviceAccountKey = "/serviceaccounts"
 
     static let crdKey = "apiextensions.k8s.io/customresourcedefinitions"
     static let namespaceKey = "/namespaces"
