@@ -603,7 +603,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         let subcommand = Self.subcommand(arguments)
         var result: ChildResult
         do {
-            result = try await ChildProcessRunner.run(
+            result = try await ChildResult.run(
                 executable: executable, arguments: fullArguments, environment: childEnvironment, stdout: stdout,
                 policy: cancellation, registry: registry)
         } catch {
