@@ -130,6 +130,8 @@ let package = Package(
             name: "KubesnapAPITests", dependencies: ["KubesnapAPI", "KubeJSON", "KubeTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "ChildProcessesTests", dependencies: ["ChildProcesses"], swiftSettings: swiftSettings),
+        .testTarget(
             name: "ResticTests", dependencies: ["Restic", "KubeTestSupport", "ChildProcesses"],
             swiftSettings: swiftSettings),
         .testTarget(
