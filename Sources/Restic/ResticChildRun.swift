@@ -1,6 +1,5 @@
 import ChildProcesses
 import Foundation
-import KubeJSON
 
 /// How a running restic child is stopped when the Swift task that waits for it is cancelled.
 public struct CancellationPolicy: Sendable, Hashable {
