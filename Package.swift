@@ -4,9 +4,12 @@ import PackageDescription
 // Module layering (a module never imports one above it):
 //   CCurl / CYAML / CKubeCrypto   C system libraries and small shims
 //   KubeJSON                      JSON value, JSON and YAML reading/writing, patches, JSONPath
-//   KubeClient                    kubeconfig, auth, REST verbs, watch over libcurl
+//   ChildProcesses                spawning children (posix_spawn) and running one to completion
+//   CurlTransport                 HTTP over libcurl: one curl_multi loop on its own thread
+//   KubeClient                    kubeconfig, auth, REST verbs, watch (over CurlTransport)
 //   KubeController                informers, cache, work queue, reconcile loop, finalizers, leases
 //   KubesnapAPI / Restic          kubesnap's API types (CRD-backed) / the restic data mover
+//                                 (restic CLI adapter, repository format, S3 listing)
 //   Kubesnap                      the three reconcilers
 //   KubesnapCLI (kubesnap)        operator | apiserver | dev
 //   KubeAPIMachinery              schemas, validation, defaulting, patches, tables, OpenAPI (server side)
@@ -40,10 +43,11 @@ let package = Package(
             linkerSettings: [.linkedLibrary("crypto")]),
         .target(
             name: "KubeJSON", dependencies: ["CYAML"], swiftSettings: swiftSettings),
+        .target(name: "CurlTransport", dependencies: ["CCurl"], swiftSettings: swiftSettings),
         .target(
             name: "KubeClient",
             dependencies: [
-                "CCurl", "KubeJSON", "ChildProcesses",
+                "CurlTransport", "KubeJSON", "ChildProcesses",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -64,7 +68,8 @@ let package = Package(
         .target(
             name: "Restic",
             dependencies: [
-                "CCurl", "CKubeCrypto", "ChildProcesses", "KubeJSON", .product(name: "Logging", package: "swift-log"),
+                "CKubeCrypto", "ChildProcesses", "CurlTransport", "KubeJSON",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -113,7 +118,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "KubeJSON", "KubeAPIServer", "KubeTestSupport"],
+            dependencies: ["KubeClient", "CurlTransport", "KubeJSON", "KubeAPIServer", "KubeTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeAPIMachineryTests", dependencies: ["KubeAPIMachinery", "KubeJSON", "KubeTestSupport"],
