@@ -110,7 +110,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "KubeTestSupport",
-            dependencies: ["KubeJSON", "KubeAPIServer", "CKubeCrypto", "ChildProcesses"],
+            dependencies: ["KubeAPIServer", "ChildProcesses"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeJSONTests", dependencies: ["KubeJSON", "KubeTestSupport"],
@@ -118,7 +118,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeClientTests",
-            dependencies: ["KubeClient", "CurlTransport", "KubeJSON", "KubeAPIServer", "KubeTestSupport"],
+            dependencies: [
+                "KubeClient", "CurlTransport", "KubeJSON", "KubeAPIServer", "KubeTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubeAPIMachineryTests", dependencies: ["KubeAPIMachinery", "KubeJSON", "KubeTestSupport"],
@@ -137,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "ChildProcessesTests", dependencies: ["ChildProcesses"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "ResticTests", dependencies: ["Restic", "KubeTestSupport", "ChildProcesses"],
+            name: "ResticTests", dependencies: ["Restic", "KubeTestSupport", "ChildProcesses", "KubeJSON"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubesnapTests",
