@@ -6,10 +6,7 @@ public struct HTTPHeader: Sendable, Hashable {
     public var name: String
     public var value: String
 
-    public init(name: String, value: String) {
-        self.name = name
-        self.value = value
-    }
+    public init(name: String, value: String) { (self.name, self.value) = (name, value) }
 }
 
 /// TLS and connection settings of one transfer. Certificates and keys are PEM bytes handed to
@@ -25,18 +22,8 @@ public struct TransportSecurity: Sendable {
     public var tlsServerName: String?
     public var proxyURL: String?
 
-    public init(
-        certificateAuthorityPEM: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
-        clientCertificatePEM: [UInt8]? = nil, clientKeyPEM: [UInt8]? = nil, tlsServerName: String? = nil,
-        proxyURL: String? = nil
-    ) {
-        self.certificateAuthorityPEM = certificateAuthorityPEM
-        self.insecureSkipTLSVerify = insecureSkipTLSVerify
-        self.clientCertificatePEM = clientCertificatePEM
-        self.clientKeyPEM = clientKeyPEM
-        self.tlsServerName = tlsServerName
-        self.proxyURL = proxyURL
-    }
+    /// The system's CAs, verification on, no client certificate, no proxy; set what differs.
+    public init() {}
 }
 
 /// AWS Signature Version 4, computed by libcurl (`CURLOPT_AWS_SIGV4`) for S3 requests.
@@ -48,9 +35,7 @@ public struct AWSSignature: Sendable {
     public var secretAccessKey: String
 
     public init(provider: String, accessKeyID: String, secretAccessKey: String) {
-        self.provider = provider
-        self.accessKeyID = accessKeyID
-        self.secretAccessKey = secretAccessKey
+        (self.provider, self.accessKeyID, self.secretAccessKey) = (provider, accessKeyID, secretAccessKey)
     }
 }
 
@@ -69,20 +54,10 @@ public struct TransferRequest: Sendable {
     /// Signs the request (S3); nil: unsigned.
     public var awsSignature: AWSSignature?
 
-    public init(
-        method: String, url: String, headers: [HTTPHeader] = [], body: [UInt8]? = nil,
-        security: TransportSecurity = TransportSecurity(), connectTimeout: Duration, requestTimeout: Duration?,
-        userAgent: String? = nil, awsSignature: AWSSignature? = nil
-    ) {
-        self.method = method
-        self.url = url
-        self.headers = headers
-        self.body = body
-        self.security = security
-        self.connectTimeout = connectTimeout
-        self.requestTimeout = requestTimeout
-        self.userAgent = userAgent
-        self.awsSignature = awsSignature
+    /// No headers, no body, default security, no user agent, unsigned; set what differs.
+    public init(method: String, url: String, connectTimeout: Duration, requestTimeout: Duration?) {
+        (self.method, self.url, self.headers, self.security) = (method, url, [], TransportSecurity())
+        (self.connectTimeout, self.requestTimeout) = (connectTimeout, requestTimeout)
     }
 }
 
@@ -93,10 +68,7 @@ public struct TransferFailure: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
 
-    public init(code: Int32, message: String) {
-        self.code = code
-        self.message = message
-    }
+    public init(code: Int32, message: String) { (self.code, self.message) = (code, message) }
 
     public static let cancelledCode: Int32 = -1
 
@@ -586,9 +558,7 @@ public struct HTTPResponse: Sendable {
     public var body: [UInt8]
 
     public init(status: Int, headers: [HTTPHeader], body: [UInt8]) {
-        self.status = status
-        self.headers = headers
-        self.body = body
+        (self.status, self.headers, self.body) = (status, headers, body)
     }
 
     public func header(_ name: String) -> String? {

@@ -75,13 +75,12 @@ struct S3ObjectStore: Sendable {
 
     private func perform(method: String, path: String, query: String?) async throws(ResticError) -> Response {
         let url = endpoint + path + (query.map { "?" + $0 } ?? "")
-        let request = TransferRequest(
-            method: method, url: url,
-            headers: [HTTPHeader(name: "x-amz-content-sha256", value: Self.emptyPayloadHash)],
-            connectTimeout: .seconds(15), requestTimeout: .seconds(120),
-            awsSignature: AWSSignature(
-                provider: "aws:amz:\(region):s3", accessKeyID: credentials.accessKeyID,
-                secretAccessKey: credentials.secretAccessKey.revealed))
+        var request = TransferRequest(
+            method: method, url: url, connectTimeout: .seconds(15), requestTimeout: .seconds(120))
+        request.headers = [HTTPHeader(name: "x-amz-content-sha256", value: Self.emptyPayloadHash)]
+        request.awsSignature = AWSSignature(
+            provider: "aws:amz:\(region):s3", accessKeyID: credentials.accessKeyID,
+            secretAccessKey: credentials.secretAccessKey.revealed)
         do {
             let response = try await Self.engine.get().perform(request)
             return Response(status: response.status, body: String(decoding: response.body, as: UTF8.self))

@@ -13,15 +13,6 @@ public struct ResticLock: Sendable, Hashable {
     public var time: Date
     public var exclusive: Bool
 
-    public init(id: String, pid: Int32, hostname: String, username: String?, time: Date, exclusive: Bool) {
-        self.id = id
-        self.pid = pid
-        self.hostname = hostname
-        self.username = username
-        self.time = time
-        self.exclusive = exclusive
-    }
-
     /// Whether the lock is stale: made on this machine by a process that no longer exists.
     /// (restic also calls a lock stale when it is older than 30 minutes; this does not guess
     /// about other machines' processes.)
