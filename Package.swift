@@ -4,11 +4,13 @@ import PackageDescription
 // Module layering (a module never imports one above it):
 //   CCurl / CYAML / CKubeCrypto   C system libraries and small shims
 //   KubeJSON                      JSON value, JSON and YAML reading/writing, JSONPath, the lock box
-//   ChildProcesses                spawning and reaping child processes
-//   KubeClient                    kubeconfig, auth, REST verbs, watch over libcurl; KubeResource
+//   ChildProcesses                spawning children (posix_spawn) and running one to completion
+//   CurlTransport                 HTTP over libcurl: one curl_multi loop on its own thread
+//   KubeClient                    kubeconfig, auth, REST verbs, watch (over CurlTransport); KubeResource
 //   KubeController                typed informers, cache, work queue, reconcile loop, finalizers,
 //                                 status writes, events, leases (knows nothing of kubesnap)
 //   KubesnapAPI / Restic          kubesnap's API types (CRD-backed) / the restic data mover
+//                                 (restic CLI adapter, repository format, S3 listing)
 //   Kubesnap                      the operator: one folder per kind, the data plane
 //   KubesnapCLI (kubesnap)        operator | apiserver | dev; names the product and its version
 //   KubeAPIMachinery              schemas, validation, defaulting, patches, tables, OpenAPI (server side)
@@ -47,10 +49,11 @@ let package = Package(
             linkerSettings: [.linkedLibrary("crypto")]),
         .target(
             name: "KubeJSON", dependencies: ["CYAML"], swiftSettings: swiftSettings),
+        .target(name: "CurlTransport", dependencies: ["CCurl"], swiftSettings: swiftSettings),
         .target(
             name: "KubeClient",
             dependencies: [
-                "CCurl", "KubeJSON", "ChildProcesses",
+                "CurlTransport", "KubeJSON", "ChildProcesses",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -70,7 +73,8 @@ let package = Package(
         .target(
             name: "Restic",
             dependencies: [
-                "CCurl", "CKubeCrypto", "ChildProcesses", "KubeJSON", .product(name: "Logging", package: "swift-log"),
+                "CKubeCrypto", "ChildProcesses", "CurlTransport", "KubeJSON",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -120,7 +124,7 @@ let package = Package(
         .testTarget(
             name: "KubeClientTests",
             dependencies: [
-                "KubeClient", "KubeJSON", "KubeAPIServer", "KubeTestSupport",
+                "KubeClient", "CurlTransport", "KubeJSON", "KubeAPIServer", "KubeTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -142,7 +146,9 @@ let package = Package(
             name: "KubesnapAPITests", dependencies: ["KubesnapAPI", "KubeClient", "KubeJSON", "KubeTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "ResticTests", dependencies: ["Restic", "KubeJSON", "KubeTestSupport", "ChildProcesses"],
+            name: "ChildProcessesTests", dependencies: ["ChildProcesses"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ResticTests", dependencies: ["Restic", "KubeTestSupport", "ChildProcesses", "KubeJSON"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "KubesnapTests",

@@ -153,6 +153,26 @@ public final class SpawnedProcess: Sendable {
         }
     }
 
+    /// Starts stopping the child: `signal` now, and SIGKILL if it is still running
+    /// `gracePeriod` later. Returns at once; false when the child had exited already (nothing
+    /// was sent).
+    @discardableResult
+    public func requestStop(signal first: Int32 = SIGTERM, gracePeriod: Duration) -> Bool {
+        guard signal(first) else { return false }
+        if first != SIGKILL {
+            let delay = ChildProcessRunner.dispatchInterval(gracePeriod)
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in signal(SIGKILL) }
+        }
+        return true
+    }
+
+    /// Stops the child (`signal`, then SIGKILL after `gracePeriod`) and waits until it is gone.
+    /// A child that needed SIGKILL ends `signalled` with status SIGKILL.
+    public func stop(signal first: Int32 = SIGTERM, gracePeriod: Duration) async -> Termination {
+        requestStop(signal: first, gracePeriod: gracePeriod)
+        return await termination()
+    }
+
     /// Waits for the child to end, without blocking Swift's cooperative pool.
     public func termination() async -> Termination {
         await withCheckedContinuation { continuation in

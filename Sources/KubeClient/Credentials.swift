@@ -161,10 +161,12 @@ enum ExecCredentialRunner {
     static let supportedVersions: Set<String> = [
         "client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1",
     ]
-    /// A plugin that has not answered by then is killed.
-    static let timeout: TimeInterval = 60
+    /// A plugin that has not answered by then is stopped.
+    static let timeout: Duration = .seconds(60)
+    /// An ExecCredential is a few kilobytes; a plugin that prints more is not one.
+    static let outputLimit = 1 << 20
 
-    /// Runs the plugin on a thread of its own (it blocks) with stdin closed (non-interactive),
+    /// Runs the plugin (`ChildProcessRunner`) with stdin closed (non-interactive),
     /// stderr passed through as kubectl does, and stdout parsed as an ExecCredential. The
     /// plugin's output is never put in an error message: it holds the credential.
     static func run(_ plugin: ExecCredentialPlugin, configuration: ClientConfiguration)
@@ -197,24 +199,28 @@ enum ExecCredentialRunner {
             if let hint = plugin.installHint { message += "; \(hint)" }
             throw .configuration(message)
         }
-        let child: SpawnedProcess
+        let runner = ChildProcessRunner(
+            executable: executable, arguments: plugin.arguments, environment: environment,
+            standardOutput: .capture(limit: outputLimit), standardError: .inherit,
+            stopSignal: SIGTERM, gracePeriod: .seconds(5), timeout: timeout)
+        let result: ChildProcessResult
         do {
-            child = try SpawnedProcess(
-                executable: executable, arguments: plugin.arguments, environment: environment,
-                standardInput: .null, standardOutput: .pipe, standardError: .inherit)
+            result = try await runner.run()
         } catch {
-            throw .configuration("exec plugin \(name): cannot start it: \(error)")
-        }
-        let killer = DispatchWorkItem { child.signal(SIGTERM) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-        let data: Data = await withCheckedContinuation { continuation in
-            SpawnedProcess.onOwnThread {
-                continuation.resume(returning: child.standardOutput?.readDataToEndOfFile() ?? Data())
+            switch error {
+            case .cannotStart(let spawn): throw .configuration("exec plugin \(name): cannot start it: \(spawn)")
+            case .timedOut(let after, _): throw .configuration("exec plugin \(name): did not answer within \(after)")
+            case .cancelled: throw .configuration("exec plugin \(name): cancelled")
             }
         }
-        let status = await child.termination().status
-        killer.cancel()
-        guard status == 0 else { throw .configuration("exec plugin \(name): exited with status \(status)") }
+        guard result.succeeded else {
+            let how = result.signalled ? "was killed by signal" : "exited with status"
+            throw .configuration("exec plugin \(name): \(how) \(result.status)")
+        }
+        guard !result.standardOutputTruncated else {
+            throw .configuration("exec plugin \(name): output is larger than \(outputLimit) bytes")
+        }
+        let data = result.standardOutput
         return try parse(data, plugin: plugin)
     }
 

@@ -1,3 +1,4 @@
+import CurlTransport
 import Foundation
 import KubeJSON
 import Logging
@@ -166,16 +167,20 @@ extension KubeClient {
         if let authorization = credentials.authorization {
             headers.append(HTTPHeader(name: "Authorization", value: authorization))
         }
-        let security = TransportSecurity(
-            certificateAuthorityPEM: configuration.certificateAuthorityData,
-            insecureSkipTLSVerify: configuration.insecureSkipTLSVerify,
-            clientCertificatePEM: credentials.clientCertificatePEM, clientKeyPEM: credentials.clientKeyPEM,
-            tlsServerName: configuration.tlsServerName, proxyURL: configuration.proxyURL)
-        return TransferRequest(
-            method: request.method, url: configuration.server + request.pathWithQuery, headers: headers,
-            body: request.body, security: security, connectTimeout: configuration.connectTimeout,
-            requestTimeout: request.isWatch ? nil : configuration.requestTimeout,
-            userAgent: configuration.userAgent)
+        var transfer = TransferRequest(
+            method: request.method, url: configuration.server + request.pathWithQuery,
+            connectTimeout: configuration.connectTimeout,
+            requestTimeout: request.isWatch ? nil : configuration.requestTimeout)
+        transfer.headers = headers
+        transfer.body = request.body
+        transfer.userAgent = configuration.userAgent
+        transfer.security.certificateAuthorityPEM = configuration.certificateAuthorityData
+        transfer.security.insecureSkipTLSVerify = configuration.insecureSkipTLSVerify
+        transfer.security.clientCertificatePEM = credentials.clientCertificatePEM
+        transfer.security.clientKeyPEM = credentials.clientKeyPEM
+        transfer.security.tlsServerName = configuration.tlsServerName
+        transfer.security.proxyURL = configuration.proxyURL
+        return transfer
     }
 
     private func roundTrip(_ request: RESTRequest, streaming: Bool) async throws(KubeError) -> (

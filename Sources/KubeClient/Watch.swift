@@ -1,3 +1,4 @@
+import CurlTransport
 import KubeJSON
 
 /// One event of a watch.

@@ -1,7 +1,6 @@
 import ChildProcesses
 import Foundation
 
-
 /// What a finished command printed and how it exited.
 public struct CommandResult: Sendable, CustomStringConvertible {
     public var status: Int32
@@ -16,8 +15,8 @@ public struct CommandError: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// Runs a command to completion, capturing its output. A command still running at `timeout`
-/// is killed and reported as an error.
+/// Runs a command to completion (`ChildProcessRunner`), capturing its output. A command still
+/// running at `timeout` is killed and reported as an error.
 public func runCommand(
     _ executable: String,
     _ arguments: [String],
@@ -26,44 +25,23 @@ public func runCommand(
     directory: String? = nil,
     timeout: Duration = .seconds(120)
 ) async throws -> CommandResult {
-    let out = try TemporaryDirectory(prefix: "cmd")
-    defer { out.remove() }
-    let stdoutPath = out.appending("stdout"), stderrPath = out.appending("stderr")
-    let child: SpawnedProcess
+    let runner = ChildProcessRunner(
+        executable: executable, arguments: arguments, environment: environment, directory: directory,
+        input: input.map { Data($0.utf8) }, stopSignal: SIGKILL, timeout: timeout)
+    let result: ChildProcessResult
     do {
-        child = try SpawnedProcess(
-            executable: executable, arguments: arguments, environment: environment, directory: directory,
-            standardInput: input == nil ? .null : .pipe, standardOutput: .file(stdoutPath),
-            standardError: .file(stderrPath))
+        result = try await runner.run()
     } catch {
-        throw CommandError(description: "\(error)")
-    }
-    if let input, let standardInput = child.standardInput {
-        // A thread of its own: a blocking write must not hold the cooperative pool.
-        SpawnedProcess.onOwnThread {
-            standardInput.write(Data(input.utf8))
-            try? standardInput.close()
+        switch error {
+        case .cancelled: throw CancellationError()
+        case .cannotStart, .timedOut:
+            throw CommandError(description: "\(executable) \(arguments.joined(separator: " ")): \(error)")
         }
-    }
-    let termination: SpawnedProcess.Termination? = await withTaskGroup(of: SpawnedProcess.Termination?.self) { group in
-        group.addTask { await child.termination() }
-        group.addTask {
-            try? await Task.sleep(for: timeout)  // the command's time limit
-            return nil
-        }
-        let first = await group.next() ?? nil
-        group.cancelAll()
-        return first
-    }
-    guard let termination else {
-        child.signal(SIGKILL)
-        _ = await child.termination()
-        throw CommandError(description: "\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout)")
     }
     return CommandResult(
-        status: termination.status,
-        stdout: (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "",
-        stderr: (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")
+        status: result.status,
+        stdout: String(decoding: result.standardOutput, as: UTF8.self),
+        stderr: String(decoding: result.standardError, as: UTF8.self))
 }
 
 /// A long-running child process (an API server, an operator) whose output goes to a log file.
@@ -91,25 +69,12 @@ public final class ChildProcess: Sendable {
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Sends `signal` and waits (up to `timeout`) for the process to exit; returns its status,
-    /// or nil if it is still running (then it is SIGKILLed).
+    /// or nil if it was still running then (it is SIGKILLed and gone on return).
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(20)) async -> Int32? {
         if let done = process.terminationResult { return done.status }
-        process.signal(signal)
-        let ended = await withTaskGroup(of: SpawnedProcess.Termination?.self) { group in
-            group.addTask { await self.process.termination() }
-            group.addTask {
-                try? await Task.sleep(for: timeout)  // the grace period before SIGKILL
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        if let ended { return ended.status }
-        process.signal(SIGKILL)
-        _ = await process.termination()
-        return nil
+        let ended = await process.stop(signal: signal, gracePeriod: timeout)
+        return signal != SIGKILL && ended.signalled && ended.status == SIGKILL ? nil : ended.status
     }
 
     /// SIGKILL, and wait for it to be gone.

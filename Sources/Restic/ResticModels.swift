@@ -140,16 +140,6 @@ public struct RepositoryStats: Sendable, Hashable {
     }
 }
 
-/// A restic lock file (`restic cat lock ID`).
-public struct ResticLock: Sendable, Hashable {
-    public var id: String
-    public var pid: Int32
-    public var hostname: String
-    public var username: String?
-    public var time: Date
-    public var exclusive: Bool
-}
-
 /// What `removeStaleLocks` did.
 public enum StaleLockRemoval: Sendable, Hashable {
     /// The repository holds no lock.
@@ -198,12 +188,3 @@ struct StatsJSON: Decodable {
     var total_size: Int64
     var snapshots_count: Int?
 }
-
-struct LockJSON: Decodable {
-    var time: String
-    var exclusive: Bool
-    var hostname: String
-    var username: String?
-    var pid: Int32
-}
-

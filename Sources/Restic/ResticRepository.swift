@@ -1,9 +1,13 @@
-import ChildProcesses
 import Foundation
 import KubeJSON
 import Logging
 
 /// One restic repository, driven through the restic CLI (0.14).
+///
+/// This type runs restic. What is read and written in restic's repository format without
+/// restic (master key, lock files and their staleness, forget without restic, a local
+/// repository's files) is in `RepositoryFormat/`; backend listings (a directory, a bucket
+/// through `S3ObjectStore`) are in `ResticRepository+Files.swift`.
 ///
 /// - The password reaches restic only through the child's environment (`RESTIC_PASSWORD`), S3
 ///   credentials likewise (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION`);
@@ -91,95 +95,12 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Bytes the repository takes on its backend: the sizes of all its files (config, keys,
-    /// index, snapshots, data, locks), read from a directory walk or a bucket listing. nil for a
-    /// backend that cannot be listed this way (rest).
-    public func storedSize() async throws -> Int64? {
-        switch backend {
-        case .local(let path):
-            return await SpawnedProcess.valueOnOwnThread {
-                var total: Int64 = 0
-                Self.visitFiles(under: path) { _, info in total += Int64(info.st_size) }
-                return total
-            }
-        case .s3:
-            guard let (store, root) = s3Objects() else { return nil }
-            return try await store.objects(prefix: root).reduce(0) { $0 + $1.size }
-        case .rest:
-            return nil
-        }
-    }
-
-    /// Files restic began to write and never finished (`NAME-tmp-RANDOM`: restic 0.14 writes a
-    /// local repository's files under a temporary name and renames them when complete). A
-    /// killed restic leaves them, a pack's worth of bytes each, and neither `prune` nor `check`
-    /// looks at them. Only those not written to for `idle` are listed: one a live restic (of
-    /// any host) is writing changes all the time. Local repositories only (an S3 upload is
-    /// whole or absent); paths are relative to the repository.
-    public func unfinishedFiles(idle: Duration) async -> [(path: String, bytes: Int64)] {
-        guard case .local(let path) = backend else { return [] }
-        let cutoff = Date().timeIntervalSince1970 - Double(idle.components.seconds)
-        return await SpawnedProcess.valueOnOwnThread {
-            var found: [(path: String, bytes: Int64)] = []
-            Self.visitFiles(under: path) { relative, info in
-                let name = relative.split(separator: "/").last.map(String.init) ?? relative
-                guard name.contains("-tmp-"), Double(info.st_mtim.tv_sec) < cutoff else { return }
-                found.append((relative, Int64(info.st_size)))
-            }
-            return found
-        }
-    }
-
-    /// Removes files `unfinishedFiles` listed (paths relative to the repository); a name that
-    /// is not an unfinished restic file is refused.
-    public func removeUnfinishedFiles(_ paths: [String]) throws {
-        guard case .local(let root) = backend else { return }
-        for relative in paths {
-            let name = relative.split(separator: "/").last.map(String.init) ?? ""
-            guard name.contains("-tmp-"), !relative.hasPrefix("/"), !relative.split(separator: "/").contains("..") else {
-                throw ResticError.invalidArgument("\(relative) is not an unfinished restic file")
-            }
-            try? FileManager.default.removeItem(atPath: root + "/" + relative)  // gone meanwhile is fine
-        }
-    }
-
-    /// Where `d_name` is in a `struct dirent`.
-    private static let direntNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19  // 19 on Linux
-
-    /// Calls `visit` with the path (relative to `root`) and `lstat` of every regular file under
-    /// `root`, recursively; symbolic links are not followed, unreadable entries are skipped.
-    /// Callers run it on a thread of its own: a large repository has a hundred thousand packs.
-    static func visitFiles(under root: String, _ visit: (String, stat) -> Void) {
-        func walk(_ relative: String) {
-            let full = relative.isEmpty ? root : root + "/" + relative
-            guard let directory = opendir(full) else { return }
-            defer { closedir(directory) }
-            while let entry = readdir(directory) {
-                // The name is read in place, up to its NUL. `entry.pointee` would copy a whole
-                // `struct dirent` (280 bytes), and a record is only `d_reclen` long: the last one
-                // of readdir's buffer can end just before an unmapped page, and the copy then
-                // faulted (an operator crashed so, listing a repository's files).
-                let name = String(cString: UnsafeRawPointer(entry).advanced(by: Self.direntNameOffset).assumingMemoryBound(to: CChar.self))
-                if name == "." || name == ".." { continue }
-                let child = relative.isEmpty ? name : relative + "/" + name
-                var info = stat()
-                guard lstat(root + "/" + child, &info) == 0 else { continue }  // removed meanwhile
-                switch info.st_mode & S_IFMT {
-                case S_IFDIR: walk(child)
-                case S_IFREG: visit(child, info)
-                default: break
-                }
-            }
-        }
-        walk("")
-    }
-
     /// `restic init`. A local directory that exists, is not empty and is not a repository is
     /// refused (never write a repository over somebody's files).
     public func initialize() async throws {
         if case .local(let path) = backend {
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-            if !entries.isEmpty && !Self.holdsRepository(path) { throw ResticError.locationNotEmpty(path) }
+            if !entries.isEmpty && !LocalRepositoryFiles(root: path).holdsRepository { throw ResticError.locationNotEmpty(path) }
         }
         _ = try await run(["init"])
     }
@@ -266,56 +187,6 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
             throw ResticError.invalidArgument("snapshot id prefix \"\(id)\" matches more than one snapshot")
         }
         return found.first { $0.id.hasPrefix(id) }
-    }
-
-    /// The S3 store of an s3 backend and the repository's key prefix in it ("" or "path/").
-    private func s3Objects() -> (store: S3ObjectStore, root: String)? {
-        guard case .s3(let endpoint, let bucket, let prefix, let region, let credentials) = backend else { return nil }
-        let trimmed = (prefix ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        return (
-            S3ObjectStore(endpoint: endpoint, bucket: bucket, region: region, credentials: credentials),
-            trimmed.isEmpty ? "" : trimmed + "/"
-        )
-    }
-
-    /// Deletes these lock files from the backend by name (local and s3; rest cannot).
-    private func removeLockFiles(_ ids: [String]) async throws {
-        for id in ids { try Self.validateID(id) }
-        switch backend {
-        case .local(let path):
-            for id in ids { try? FileManager.default.removeItem(atPath: path + "/locks/" + id) }
-        case .s3:
-            guard let (store, root) = s3Objects() else { return }
-            for id in ids { try await store.delete(key: root + "locks/" + id) }
-        case .rest:
-            break
-        }
-    }
-
-    /// The names of the backend's `snapshots/` files that start with `prefix` (a snapshot's file
-    /// name is its full id), read without restic. nil for a backend that cannot be listed this
-    /// way (rest).
-    func snapshotFileNames(prefix: String) async throws -> [String]? {
-        try await fileNames(in: "snapshots", prefix: prefix)
-    }
-
-    /// The names of the files in the repository's `directory` (`snapshots`, `locks`) that start
-    /// with `prefix`, read without restic: every restic run pays for opening the repository
-    /// (its scrypt key derivation), a directory or bucket listing does not. nil for a backend that
-    /// cannot be listed this way (rest). A missing local directory holds nothing.
-    func fileNames(in directory: String, prefix: String = "") async throws -> [String]? {
-        switch backend {
-        case .local(let path):
-            let full = path + "/" + directory
-            guard FileManager.default.fileExists(atPath: full) else { return [] }
-            return try FileManager.default.contentsOfDirectory(atPath: full).filter { $0.hasPrefix(prefix) }
-        case .s3:
-            guard let (store, root) = s3Objects() else { return nil }
-            let base = root + directory + "/"
-            return try await store.keys(prefix: base + prefix).map { String($0.dropFirst(base.count)) }
-        case .rest:
-            return nil
-        }
     }
 
     /// Removes these snapshots (full ids or unique prefixes), then confirms they are gone: restic
@@ -468,48 +339,17 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
                 }
                 throw ResticError.commandFailed(failure(command: "cat lock", result: result))
             }
-            guard let lock = try? JSONDecoder().decode(LockJSON.self, from: result.stdout),
-                let time = RFC3339.parse(lock.time)
-            else {
+            guard let lock = ResticLockFile(json: result.stdout) else {
                 throw ResticError.unexpectedOutput(command: "cat lock", detail: "lock \(id) is not readable JSON")
             }
-            locks.append(
-                ResticLock(
-                    id: id, pid: lock.pid, hostname: lock.hostname, username: lock.username, time: time,
-                    exclusive: lock.exclusive))
+            locks.append(lock.lock(id: id))
         }
         return locks
     }
 
-    /// A lock is stale when it was made on this machine by a process that no longer exists.
-    /// (restic also calls a lock stale when it is older than 30 minutes; this function does not
-    /// guess about other machines' processes.)
-    ///
-    /// A pid can be in use again by a later process (pids wrap around, at 32,768 by default):
-    /// a process that started after the lock was made cannot have made it, so that lock is
-    /// stale too (restic's own check cannot tell; see `removeStaleLocks`).
-    public func isStale(_ lock: ResticLock) -> Bool {
-        guard lock.hostname == Self.localHostname else { return false }
-        if kill(lock.pid, 0) != 0 { return errno == ESRCH }
-        guard let started = Self.processStartTime(lock.pid) else { return false }
-        return started > lock.time.addingTimeInterval(1)  // /proc's start time has 10 ms ticks
-    }
-
-    /// When process `pid` started, from /proc (Linux); nil where it cannot be read.
-    static func processStartTime(_ pid: Int32) -> Date? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let afterName = stat.lastIndex(of: ")"),
-            let system = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-            let bootLine = system.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
-            let boot = Double(bootLine.dropFirst(6).trimmingCharacters(in: .whitespaces))
-        else { return nil }
-        // Fields after "(comm)": state is field 3, starttime field 22 (clock ticks since boot).
-        let fields = stat[stat.index(after: afterName)...].split(separator: " ")
-        guard fields.count > 19, let ticks = Double(fields[19]) else { return nil }
-        let hertz = Double(sysconf(Int32(_SC_CLK_TCK)))
-        guard hertz > 0 else { return nil }
-        return Date(timeIntervalSince1970: boot + ticks / hertz)
-    }
+    /// Whether `lock` is stale: made on this machine by a process that no longer exists, or
+    /// older than the process that now has its pid (see `ResticLock.isStale`).
+    public func isStale(_ lock: ResticLock) -> Bool { lock.isStale }
 
     /// Runs `restic unlock` only when every lock is stale and none belongs to a pid in
     /// `excludingPIDs` or to one of this process's running restic children (`registry`).
@@ -521,7 +361,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         let current = try await locks()
         if current.isEmpty { return .noLocks }
         let excluded = excludingPIDs.union(registry?.runningPIDs ?? [])
-        let stale = current.filter { isStale($0) && !excluded.contains($0.pid) }
+        let stale = current.filter { $0.isStale && !excluded.contains($0.pid) }
         let live = current.filter { lock in !stale.contains(lock) }
         if !live.isEmpty { return .kept(live: live, stale: stale) }
         _ = try await run(["unlock"])
@@ -538,45 +378,6 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
                 command: "unlock", detail: "stale locks still present: \(notRemoved.map(\.id).joined(separator: ", "))")
         }
         return .removed(stale)
-    }
-
-    // MARK: Wiping
-
-    /// Removes the whole repository, only if the location holds a restic repository (a
-    /// `config` and keys). Returns false if there is nothing there.
-    ///
-    /// - local: the directory (it must hold `config` and `keys/`);
-    /// - s3: every object under the prefix, after checking `<prefix>/config` exists;
-    /// - rest: not supported (the REST protocol has no way to delete a repository).
-    @discardableResult
-    public func wipe() async throws(ResticError) -> Bool {
-        switch backend {
-        case .local(let path):
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return false }
-            guard isDirectory.boolValue, path != "/", Self.holdsRepository(path) else { throw .notARepository(path) }
-            do {
-                try FileManager.default.removeItem(atPath: path)
-            } catch {
-                throw .unsupported("cannot remove \(path): \(error.localizedDescription)")
-            }
-            return true
-        case .s3(_, let bucket, let prefix, _, _):
-            guard let (store, base) = s3Objects() else { return false }
-            let trimmed = (prefix ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-            let keys = try await store.keys(prefix: base)
-            if keys.isEmpty { return false }
-            guard keys.contains(base + "config"), keys.contains(where: { $0.hasPrefix(base + "keys/") }) else {
-                throw .notARepository("s3://\(bucket)/\(trimmed)")
-            }
-            // The config goes last, so an interrupted wipe still reads as a repository and is
-            // wiped again on the next attempt rather than left half-deleted and unrecognised.
-            for key in keys where key != base + "config" { try await store.delete(key: key) }
-            try await store.delete(key: base + "config")
-            return true
-        case .rest:
-            throw .unsupported("wiping a rest backend is not supported: the REST protocol cannot delete a repository")
-        }
     }
 
     // MARK: Running restic
@@ -603,7 +404,7 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         let subcommand = Self.subcommand(arguments)
         var result: ChildResult
         do {
-            result = try await ChildProcessRunner.run(
+            result = try await ChildResult.run(
                 executable: executable, arguments: fullArguments, environment: childEnvironment, stdout: stdout,
                 policy: cancellation, registry: registry)
         } catch {
@@ -681,16 +482,6 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
 
     // MARK: Helpers
 
-    static func holdsRepository(_ path: String) -> Bool {
-        var isDirectory: ObjCBool = false
-        let config = (path as NSString).appendingPathComponent("config")
-        let keys = (path as NSString).appendingPathComponent("keys")
-        guard FileManager.default.fileExists(atPath: config, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            return false
-        }
-        return FileManager.default.fileExists(atPath: keys, isDirectory: &isDirectory) && isDirectory.boolValue
-    }
-
     /// 1 to 64 ASCII characters 0-9 a-f, checked on bytes: `Character.isHexDigit` also takes
     /// fullwidth digits ("１"), and its Unicode checks were visible in a 1,000-id forget's profile.
     static func validateID(_ id: String) throws(ResticError) {
@@ -723,12 +514,6 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         throw .executableNotFound("\(name) not found in PATH (\(path)); install restic 0.14 or later")
     }
 
-    /// This machine's name as restic writes it into lock files (Go's os.Hostname).
-    static var localHostname: String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count) == 0 else { return "" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }
 
 /// Splits a byte stream into lines, dropping restic's frequent `status` lines so that a long

@@ -1,12 +1,14 @@
-import CCurl
+import CurlTransport
 import Foundation
 
-/// Just enough of the S3 API to wipe a repository's objects: ListObjectsV2 and DeleteObject,
-/// path-style, signed with AWS Signature V4 by libcurl (`CURLOPT_AWS_SIGV4`). restic itself
-/// cannot remove a repository, and `Repository` deletion with policy Delete must.
+/// Just enough of the S3 API to size and wipe a repository's objects: ListObjectsV2 and
+/// DeleteObject, path-style, signed with AWS Signature V4 by libcurl (`CURLOPT_AWS_SIGV4`).
+/// restic itself cannot remove a repository, and `Repository` deletion with policy Delete must.
 ///
-/// Transfers are blocking `curl_easy_perform` calls, each on a thread of its own, so they never
-/// hold one of Swift's cooperative threads. Wiping is rare; it needs no connection pool.
+/// Requests go through one `CurlEngine` shared by every store of the process (the same
+/// transport as the Kubernetes client's): its loop runs on a thread of its own, so no request
+/// holds one of Swift's cooperative threads, and a listing's pages and a wipe's deletions reuse
+/// its connections.
 struct S3ObjectStore: Sendable {
     /// `http(s)://host[:port]`, no trailing slash.
     let endpoint: String
@@ -65,54 +67,29 @@ struct S3ObjectStore: Sendable {
         var body: String
     }
 
+    /// The engine of every S3 store of this process, started on first use.
+    private static let engine = Result { () throws(TransferFailure) in try CurlEngine() }
+
+    /// S3 wants the payload hash header; an empty body's SHA-256 is fixed.
+    private static let emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
     private func perform(method: String, path: String, query: String?) async throws(ResticError) -> Response {
         let url = endpoint + path + (query.map { "?" + $0 } ?? "")
-        let signing = "aws:amz:\(region):s3"
-        let user = "\(credentials.accessKeyID):\(credentials.secretAccessKey.revealed)"
-        let result: Result<Response, ResticError> = await withCheckedContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(returning: Self.blockingPerform(method: method, url: url, signing: signing, user: user))
-            }
-            thread.name = "kubesnap-s3"
-            thread.start()
-        }
-        return try result.get()
-    }
-
-    private static func blockingPerform(method: String, url: String, signing: String, user: String) -> Result<
-        Response, ResticError
-    > {
-        guard let easy = curl_easy_init() else { return .failure(.s3("libcurl could not start a transfer")) }
-        defer { curl_easy_cleanup(easy) }
-        let body = ResponseBody()
-        let userdata = Unmanaged.passUnretained(body).toOpaque()
-        var codes: [CURLcode] = [
-            kubesnap_curl_set_string(easy, CURLOPT_URL, url),
-            kubesnap_curl_set_string(easy, CURLOPT_CUSTOMREQUEST, method),
-            kubesnap_curl_set_string(easy, CURLOPT_AWS_SIGV4, signing),
-            kubesnap_curl_set_string(easy, CURLOPT_USERPWD, user),
-            kubesnap_curl_set_long(easy, CURLOPT_NOSIGNAL, 1),
-            kubesnap_curl_set_long(easy, CURLOPT_CONNECTTIMEOUT, 15),
-            kubesnap_curl_set_long(easy, CURLOPT_TIMEOUT, 120),
-            kubesnap_curl_set_callback(easy, CURLOPT_WRITEFUNCTION, s3WriteCallback),
-            kubesnap_curl_set_pointer(easy, CURLOPT_WRITEDATA, userdata),
-        ]
-        // S3 wants the payload hash header; an empty body's SHA-256 is fixed.
-        let headers = curl_slist_append(
-            nil, "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        defer { curl_slist_free_all(headers) }
-        codes.append(kubesnap_curl_set_slist(easy, CURLOPT_HTTPHEADER, headers))
-        if let failed = codes.first(where: { $0 != CURLE_OK }) {
-            return .failure(.s3("libcurl option: \(String(cString: curl_easy_strerror(failed)))"))
-        }
-        let code = curl_easy_perform(easy)
-        guard code == CURLE_OK else {
+        var request = TransferRequest(
+            method: method, url: url, connectTimeout: .seconds(15), requestTimeout: .seconds(120))
+        request.headers = [HTTPHeader(name: "x-amz-content-sha256", value: Self.emptyPayloadHash)]
+        request.awsSignature = AWSSignature(
+            provider: "aws:amz:\(region):s3", accessKeyID: credentials.accessKeyID,
+            secretAccessKey: credentials.secretAccessKey.revealed)
+        do {
+            let response = try await Self.engine.get().perform(request)
+            return Response(status: response.status, body: String(decoding: response.body, as: UTF8.self))
+        } catch let failure as TransferFailure {
             // The URL holds no credential; the error text is libcurl's.
-            return .failure(.s3("\(method) \(url): \(String(cString: curl_easy_strerror(code)))"))
+            throw .s3("\(method) \(url): \(failure.message)")
+        } catch {
+            throw .s3("\(method) \(url): cancelled")
         }
-        var status = 0
-        _ = kubesnap_curl_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
-        return .success(Response(status: status, body: String(decoding: body.bytes, as: UTF8.self)))
     }
 
     // MARK: - XML (the listing's few elements; no XML library needed)
@@ -168,19 +145,4 @@ struct S3ObjectStore: Sendable {
     /// RFC 3986 unreserved characters: what SigV4 leaves unescaped.
     static let unreserved = CharacterSet(
         charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-}
-
-/// A response body filled by libcurl's write callback on the transfer's own thread.
-private final class ResponseBody {
-    var bytes: [UInt8] = []
-}
-
-private let s3WriteCallback: kubesnap_curl_data_callback = { buffer, size, count, userdata in
-    guard let buffer, let userdata else { return 0 }
-    let body = Unmanaged<ResponseBody>.fromOpaque(userdata).takeUnretainedValue()
-    let length = size * count
-    buffer.withMemoryRebound(to: UInt8.self, capacity: length) {
-        body.bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
-    }
-    return length
 }

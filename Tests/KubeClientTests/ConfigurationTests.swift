@@ -3,6 +3,7 @@ import KubeJSON
 import KubeTestSupport
 import Testing
 
+@testable import CurlTransport
 @testable import KubeClient
 
 @Suite struct ConfigurationTests {

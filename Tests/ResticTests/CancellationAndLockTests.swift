@@ -75,7 +75,7 @@ import Testing
         }
         try FileManager.default.createSymbolicLink(atPath: root.path + "/link", withDestinationPath: root.path + "/data")
         var seen: [String: Int] = [:]
-        ResticRepository.visitFiles(under: root.path) { relative, info in
+        LocalRepositoryFiles.visitFiles(under: root.path) { relative, info in
             #expect(seen[relative] == nil, "visited twice: \(relative)")
             seen[relative] = Int(info.st_size)
         }
@@ -196,7 +196,7 @@ import Testing
         let lock = try #require(locks.first)
         #expect(repository.isStale(lock))
         #expect(!lock.exclusive)
-        #expect(lock.hostname == ResticRepository.localHostname)
+        #expect(lock.hostname == ResticLockFile.localHostname)
 
         // The stale lock blocks an exclusive operation until it is removed.
         await #expect {
@@ -265,11 +265,11 @@ import Testing
             later.signal(SIGKILL)
             _ = later.waitUntilExit()
         }
-        let started = try #require(ResticRepository.processStartTime(later.pid))
+        let started = try #require(ResticLock.processStartTime(later.pid))
         #expect(abs(started.timeIntervalSinceNow) < 60, "start time read from /proc: \(started)")
         func lock(madeAt time: Date) -> ResticLock {
             ResticLock(
-                id: String(repeating: "a", count: 64), pid: later.pid, hostname: ResticRepository.localHostname,
+                id: String(repeating: "a", count: 64), pid: later.pid, hostname: ResticLockFile.localHostname,
                 username: nil, time: time, exclusive: false)
         }
         #expect(repository.isStale(lock(madeAt: started.addingTimeInterval(-3600))), "made an hour before its pid's process started")

@@ -46,7 +46,7 @@ import Testing
         defer { fixture.remove() }
         let (repository, _) = try await fixture.initializedRepository()
         let key = try await Self.masterKey(fixture, repository)
-        let lock = try ResticRepository.lockFile(exclusive: true, key: key)
+        let lock = try ResticLockFile.ofThisProcess(exclusive: true).sealed(with: key)
         let name = ResticMasterKey.storageID(of: lock)
         #expect(FileManager.default.createFile(atPath: fixture.repositoryPath + "/locks/" + name, contents: Data(lock)))
 
@@ -56,7 +56,7 @@ import Testing
         #expect(locks.first?.id == name)
         #expect(locks.first?.exclusive == true)
         #expect(locks.first?.pid == getpid())
-        #expect(locks.first?.hostname == ResticRepository.localHostname)
+        #expect(locks.first?.hostname == ResticLockFile.localHostname)
         #expect(abs(locks.first.map { $0.time.timeIntervalSinceNow } ?? 99) < 60)
         // ... and does not back up while it stands.
         let blocked = try await resticCLI(
@@ -93,7 +93,7 @@ import Testing
         let id = try await repository.backup(path: try fixture.source("data")).snapshotID
         // A lock of another process: a shared one, as a running `restic backup` holds.
         let key = try await Self.masterKey(fixture, repository)
-        let other = try ResticRepository.lockFile(exclusive: false, key: key)
+        let other = try ResticLockFile.ofThisProcess(exclusive: false).sealed(with: key)
         let otherPath = fixture.repositoryPath + "/locks/" + ResticMasterKey.storageID(of: other)
         #expect(FileManager.default.createFile(atPath: otherPath, contents: Data(other)))
 

@@ -1,50 +1,80 @@
 import CCurl
 import Foundation
 
-/// One HTTP header of a response.
-struct HTTPHeader: Sendable, Hashable {
-    var name: String
-    var value: String
+/// One HTTP header of a request or response (a response's names are lowercased).
+public struct HTTPHeader: Sendable, Hashable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) { (self.name, self.value) = (name, value) }
 }
 
 /// TLS and connection settings of one transfer. Certificates and keys are PEM bytes handed to
 /// libcurl as blobs (copied into libcurl's memory, never written to a file).
-struct TransportSecurity: Sendable {
-    var certificateAuthorityPEM: [UInt8]?
-    var insecureSkipTLSVerify = false
-    var clientCertificatePEM: [UInt8]?
-    var clientKeyPEM: [UInt8]?
+public struct TransportSecurity: Sendable {
+    /// The only CA trusted (no system CA directory); nil: the system's CAs.
+    public var certificateAuthorityPEM: [UInt8]?
+    public var insecureSkipTLSVerify = false
+    public var clientCertificatePEM: [UInt8]?
+    public var clientKeyPEM: [UInt8]?
     /// Name to send as SNI and to verify the server certificate against, instead of the
-    /// server URL's host (kubeconfig `tls-server-name`). See `CurlEngine.configure`.
-    var tlsServerName: String?
-    var proxyURL: String?
+    /// server URL's host (kubeconfig `tls-server-name`). See `CurlTransfer.configure`.
+    public var tlsServerName: String?
+    public var proxyURL: String?
+
+    /// The system's CAs, verification on, no client certificate, no proxy; set what differs.
+    public init() {}
+}
+
+/// AWS Signature Version 4, computed by libcurl (`CURLOPT_AWS_SIGV4`) for S3 requests.
+public struct AWSSignature: Sendable {
+    /// `aws:amz:REGION:SERVICE`, e.g. `aws:amz:us-east-1:s3`.
+    public var provider: String
+    public var accessKeyID: String
+    /// Never logged; it reaches libcurl only.
+    public var secretAccessKey: String
+
+    public init(provider: String, accessKeyID: String, secretAccessKey: String) {
+        (self.provider, self.accessKeyID, self.secretAccessKey) = (provider, accessKeyID, secretAccessKey)
+    }
 }
 
 /// Everything the curl loop needs to run one request.
-struct TransferRequest: Sendable {
-    var method: String
-    var url: String
-    var headers: [HTTPHeader]
-    var body: [UInt8]?
-    var security: TransportSecurity
-    var connectTimeout: Duration
+public struct TransferRequest: Sendable {
+    public var method: String
+    public var url: String
+    public var headers: [HTTPHeader]
+    public var body: [UInt8]?
+    public var security: TransportSecurity
+    public var connectTimeout: Duration
     /// nil: no overall time limit (watches).
-    var requestTimeout: Duration?
-    var userAgent: String
+    public var requestTimeout: Duration?
+    /// nil: libcurl sends none.
+    public var userAgent: String?
+    /// Signs the request (S3); nil: unsigned.
+    public var awsSignature: AWSSignature?
+
+    /// No headers, no body, default security, no user agent, unsigned; set what differs.
+    public init(method: String, url: String, connectTimeout: Duration, requestTimeout: Duration?) {
+        (self.method, self.url, self.headers, self.security) = (method, url, [], TransportSecurity())
+        (self.connectTimeout, self.requestTimeout) = (connectTimeout, requestTimeout)
+    }
 }
 
 /// Why a transfer failed below HTTP (no response, or a response cut short).
-struct TransferFailure: Error, Sendable, CustomStringConvertible {
-    /// The CURLcode; 0 is never used here.
-    var code: Int32
-    var message: String
-    var description: String { message }
+public struct TransferFailure: Error, Sendable, CustomStringConvertible {
+    /// The CURLcode (`cancelledCode` for a cancelled transfer); 0 is never used here.
+    public var code: Int32
+    public var message: String
+    public var description: String { message }
 
-    static let cancelledCode: Int32 = -1
+    public init(code: Int32, message: String) { (self.code, self.message) = (code, message) }
+
+    public static let cancelledCode: Int32 = -1
 
     /// The request certainly never reached the server (DNS, refused connection, TLS setup):
     /// safe to retry for any verb.
-    var requestNeverSent: Bool {
+    public var requestNeverSent: Bool {
         switch UInt32(bitPattern: code) {
         case CURLE_COULDNT_RESOLVE_HOST.rawValue, CURLE_COULDNT_RESOLVE_PROXY.rawValue,
             CURLE_COULDNT_CONNECT.rawValue:
@@ -55,7 +85,7 @@ struct TransferFailure: Error, Sendable, CustomStringConvertible {
 
     /// A connection that broke (reset, EOF, receive error): retried for GET only, as client-go
     /// does. Timeouts and TLS failures are not: retrying them mostly repeats the wait.
-    var isConnectionBroken: Bool {
+    public var isConnectionBroken: Bool {
         switch UInt32(bitPattern: code) {
         case CURLE_SEND_ERROR.rawValue, CURLE_RECV_ERROR.rawValue, CURLE_GOT_NOTHING.rawValue,
             CURLE_PARTIAL_FILE.rawValue, CURLE_HTTP2.rawValue, CURLE_HTTP2_STREAM.rawValue:
@@ -67,7 +97,7 @@ struct TransferFailure: Error, Sendable, CustomStringConvertible {
 
 /// What the curl loop reports about one transfer, in order: one `head` (once the response
 /// headers are complete), any number of `body` chunks, then exactly one `end`.
-enum TransferEvent: Sendable {
+public enum TransferEvent: Sendable {
     case head(status: Int, headers: [HTTPHeader])
     case body([UInt8])
     case end(TransferFailure?)
@@ -81,7 +111,9 @@ enum TransferEvent: Sendable {
 /// reports progress through an `AsyncStream` per transfer. `curl_multi_wakeup` interrupts the
 /// poll when work is queued. A hundred open watches cost a hundred sockets on this one thread,
 /// not a hundred blocked threads of the cooperative pool.
-final class CurlEngine: @unchecked Sendable {
+///
+/// Shared by the Kubernetes client (one engine per client) and restic's S3 listing.
+public final class CurlEngine: @unchecked Sendable {
     // Guarded by `lock`.
     private let lock = NSLock()
     private var pendingAdds: [CurlTransfer] = []
@@ -102,7 +134,7 @@ final class CurlEngine: @unchecked Sendable {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
     }()
 
-    init() throws(TransferFailure) {
+    public init() throws(TransferFailure) {
         guard Self.globalInit, let multi = curl_multi_init() else {
             throw TransferFailure(
                 code: Int32(CURLE_FAILED_INIT.rawValue), message: "libcurl failed to initialise")
@@ -115,17 +147,17 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     /// Transfers queued or running (tests use it to see that a cancelled watch is gone).
-    var activeTransferCount: Int { lock.withLock { activeIDs.count } }
+    public var activeTransferCount: Int { lock.withLock { activeIDs.count } }
 
     /// How often a transfer was paused because its consumer fell behind.
-    var pauseCount: Int { lock.withLock { pauses } }
+    public var pauseCount: Int { lock.withLock { pauses } }
 
     /// New connections the finished transfers had to open (the rest reused a cached one).
-    var openedConnectionCount: Int { lock.withLock { connectionsOpened } }
+    public var openedConnectionCount: Int { lock.withLock { connectionsOpened } }
 
     /// Queues a transfer. Cancelling the consumer of the returned stream (or the task iterating
     /// it) removes the transfer from the loop.
-    func start(_ request: TransferRequest) -> (AsyncStream<TransferEvent>, TransferFlow) {
+    public func start(_ request: TransferRequest) -> (AsyncStream<TransferEvent>, TransferFlow) {
         let (stream, continuation) = AsyncStream<TransferEvent>.makeStream()
         let id: UInt64 = lock.withLock {
             nextID += 1
@@ -159,7 +191,7 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     /// Resumes a transfer paused by flow control (its consumer caught up).
-    func resume(_ id: UInt64) {
+    public func resume(_ id: UInt64) {
         lock.withLock { pendingResumes.append(id) }
         curl_multi_wakeup(multi)
     }
@@ -170,7 +202,7 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     /// Stops a transfer (a no-op if it already finished).
-    func cancel(_ id: UInt64) {
+    public func cancel(_ id: UInt64) {
         let known = lock.withLock {
             guard activeIDs.contains(id) else { return false }
             pendingCancels.append(id)
@@ -180,7 +212,7 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     /// Ends the loop thread; running transfers end with a cancellation failure.
-    func shutdown() {
+    public func shutdown() {
         lock.withLock { shuttingDown = true }
         curl_multi_wakeup(multi)
     }
@@ -328,7 +360,14 @@ final class CurlTransfer: @unchecked Sendable {
         try check(kubesnap_curl_set_string(easy, CURLOPT_URL, url), "URL")
         try check(kubesnap_curl_set_string(easy, CURLOPT_CUSTOMREQUEST, request.method), "method")
         if request.method == "HEAD" { try check(kubesnap_curl_set_long(easy, CURLOPT_NOBODY, 1), "nobody") }
-        try check(kubesnap_curl_set_string(easy, CURLOPT_USERAGENT, request.userAgent), "user agent")
+        if let userAgent = request.userAgent {
+            try check(kubesnap_curl_set_string(easy, CURLOPT_USERAGENT, userAgent), "user agent")
+        }
+        if let signature = request.awsSignature {
+            try check(kubesnap_curl_set_string(easy, CURLOPT_AWS_SIGV4, signature.provider), "AWS signature")
+            try check(kubesnap_curl_set_string(easy, CURLOPT_USERNAME, signature.accessKeyID), "access key")
+            try check(kubesnap_curl_set_string(easy, CURLOPT_PASSWORD, signature.secretAccessKey), "secret key")
+        }
         try check(
             kubesnap_curl_set_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)), "HTTP version")
         try check(kubesnap_curl_set_long(easy, CURLOPT_NOSIGNAL, 1), "nosignal")
@@ -513,12 +552,16 @@ private let curlHeaderCallback: kubesnap_curl_data_callback = { buffer, size, co
 }
 
 /// The response of a transfer read to its end.
-struct HTTPResponse: Sendable {
-    var status: Int
-    var headers: [HTTPHeader]
-    var body: [UInt8]
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [HTTPHeader]
+    public var body: [UInt8]
 
-    func header(_ name: String) -> String? {
+    public init(status: Int, headers: [HTTPHeader], body: [UInt8]) {
+        (self.status, self.headers, self.body) = (status, headers, body)
+    }
+
+    public func header(_ name: String) -> String? {
         let lower = name.lowercased()
         return headers.first { $0.name == lower }?.value
     }
@@ -526,9 +569,9 @@ struct HTTPResponse: Sendable {
 
 /// A transfer whose response headers have arrived; the body is read chunk by chunk.
 /// Owned by one task at a time.
-final class OpenTransfer {
-    let status: Int
-    let headers: [HTTPHeader]
+public final class OpenTransfer {
+    public let status: Int
+    public let headers: [HTTPHeader]
     private var iterator: AsyncStream<TransferEvent>.AsyncIterator
     private let flow: TransferFlow
     private var ended = false
@@ -543,14 +586,14 @@ final class OpenTransfer {
         self.flow = flow
     }
 
-    func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         let lower = name.lowercased()
         return headers.first { $0.name == lower }?.value
     }
 
     /// The next body chunk; nil at the end of the body. Throws the failure that cut it short,
     /// or `CancellationError` when the task was cancelled.
-    func nextChunk() async throws -> [UInt8]? {
+    public func nextChunk() async throws -> [UInt8]? {
         while !ended {
             guard let event = await iterator.next() else {
                 ended = true
@@ -572,7 +615,7 @@ final class OpenTransfer {
     }
 
     /// The rest of the body.
-    func readAll() async throws -> [UInt8] {
+    public func readAll() async throws -> [UInt8] {
         var body: [UInt8] = []
         while let chunk = try await nextChunk() { body.append(contentsOf: chunk) }
         return body
@@ -582,7 +625,7 @@ final class OpenTransfer {
 extension CurlEngine {
     /// Starts a transfer and waits for its response headers. Cancelling the calling task
     /// removes the transfer from the loop.
-    func open(_ request: TransferRequest) async throws -> OpenTransfer {
+    public func open(_ request: TransferRequest) async throws -> OpenTransfer {
         let (stream, flow) = start(request)
         var iterator = stream.makeAsyncIterator()
         while true {
@@ -607,7 +650,7 @@ extension CurlEngine {
     }
 
     /// Runs a transfer to its end.
-    func perform(_ request: TransferRequest) async throws -> HTTPResponse {
+    public func perform(_ request: TransferRequest) async throws -> HTTPResponse {
         let transfer = try await open(request)
         let body = try await transfer.readAll()
         return HTTPResponse(status: transfer.status, headers: transfer.headers, body: body)
@@ -618,7 +661,7 @@ extension CurlEngine {
 /// `pauseAbove` the write callback pauses the transfer (CURL_WRITEFUNC_PAUSE: TCP pushes back
 /// on the server); once the consumer is down to `resumeBelow` the loop resumes it. A slow
 /// watch consumer thus holds a bounded amount of memory.
-final class TransferFlow: @unchecked Sendable {
+public final class TransferFlow: @unchecked Sendable {
     static let pauseAbove = 8 << 20
     static let resumeBelow = 1 << 20
 
