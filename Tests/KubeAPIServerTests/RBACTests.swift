@@ -316,6 +316,21 @@ struct RBACTests {
         let (empty, _) = try await review(server.kubeconfigPath, "apiVersion: authorization.k8s.io/v1\nkind: SubjectAccessReview\nspec: {resourceAttributes: {verb: get, resource: pods}}\n")
         #expect(empty.stderr.contains("spec.user: Invalid value: \"\": at least one of user or group must be specified"), "\(empty)")
 
+        // LocalSubjectAccessReview: the namespace of the path and of the attributes must agree.
+        let local = """
+            apiVersion: authorization.k8s.io/v1
+            kind: LocalSubjectAccessReview
+            metadata: {namespace: b}
+            spec:
+              user: alice
+              groups: [team-a]
+              resourceAttributes: {namespace: b, verb: get, group: kubesnap.io, resource: snapshots}
+            """
+        let (localAsked, localBody) = try await review(server.kubeconfigPath, local)
+        #expect(localAsked.succeeded && localBody["status"]["allowed"].boolValue == false, "\(localAsked)")
+        let (mismatch, _) = try await review(server.kubeconfigPath, local.replacingOccurrences(of: "metadata: {namespace: b}", with: "metadata: {namespace: a}"))
+        #expect(mismatch.stderr.contains("spec.resourceAttributes.namespace: Invalid value: \"b\": must match metadata.namespace"), "\(mismatch)")
+
         // Discovery lists the review groups, so kubectl finds them.
         let resources = try await Self.kubectlWith(alice, server, ["api-resources", "--api-group=authorization.k8s.io", "-o", "name"])
         #expect(resources.succeeded && resources.stdout.contains("selfsubjectaccessreviews.authorization.k8s.io"), "\(resources)")
@@ -350,6 +365,14 @@ struct RBACTests {
         #expect(info["username"].stringValue == "system:serviceaccount:a:bot", "\(whoami)")
         let groups = (info["groups"].arrayValue ?? []).compactMap(\.stringValue)
         #expect(groups == ["system:serviceaccounts", "system:serviceaccounts:a", "system:authenticated"], "\(whoami)")
+
+        // TokenReview (the admin's): the token is the account's.
+        let tokenReview: JSONValue = ["apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": ["token": .string(token)]]
+        let reviewPath = try server.directory.write("tokenreview.json", tokenReview.serialized())
+        let reviewed = try await kubectl(server, ["create", "-f", reviewPath, "-o", "json"])
+        let reviewedBody = (try? JSONValue.parse(reviewed.stdout)) ?? .null
+        #expect(reviewedBody["status"]["authenticated"].boolValue == true, "\(reviewed)")
+        #expect(reviewedBody["status"]["user"]["username"].stringValue == "system:serviceaccount:a:bot", "\(reviewed)")
 
         // The aggregated `view` ClusterRole, bound in a, lets it read ConfigMaps there only.
         let read = try await Self.kubectlWithToken(token, server, ["get", "configmaps", "-n", "a"])
