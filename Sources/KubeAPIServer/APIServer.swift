@@ -68,7 +68,7 @@ public final class APIServer: Sendable {
         let router = RequestRouter(
             store: store, log: log, faults: faults, metrics: metrics, authentication: authentication,
             enableFaultInjection: configuration.enableFaultInjection, bookmarkInterval: configuration.bookmarkIntervalSeconds)
-        faults.closeWatchesAction.withLock { $0 = { await store.closeAllWatches() } }
+        faults.closeWatchesAction.withLock { $0 = { abruptly in await store.closeAllWatches(abruptly: abruptly) } }
 
         let sslContext: NIOSSLContext
         do {

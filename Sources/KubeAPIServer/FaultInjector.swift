@@ -1,9 +1,10 @@
 import KubeJSON
 
 /// Test-only faults the server can be told to inject (in-process or over `POST /debug/faults`):
-/// close all watches, answer the next watches with 410, fail the next requests with 429/500/503
-/// (any request, or the next ones matching a `FaultRule`: a verb, a resource, a subresource, a
-/// name), add latency.
+/// close all watches (cleanly, or cut mid-stream without the final chunk), answer the next
+/// watches with 410, fail the next requests with 429/500/503 (any request, or the next ones
+/// matching a `FaultRule`: a verb, a resource, a subresource, a name), add latency, or a seeded
+/// `ChaosProfile` that does the same at random rates.
 public final class FaultInjector: Sendable {
     struct State {
         var goneNextWatches = 0
@@ -14,16 +15,41 @@ public final class FaultInjector: Sendable {
         var rules: [FaultRule] = []
         /// Failures injected so far, by status code.
         var injected: [Int: Int] = [:]
+        /// 410s answered to watches so far.
+        var injectedGone = 0
+        /// Requests that asked for their fault (every API request), faulted or not.
+        var requests = 0
+        var chaos: ChaosProfile?
+        var random = SplitMix64(seed: 0)
     }
     let state = Locked(State())
-    /// Set by the server: ends every open watch.
-    let closeWatchesAction = Locked<(@Sendable () async -> Void)?>(nil)
+    /// Set by the server: ends every open watch (abruptly or not).
+    let closeWatchesAction = Locked<(@Sendable (_ abruptly: Bool) async -> Void)?>(nil)
 
     init() {}
 
-    /// Ends every open watch now (clients see the stream close and re-watch).
-    public func closeWatches() async {
-        if let action = closeWatchesAction.current { await action() }
+    /// Ends every open watch now (clients see the stream close and re-watch); `abruptly` cuts
+    /// the connection mid-stream, without the chunked stream's final chunk.
+    public func closeWatches(abruptly: Bool = false) async {
+        if let action = closeWatchesAction.current { await action(abruptly) }
+    }
+
+    /// Injects faults at random, at `profile`'s rates, from its seed (nil stops it). The same
+    /// seed gives the same sequence of decisions; which request meets each depends on the
+    /// order requests arrive in.
+    public func setChaos(_ profile: ChaosProfile?) {
+        state.withLock {
+            $0.chaos = profile
+            $0.random = SplitMix64(seed: profile?.seed ?? 0)
+        }
+    }
+
+    /// A random latency for the next request, in milliseconds (0 without chaos latency).
+    func chaosLatencyMilliseconds() -> Int {
+        state.withLock { s in
+            guard let maximum = s.chaos?.latencyMaxMilliseconds, maximum > 0 else { return 0 }
+            return Int(s.random.next() % UInt64(maximum + 1))
+        }
     }
 
     /// The next `count` watch requests get an ERROR event with a 410 Expired Status.
@@ -45,20 +71,34 @@ public final class FaultInjector: Sendable {
     /// Failures injected so far, by HTTP status code (for a fault suite's figures).
     public var injectedFailures: [Int: Int] { state.current.injected }
 
+    /// Watches answered with 410 Gone so far.
+    public var injectedGone: Int { state.current.injectedGone }
+
+    /// API requests seen so far (each asks for its fault), faulted or not.
+    public var requestsSeen: Int { state.current.requests }
+
     /// Requests still to be failed by rules.
     public var pendingRuleFailures: Int { state.current.rules.reduce(0) { $0 + $1.count } }
 
     /// Delay added to every API request; 0 clears it.
     public func setLatency(milliseconds: Int) { state.withLock { $0.latencyMilliseconds = max(0, milliseconds) } }
 
-    /// Clears every fault.
-    public func reset() { state.withLock { $0 = State() } }
+    /// Clears every fault (the counts of requests and of faults injected so far stay).
+    public func reset() {
+        state.withLock {
+            var cleared = State()
+            cleared.injected = $0.injected
+            cleared.injectedGone = $0.injectedGone
+            cleared.requests = $0.requests
+            $0 = cleared
+        }
+    }
 
     /// Applies a `/debug/faults` body.
     func apply(_ body: JSONValue) async throws(APIError) {
         guard case .object(let fields) = body, !fields.isEmpty else {
             throw APIError.badRequest(
-                "a fault is one of closeWatches, goneNextWatches, failNext, failMatching, latencyMilliseconds, reset")
+                "a fault is one of closeWatches, cutWatches, goneNextWatches, failNext, failMatching, latencyMilliseconds, reset")
         }
         if body["reset"].boolValue == true { reset() }
         if let n = body["goneNextWatches"].intValue { goneNextWatches(Int(n)) }
@@ -83,12 +123,19 @@ public final class FaultInjector: Sendable {
         }
         if let ms = body["latencyMilliseconds"].intValue { setLatency(milliseconds: Int(ms)) }
         if body["closeWatches"].boolValue == true { await closeWatches() }
+        if body["cutWatches"].boolValue == true { await closeWatches(abruptly: true) }
     }
 
     func takeWatchGone() -> Bool {
-        state.withLock {
-            guard $0.goneNextWatches > 0 else { return false }
-            $0.goneNextWatches -= 1
+        state.withLock { s in
+            if s.goneNextWatches > 0 {
+                s.goneNextWatches -= 1
+            } else if let percent = s.chaos?.gonePercent, percent > 0, s.random.next() % 100 < UInt64(percent) {
+                // chaos
+            } else {
+                return false
+            }
+            s.injectedGone += 1
             return true
         }
     }
@@ -96,6 +143,7 @@ public final class FaultInjector: Sendable {
     /// The failure this request gets, if any: the first matching rule's, else one of `failNext`.
     func takeFailure(_ request: FaultRule.Request) -> APIError? {
         state.withLock { s -> APIError? in
+            s.requests += 1
             let code: Int
             let retryAfter: Int
             if let index = s.rules.firstIndex(where: { $0.count > 0 && $0.matches(request) }) {
@@ -107,6 +155,11 @@ public final class FaultInjector: Sendable {
                 s.failCount -= 1
                 code = s.failCode
                 retryAfter = s.retryAfterSeconds
+            } else if let chaos = s.chaos, chaos.failPercent > 0, !chaos.codes.isEmpty,
+                request.verb != "watch", s.random.next() % 1000 < UInt64(chaos.failPercent * 10)
+            {
+                code = chaos.codes[Int(s.random.next() % UInt64(chaos.codes.count))]
+                retryAfter = code == 429 ? 1 : 0
             } else {
                 return nil
             }
@@ -136,6 +189,39 @@ public final class FaultInjector: Sendable {
     }
 
     var latencyMilliseconds: Int { state.current.latencyMilliseconds }
+}
+
+/// Faults at random rates from a seed (`FaultInjector.setChaos`): the fault suite's weather.
+public struct ChaosProfile: Sendable, Equatable {
+    public var seed: UInt64
+    /// Percent of requests other than watches that fail (with one of `codes`, chosen at random).
+    public var failPercent: Double
+    public var codes: [Int]
+    /// Percent of watches answered with 410 Gone.
+    public var gonePercent: Int
+    /// Each request waits a random 0...this many milliseconds.
+    public var latencyMaxMilliseconds: Int
+
+    public init(seed: UInt64, failPercent: Double = 0, codes: [Int] = [429, 500, 503], gonePercent: Int = 0, latencyMaxMilliseconds: Int = 0) {
+        self.seed = seed
+        self.failPercent = failPercent
+        self.codes = codes.filter(FaultRule.codes.contains)
+        self.gonePercent = gonePercent
+        self.latencyMaxMilliseconds = latencyMaxMilliseconds
+    }
+}
+
+/// A small seeded generator (SplitMix64): the same seed, the same sequence.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
 
 /// Which requests a fault fails: every field that is set must match (nil matches anything;

@@ -129,6 +129,11 @@ struct HTTPConnection {
             }
             if let id = watch.id { await router.store.stopWatch(id) }
             if let failure { throw failure }
+            if events.isCut {
+                // A cut connection (fault injection): closed without the final chunk.
+                try? await channel.channel.close()  // already closing is the same end
+                throw CancellationError()
+            }
         }
         try await outbound.write(.end(nil))
     }

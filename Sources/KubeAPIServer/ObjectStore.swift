@@ -243,9 +243,12 @@ actor ObjectStore {
         watchers.removeValue(forKey: id)?.mailbox.finish()
     }
 
-    /// Ends every watch (fault injection; clients re-watch).
-    func closeAllWatches() {
-        for (_, w) in watchers { w.mailbox.finish() }
+    /// Ends every watch (fault injection; clients re-watch): cleanly, or `abruptly` as a
+    /// broken connection does (mid-stream, no final chunk).
+    func closeAllWatches(abruptly: Bool = false) {
+        for (_, w) in watchers {
+            if abruptly { w.mailbox.cut() } else { w.mailbox.finish() }
+        }
         watchers.removeAll()
     }
 

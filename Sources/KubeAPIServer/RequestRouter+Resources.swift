@@ -34,7 +34,7 @@ extension RequestRouter {
                 || (subresource == "token" && info.key == BuiltinResources.serviceAccountKey)
             guard allowed else { throw notFoundPath(request.path) }
         }
-        let latency = faults.latencyMilliseconds
+        let latency = faults.latencyMilliseconds + faults.chaosLatencyMilliseconds()
         if latency > 0 { try? await Task.sleep(for: .milliseconds(latency)) }  // injected latency
         let query = request.query
         let dryRun = query["dryRun"] == "All"

@@ -9,6 +9,8 @@ final class WatchMailbox: Sendable {
     private struct State {
         var events: [StoredEvent] = []
         var finished = false
+        /// Finished by a cut: the connection is to be dropped without the final chunk.
+        var cut = false
         var waiter: CheckedContinuation<[StoredEvent]?, Never>?
     }
 
@@ -42,8 +44,21 @@ final class WatchMailbox: Sendable {
     }
 
     /// Ends the stream: `next` hands out what is still waiting, then nil.
-    func finish() {
+    func finish() { end(cut: false) }
+
+    /// Ends the stream as a broken connection would (fault injection): the waiting events are
+    /// dropped and the connection closes without the chunked stream's final chunk.
+    func cut() { end(cut: true) }
+
+    /// Whether the stream was ended by `cut`.
+    var isCut: Bool { state.current.cut }
+
+    private func end(cut: Bool) {
         let waiter = state.withLock { state in
+            if cut && !state.finished {
+                state.cut = true
+                state.events = []
+            }
             state.finished = true
             defer { state.waiter = nil }
             return state.waiter

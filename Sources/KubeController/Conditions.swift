@@ -60,7 +60,7 @@ public enum Conditions {
         else {
             return nil
         }
-        return try? value.decode(Condition.self)
+        return try? value.decode(Condition.self)  // a malformed condition reads as unset; the next write replaces it
     }
 
     /// Removes condition `type`; returns whether it was there.

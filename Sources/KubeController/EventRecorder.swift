@@ -335,6 +335,7 @@ public final class EventRecorder: Sendable {
                 }
                 // Bounded: a few tries, 200 ms doubling, on the recorder's own task (no
                 // reconcile waits for an Event).
+                // Cancelled (the recorder stops): the next try runs at once and ends the loop.
                 try? await Task.sleep(for: options.retryDelay * (1 << (attempt - 1)))
             }
         }

@@ -55,7 +55,7 @@ public final class HealthServer: Sendable {
         }
         onBound(channel.localAddress?.port ?? port)
         await withTaskCancellationHandler {
-            try? await channel.closeFuture.get()
+            try? await channel.closeFuture.get()  // a close error ends the server all the same
         } onCancel: {
             channel.close(promise: nil)
         }

@@ -169,7 +169,7 @@ public final class Informer<Object: KubeResource>: Sendable, AnyInformer {
                 } catch {
                     if Task.isCancelled { return }
                     logger.warning("list failed, retrying", metadata: ["error": "\(error)"])
-                    try? await Task.sleep(for: backoff.next())
+                    try? await Task.sleep(for: backoff.next())  // cancelled: the loop's check returns
                 }
                 continue
             }

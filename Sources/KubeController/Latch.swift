@@ -54,7 +54,7 @@ public final class Latch: Sendable {
     public func wait(atMost duration: Duration) async -> Bool {
         if isOpen { return true }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(for: duration) }
+            group.addTask { try? await Task.sleep(for: duration) }  // cancelled: the latch won
             group.addTask { await self.wait() }
             await group.next()
             group.cancelAll()

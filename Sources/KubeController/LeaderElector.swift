@@ -140,6 +140,8 @@ public final class LeaderElector: Sendable {
             do { try await Task.sleep(for: configuration.retryPeriod) } catch { return false }
             let deadline = lastRenew.advanced(by: configuration.renewDeadline)
             let renewed = await withTaskGroup(of: Bool?.self) { group in
+                // A failed renewal is a renewal not made: retried each retryPeriod until the
+                // renew deadline, then the lease is given up (and logged) below.
                 group.addTask { (try? await self.tryAcquireOrRenew()) ?? false }
                 group.addTask {
                     do { try await Task.sleep(until: deadline, clock: .continuous) } catch { return nil }
@@ -259,7 +261,7 @@ public final class LeaderElector: Sendable {
                 return
             } catch {
                 if !error.isNotFound && attempt < 5 {
-                    if !error.isConflict { try? await Task.sleep(for: configuration.retryPeriod) }
+                    if !error.isConflict { try? await Task.sleep(for: configuration.retryPeriod) }  // cancelled: try at once
                     continue
                 }
                 logger.warning(

@@ -231,7 +231,7 @@ public final class WorkQueue: Sendable {
     private func waitForTimerChange(until deadline: ContinuousClock.Instant?) async {
         await withTaskGroup(of: Void.self) { group in
             if let deadline {
-                group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+                group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }  // cancelled: woken
             }
             group.addTask { await self.waitForWake() }
             await group.next()

@@ -68,7 +68,9 @@ import Testing
         }
     }
 
-    @Test func catchesUpAfterADroppedWatch() async throws {
+    /// A watch ended cleanly, and one cut mid-stream without the final chunk (a broken
+    /// connection): both resume from the last resourceVersion.
+    @Test(arguments: [false, true]) func catchesUpAfterADroppedWatch(abruptly: Bool) async throws {
         try await withCluster { cluster in
             let informer = Informer<ConfigMap>(
                 client: cluster.client, options: InformerOptions(namespace: "default"))
@@ -80,7 +82,7 @@ import Testing
                     (informer.store.count == 1, "\(informer.store.keys)")
                 }
                 let restarts = informer.restartCount
-                await cluster.api.server.faults.closeWatches()
+                await cluster.api.server.faults.closeWatches(abruptly: abruptly)
                 for i in 0..<5 {
                     _ = try await cluster.client.create(
                         .configMaps, namespace: "default", configMap("default", "after-\(i)"))

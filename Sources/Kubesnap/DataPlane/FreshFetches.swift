@@ -81,7 +81,7 @@ actor FreshFetches<Value: Sendable> {
     /// snapshot listing of a large repository is megabytes; nothing needs it past its age).
     private func expire(_ key: String, started: ContinuousClock.Instant, at deadline: ContinuousClock.Instant) {
         Task { [weak self] in
-            try? await Task.sleep(until: deadline, clock: .continuous)
+            try? await Task.sleep(until: deadline, clock: .continuous)  // cancelled: drop now
             await self?.drop(key, started: started)
         }
     }

@@ -50,6 +50,8 @@ struct RepositoryAccess: Sendable {
 
     /// The backend location (`status.backendURL`) of `repository`, or nil if its spec is invalid.
     func location(of repository: Repository) -> String? {
+        // An invalid spec is the Repository's own InvalidSpec condition; callers treat nil as
+        // "no location" (nothing matched, nothing written).
         guard let backend = try? backend(of: repository) else { return nil }
         return try? backend.location()
     }

@@ -258,6 +258,8 @@ public struct RepositoryReconciler: Reconciler {
                 openedStats = RepositoryStats(contents, size: keptSize ?? 0)
             case .notInitialized:
                 if case .local(let path) = backend {
+                    // A directory that cannot be made fails the `restic init` below, whose error
+                    // (with the OS's reason) is the Repository's condition.
                     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
                 }
                 do {
@@ -467,6 +469,8 @@ public struct RepositoryReconciler: Reconciler {
     private func removeUnfinishedFiles(_ restic: ResticRepository, location: String, object: Repository) async -> Int64 {
         guard case .local = restic.backend else { return 0 }
         let idle = configuration.unfinishedFileAge
+        // A failed removal is tried again at the next refresh: restic ignores such files, so
+        // nothing the user sees depends on it (the files' bytes stay in status.sizeBytes).
         let removed = try? await dataPlane.gate.withAccessIfIdle(location, exclusive: true) {
             () async throws -> [(path: String, bytes: Int64)] in
             let files = await restic.unfinishedFiles(idle: idle)

@@ -25,6 +25,8 @@ extension SnapshotReconciler {
         guard let id = current.snapshotID, !id.isEmpty else { return [] }
         let namespace = snapshot.metadata.namespace ?? ""
         let repository = repositories.get(ObjectKey(namespace: namespace, name: snapshot.spec.repository))
+        // A Repository whose backend does not resolve is reported on itself (InvalidSpec), and
+        // nothing can be compared through it: dropped here.
         let location = repository.flatMap { try? access.backend(of: $0).location() }
         if let recorded = current.backendRepository, let location, location != recorded {
             // The other fields cannot be compared through another repository.
@@ -37,6 +39,8 @@ extension SnapshotReconciler {
             changes.append("spec.snapshotID changed to \"\(wanted)\"; this Snapshot holds restic snapshot \(id.prefix(8))")
         }
         if let source = snapshot.spec.source, let repository {
+            // A path outside --source-root is the spec step's InvalidSpec; here it only means
+            // there is no path to compare.
             let wantedPath = try? sourceRoot.confine(source.path, field: "spec.source.path").resolvedPath
             let info: SnapshotInfo?
             do {

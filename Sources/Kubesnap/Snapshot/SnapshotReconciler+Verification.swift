@@ -137,6 +137,8 @@ extension SnapshotReconciler {
         do {
             restic = try access.open(repository)
         } catch {
+            // The Repository's own reconcile reports what keeps it from opening (its Secret,
+            // say) and leaves Ready, which enqueues this Snapshot again.
             return .done
         }
         let gate = gate
