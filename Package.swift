@@ -161,7 +161,9 @@ let package = Package(
             name: "KubesnapE2ETests",
             // KubesnapCLI is not imported: it is the `kubesnap` these tests run, built before them
             // (kubesnap-bench, which BenchTests run, is built by `swift build --build-tests`).
-            dependencies: ["KubesnapCLI", "KubeJSON", "KubesnapAPI", "KubeTestSupport"],
+            dependencies: [
+                "KubesnapCLI", "KubeJSON", "KubeClient", "KubeController", "KubeAPIServer", "KubesnapAPI", "KubeTestSupport",
+            ],
             swiftSettings: swiftSettings),
     ]
 )

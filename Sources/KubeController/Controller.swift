@@ -203,11 +203,37 @@ public final class Controller<Object: KubeResource>: Sendable, AnyController {
                 return
             }
             metrics?.count("error")
-            logger.warning(
-                "reconcile failed; retrying with backoff",
-                metadata: ["error": "\(error)", "retries": "\(queue.retries(key) + 1)"])
+            if let forbidden = Self.forbidden(error) {
+                // A permission the operator's role lacks: said on the object (a Warning Event
+                // naming the verb and resource refused), not only in the log. Retried with
+                // backoff: a fixed role takes effect without a restart.
+                logger.error(
+                    "reconcile forbidden; retrying with backoff",
+                    metadata: ["error": "\(error)", "retries": "\(queue.retries(key) + 1)"])
+                recorder?.warning(
+                    primary.store.get(key) ?? object, reason: "Forbidden",
+                    message: "the operator lacks a permission (check its ClusterRole): \(forbidden)")
+            } else {
+                logger.warning(
+                    "reconcile failed; retrying with backoff",
+                    metadata: ["error": "\(error)", "retries": "\(queue.retries(key) + 1)"])
+            }
             queue.addRateLimited(key)
         }
+    }
+}
+
+extension Controller {
+    /// The API server's message when `error` is (or wraps) a 403 Forbidden, else nil.
+    static func forbidden(_ error: any Error) -> String? {
+        let underlying: KubeError
+        switch error {
+        case let error as KubeError: underlying = error
+        case ControllerError.api(_, let error): underlying = error
+        default: return nil
+        }
+        guard let status = underlying.status, status.code == 403 else { return nil }
+        return status.message ?? "\(underlying)"
     }
 }
 

@@ -168,7 +168,14 @@ public final class Informer<Object: KubeResource>: Sendable, AnyInformer {
                     backoff.reset()
                 } catch {
                     if Task.isCancelled { return }
-                    logger.warning("list failed, retrying", metadata: ["error": "\(error)"])
+                    if let status = error.status, status.code == 403 {
+                        // The role lacks list (or watch): the cache cannot sync until it is granted.
+                        logger.error(
+                            "list forbidden (check the role's list and watch verbs), retrying",
+                            metadata: ["error": "\(status.message ?? "\(error)")"])
+                    } else {
+                        logger.warning("list failed, retrying", metadata: ["error": "\(error)"])
+                    }
                     try? await Task.sleep(for: backoff.next())  // cancelled: the loop's check returns
                 }
                 continue

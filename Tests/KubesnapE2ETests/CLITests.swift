@@ -202,6 +202,15 @@ enum DemoManifests {
         namespace: String, name: String = "app-repo", path: String, deletionPolicy: String = "Retain"
     ) -> String {
         """
+        \(namespaceAndSecret(namespace))
+        ---
+        \(repository(name: name, namespace: namespace, path: path, deletionPolicy: deletionPolicy))
+        """
+    }
+
+    /// The namespace and its repository password Secret `app-repo-password`.
+    static func namespaceAndSecret(_ namespace: String) -> String {
+        """
         apiVersion: v1
         kind: Namespace
         metadata: {name: \(namespace)}
@@ -210,8 +219,6 @@ enum DemoManifests {
         kind: Secret
         metadata: {name: app-repo-password, namespace: \(namespace)}
         stringData: {password: \(password)}
-        ---
-        \(repository(name: name, namespace: namespace, path: path, deletionPolicy: deletionPolicy))
         """
     }
 

@@ -57,9 +57,10 @@ final class E2ECluster: Sendable {
     }
 
     /// Starts `kubesnap operator` against this cluster, logging to logs/<name>.log.
-    func startOperator(name: String, extraArguments: [String] = []) throws -> KubesnapProcess {
+    /// `kubeconfig`: the admin's unless given (the operator's ServiceAccount's, say).
+    func startOperator(name: String, kubeconfig: String? = nil, extraArguments: [String] = []) throws -> KubesnapProcess {
         try KubesnapProcess.operatorProcess(
-            kubeconfig: kubectl.kubeconfig, sourceRoot: sourceRoot, repositoryRoot: repositoryRoot,
+            kubeconfig: kubeconfig ?? kubectl.kubeconfig, sourceRoot: sourceRoot, repositoryRoot: repositoryRoot,
             cacheDir: directory.appending("cache-\(name)"), logPath: directory.appending("logs/\(name).log"),
             extraArguments: extraArguments)
     }

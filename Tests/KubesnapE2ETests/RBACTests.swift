@@ -92,8 +92,11 @@ import Testing
             kind: Namespace
             metadata: {name: kubesnap-system}
             """)
+        // The operator runs as its ServiceAccount, bound by deploy/ (not the admin credential):
+        // everything below passing shows the ClusterRole suffices.
+        let operatorKubeconfig = try await Self.serviceAccountKubeconfig(cluster)
         let operatorProcess = try cluster.startOperator(
-            name: "operator",
+            name: "operator", kubeconfig: operatorKubeconfig,
             extraArguments: ["--leader-elect", "--leader-election-namespace", "kubesnap-system"])
         defer { operatorProcess.kill9() }
 
@@ -241,5 +244,86 @@ import Testing
             granted but not used: \(unused.map(\.description).joined(separator: ", "))
             all used: \(used.sorted().map(\.description).joined(separator: ", "))
             """)
+    }
+
+    /// Applies deploy/'s ServiceAccount, ClusterRole (or `clusterRole`, a changed copy) and
+    /// ClusterRoleBinding, issues the ServiceAccount a token (TokenRequest) and writes a
+    /// kubeconfig that uses it. Returns its path.
+    static func serviceAccountKubeconfig(_ cluster: E2ECluster, clusterRole: String? = nil) async throws -> String {
+        let kubectl = cluster.kubectl
+        let deploy = E2E.repositoryRoot + "/deploy/"
+        try await kubectl.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: kubesnap-system}\n")
+        try await kubectl.succeed(["apply", "-f", deploy + "serviceaccount.yaml", "-f", deploy + "clusterrolebinding.yaml"])
+        if let clusterRole {
+            try await kubectl.apply(clusterRole)
+        } else {
+            try await kubectl.succeed(["apply", "-f", deploy + "clusterrole.yaml"])
+        }
+        let request = try cluster.directory.write(
+            "tokenrequest.json", #"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":3600}}"#)
+        let issued = try await kubectl.succeed([
+            "create", "--raw", "/api/v1/namespaces/kubesnap-system/serviceaccounts/kubesnap-operator/token", "-f", request,
+        ])
+        guard let token = try JSONValue.parse(issued)["status"]["token"].stringValue else {
+            throw E2EError("TokenRequest gave no token: \(issued)")
+        }
+        // The admin kubeconfig's cluster (server, CA) with the ServiceAccount's token as its user.
+        let path = cluster.directory.appending("operator-kubeconfig")
+        try FileManager.default.copyItem(atPath: kubectl.kubeconfig, toPath: path)
+        let operatorKubectl = Kubectl(kubeconfig: path)
+        try await operatorKubectl.succeed(["config", "set-credentials", "kubesnap-operator", "--token", token])
+        try await operatorKubectl.succeed(["config", "set-context", "--current", "--user", "kubesnap-operator"])
+        let whoami = try await operatorKubectl.succeed([
+            "create", "-f", try cluster.directory.write("ssr.yaml", "apiVersion: authentication.k8s.io/v1\nkind: SelfSubjectReview\n"),
+            "-o", "jsonpath={.status.userInfo.username}",
+        ])
+        guard whoami == "system:serviceaccount:kubesnap-system:kubesnap-operator" else {
+            throw E2EError("the operator's kubeconfig authenticates as \(whoami)")
+        }
+        return path
+    }
+
+    /// A ClusterRole without one verb: the operator says which permission it lacks, on the
+    /// object (a Warning Event, reason Forbidden, with the API server's message), not a hang.
+    @Test func aMissingVerbIsAForbiddenEventNamingIt() async throws {
+        let cluster = try await E2ECluster.start(prefix: "kubesnap-e2e-rbac-missing")
+        defer {
+            cluster.kill()
+            cluster.directory.remove()
+        }
+        try cluster.writeSmallSource("app")
+        let full = try String(contentsOfFile: E2E.repositoryRoot + "/deploy/clusterrole.yaml", encoding: .utf8)
+        let statusRule = #"resources: ["repositories/status", "snapshots/status", "backupsessions/status"]"#
+        #expect(full.contains(statusRule), "deploy/clusterrole.yaml changed: update this test")
+        let withoutSnapshotStatus = full.replacingOccurrences(
+            of: statusRule, with: #"resources: ["repositories/status", "backupsessions/status"]"#)
+        let kubeconfig = try await Self.serviceAccountKubeconfig(cluster, clusterRole: withoutSnapshotStatus)
+        let operatorProcess = try cluster.startOperator(name: "operator", kubeconfig: kubeconfig)
+        defer { operatorProcess.kill9() }
+        let kubectl = cluster.kubectl
+        let ns = "missing"
+        try await kubectl.apply(DemoManifests.namespaceSecretRepository(namespace: ns, path: "missing/app"))
+        try await kubectl.waitForObject("repo", "app-repo", namespace: ns, "to be Ready", timeout: .seconds(120)) {
+            $0.phase == "Ready"
+        }
+        try await kubectl.apply(DemoManifests.snapshot(name: "one", namespace: ns, source: cluster.sourceRoot + "/app"))
+        let message: String = try await waitFor("a Forbidden Event on Snapshot one", timeout: .seconds(60), poll: .milliseconds(200)) {
+            let events = try JSONValue.parse(try await kubectl.succeed(["get", "events", "-n", ns, "-o", "json"]))
+            let forbidden = (events["items"].arrayValue ?? []).first {
+                $0["involvedObject"]["name"] == "one" && $0["reason"] == "Forbidden" && $0["type"] == "Warning"
+            }
+            return forbidden.flatMap { $0["message"].stringValue }.map { .done($0) }
+                ?? .notYet("events: \((events["items"].arrayValue ?? []).map { "\($0["reason"].stringValue ?? "")" })")
+        }
+        #expect(
+            message.contains(#"User "system:serviceaccount:kubesnap-system:kubesnap-operator" cannot patch resource "snapshots/status" in API group "kubesnap.io" in the namespace "missing""#),
+            "\(message)")
+        #expect(operatorProcess.log.contains("reconcile forbidden"), "\(E2E.tail(operatorProcess.log))")
+
+        // The verb given back: the same operator, no restart, finishes the Snapshot.
+        try await kubectl.succeed(["apply", "-f", E2E.repositoryRoot + "/deploy/clusterrole.yaml"])
+        try await kubectl.waitForObject("snap", "one", namespace: ns, "to be Ready once the role is fixed", timeout: .seconds(180)) {
+            $0.phase == "Ready"
+        }
     }
 }

@@ -588,6 +588,10 @@ public struct RepositoryReconciler: Reconciler {
     // MARK: - status helpers
 
     private func fail(_ object: Repository, reason: String, message: String) async throws {
+        // A namespace being deleted takes its Secrets away before the Repository, which its
+        // finalizer keeps: a missing Secret then is that deletion under way, not a failure to
+        // show (the fault suite saw `Failed/SecretNotFound` flash by).
+        if deletionGuard.namespaceTerminatingInCache(object.metadata.namespace ?? "") { return }
         let generation = object.metadata.generation ?? 1
         let updated = try await status.update(object) { status in
             status.phase = .failed

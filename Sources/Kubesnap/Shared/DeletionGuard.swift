@@ -38,6 +38,13 @@ struct DeletionGuard: Sendable {
         return false
     }
 
+    /// Whether the namespaces cache says `namespace` is being deleted (a "yes" is certain: a
+    /// namespace never stops terminating; a "no" may be stale, so data decisions use
+    /// `namespaceIsTerminating`).
+    func namespaceTerminatingInCache(_ namespace: String) -> Bool {
+        namespaces?.get(ObjectKey(namespace: nil, name: namespace))?.isTerminating == true
+    }
+
     /// Whether `namespace` is being deleted (then every policy is Retain), for the deletion of
     /// the object `uid`. A "yes" from the cache is enough; a "no" is confirmed by a read of the
     /// Namespace begun after this process saw the object's deletion: the Namespace's own update
@@ -46,13 +53,11 @@ struct DeletionGuard: Sendable {
     /// objects is deleted. A burst of deletions seen together shares one read. Throws while
     /// unsure (the cache is not complete, the read failed): when in doubt, keep data.
     func namespaceIsTerminating(_ namespace: String, deleting uid: String) async throws -> Bool {
-        guard let namespaces else { return false }
+        guard namespaces != nil else { return false }
         guard namespacesSynced() else {
             throw KubesnapError.deletionBlocked(reason: "CacheNotSynced", message: "namespaces are not known yet")
         }
-        if let cached = namespaces.get(ObjectKey(namespace: nil, name: namespace)), cached.isTerminating {
-            return true
-        }
+        if namespaceTerminatingInCache(namespace) { return true }
         let client = self.client
         do {
             return try await namespaceReads.value(for: namespace, startedAfter: deletionsSeen.firstSeen(uid)) {
