@@ -590,8 +590,16 @@ public struct RepositoryReconciler: Reconciler {
     private func fail(_ object: Repository, reason: String, message: String) async throws {
         // A namespace being deleted takes its Secrets away before the Repository, which its
         // finalizer keeps: a missing Secret then is that deletion under way, not a failure to
-        // show (the fault suite saw `Failed/SecretNotFound` flash by).
-        if deletionGuard.namespaceTerminatingInCache(object.metadata.namespace ?? "") { return }
+        // show (the fault suite saw `Failed/SecretNotFound` flash by). The Secret's deletion can
+        // arrive before the Namespace's update, so a missing Secret asks the API server.
+        let namespace = object.metadata.namespace ?? ""
+        if deletionGuard.namespaceTerminatingInCache(namespace) { return }
+        if reason == Kubesnap.Reason.secretNotFound,
+            // Unsure (the read failed): the failure is shown, which loses nothing.
+            (try? await deletionGuard.namespaceIsTerminating(namespace, deleting: object.metadata.uid ?? "")) == true
+        {
+            return
+        }
         let generation = object.metadata.generation ?? 1
         let updated = try await status.update(object) { status in
             status.phase = .failed
