@@ -204,6 +204,18 @@ import Testing
                 object["status"]["verificationStatus"].stringValue == "OK" && object.conditionReason("Verified") != "SnapshotMissing",
                 "\(name) was flagged too: \(object["status"].serialized())")
         }
+
+        // The source is emptied (as an unmounted volume looks): backed up, with a Warning Event.
+        let source = setup.cluster.sourceRoot + "/app"
+        for entry in try FileManager.default.contentsOfDirectory(atPath: source) {
+            try FileManager.default.removeItem(atPath: source + "/" + entry)
+        }
+        try await setup.kubectl.apply(DemoManifests.snapshot(name: "emptied", namespace: setup.ns, source: "app"))
+        try await setup.kubectl.waitForObject(
+            "snap", "emptied", namespace: setup.ns, "to be Ready", timeout: .seconds(180),
+            rejected: { $0.phase == "Failed" ? "Failed" : nil }
+        ) { $0.phase == "Ready" }
+        try await setup.waitForWarning("SourceEmpty", about: "emptied")
     }
 
     @Test func missingRepositoryRootIsNeverCreated() async throws {
