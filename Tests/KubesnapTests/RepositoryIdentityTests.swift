@@ -49,7 +49,7 @@ struct RepositoryIdentityTests {
     @Test("only the Ready Snapshots whose id the listing lacks are missing")
     func missingFromListing() {
         let missing = RepositoryIdentity.missing([("one", old), ("two", new)], listing: [new])
-        #expect(missing.map(\.0) == ["one"])
+        #expect(missing.map { $0.0 } == ["one"])
         #expect(RepositoryIdentity.missing([("one", old)], listing: [old]).isEmpty)
     }
 
