@@ -323,6 +323,9 @@ spec:
                   type: integer
                   format: int64
                   description: Number of restic snapshots in the repository.
+                repositoryID:
+                  type: string
+                  description: restic's repository id (the id in its config), once the repository was opened. A location that no longer holds it fails the Repository (RepositoryLost or RepositoryReplaced) and is never initialised again, unless the annotation kubesnap.io/reinitialize names this id.
                 verificationStatus:
                   type: string
                   description: '"OK", or the error of the last repository integrity check.'

@@ -31,6 +31,9 @@ public enum Kubesnap {
         /// space they held waits for a prune. The value is the batch's time and a tag; the prune
         /// removes it.
         public static let prunePending = "kubesnap.io/prune-pending"
+        /// On a Repository whose restic repository was lost or replaced: the lost
+        /// `status.repositoryID`, the one explicit way to start afresh there (a wrong id is refused).
+        public static let reinitialize = "kubesnap.io/reinitialize"
     }
 
     /// `status.conditions[].type` values.
@@ -55,6 +58,16 @@ public enum Kubesnap {
         public static let cancelled = "Cancelled"
         public static let backupFailed = "BackupFailed"
         public static let interrupted = "Interrupted"
+        /// The Repository's restic repository (its `status.repositoryID`) is no longer at its location.
+        public static let repositoryLost = "RepositoryLost"
+        /// The Repository's location holds another restic repository (another id).
+        public static let repositoryReplaced = "RepositoryReplaced"
+        /// The `kubesnap.io/reinitialize` annotation does not name the lost repository id.
+        public static let reinitializeRefused = "ReinitializeRefused"
+        /// A Ready Snapshot's restic snapshot is not in its repository's listing.
+        public static let snapshotMissing = "SnapshotMissing"
+        /// A backup's source directory is empty where the previous Snapshot of it had files.
+        public static let sourceEmpty = "SourceEmpty"
     }
 }
 

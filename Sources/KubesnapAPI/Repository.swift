@@ -98,6 +98,9 @@ public struct RepositoryStatus: ObjectStatus, Hashable {
     /// `sizeBytes` for people ("2.8 MiB").
     public var size: String?
     public var snapshotCount: Int64?
+    /// restic's repository id (the `id` in its `config`), once the repository was opened; a
+    /// location that no longer holds this id is never initialised again silently.
+    public var repositoryID: String?
     /// "OK" or the error of the last repository integrity check.
     public var verificationStatus: String?
     public var lastVerifiedTime: String?

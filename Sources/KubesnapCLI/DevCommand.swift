@@ -43,6 +43,11 @@ struct DevCommand: AsyncParsableCommand {
             throw CLIError("cannot read the kubeconfig the API server wrote: \(error)")
         }
         let here = FileManager.default.currentDirectoryPath
+        if options.repositoryRoot == nil {
+            // dev's own data directory holds its repositories: made here, as the operator never
+            // makes a repository root (an --repository-root given must exist).
+            try? FileManager.default.createDirectory(atPath: dataDir + "/repositories", withIntermediateDirectories: true)
+        }
         var configuration = OperatorConfiguration(
             client: client,
             sourceRoot: options.sourceRoot ?? here,

@@ -105,6 +105,24 @@ public struct ResticRepository: Sendable, CustomStringConvertible {
         _ = try await run(["init"])
     }
 
+    /// restic's repository id: the `id` in the repository's `config` (`restic cat config`, which
+    /// prints it as JSON). It is made by `restic init` and never changes, so a location that holds
+    /// another id holds another repository. (restic 0.14's `init --json` prints no id.)
+    public func repositoryID() async throws -> String {
+        let result = try await run(["cat", "config"], noLock: true)
+        return try Self.repositoryID(fromConfig: result.stdout)
+    }
+
+    /// The `id` of a `restic cat config` output.
+    static func repositoryID(fromConfig data: Data) throws(ResticError) -> String {
+        struct Config: Decodable { var id: String }
+        guard let config = try? JSONDecoder().decode(Config.self, from: data), isFullID(config.id) else {
+            throw .unexpectedOutput(
+                command: "cat config", detail: "no repository id in: \(String(decoding: data.prefix(200), as: UTF8.self))")
+        }
+        return config.id
+    }
+
     /// Creates the repository if the location holds none. Returns true if it created one.
     @discardableResult
     public func initializeIfNeeded() async throws -> Bool {

@@ -242,6 +242,7 @@ func withOperator(
         let sources = root.appending("sources")
         let repositories = root.appending("repositories")
         try FileManager.default.createDirectory(atPath: sources, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: repositories, withIntermediateDirectories: true)
         var configuration = OperatorConfiguration(
             client: clientConfiguration, sourceRoot: sources, repositoryRoot: repositories,
             cacheDirectory: root.appending("cache"))

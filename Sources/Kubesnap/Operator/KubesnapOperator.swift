@@ -29,11 +29,13 @@ public struct KubesnapOperator: Sendable {
         let configuration = self.configuration
         let sourceRoot: PathConfinement
         let repositoryRoot: PathConfinement
+        // The repository root is not made: where its volume is not mounted, a repository written
+        // onto the node's root filesystem would vanish at the next restart (each Repository on it
+        // fails BackendUnreachable until it is there).
         do {
-            try FileManager.default.createDirectory(atPath: configuration.repositoryRoot, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: configuration.cacheDirectory, withIntermediateDirectories: true)
         } catch {
-            throw KubesnapError.configuration("cannot create the repository root or cache directory: \(error.localizedDescription)")
+            throw KubesnapError.configuration("cannot create the cache directory: \(error.localizedDescription)")
         }
         do {
             sourceRoot = try PathConfinement(root: configuration.sourceRoot, rootName: "source root")

@@ -25,6 +25,8 @@ public struct RepositoryReconciler: Reconciler {
     let deletionGuard: DeletionGuard
     let finalizer: Finalizer<Repository>
     let status: StatusWriter<Repository>
+    /// Writes a Snapshot's status when its data is found gone (see `flag`).
+    let snapshotStatus: StatusWriter<Snapshot>
     let pruneAnnotation: PruneAnnotation
 
     /// What this process last read from a Repository's backend, by UID.
@@ -55,6 +57,7 @@ public struct RepositoryReconciler: Reconciler {
         self.deletionGuard = deletionGuard
         finalizer = Finalizer(name: Kubesnap.finalizer, client: client, fieldManager: configuration.component)
         status = StatusWriter(client: client, fieldManager: configuration.component)
+        snapshotStatus = StatusWriter(client: client, fieldManager: configuration.component)
     }
 
     /// Marks a Repository for a backend read at its next reconcile.
@@ -108,6 +111,8 @@ public struct RepositoryReconciler: Reconciler {
         var restic: ResticRepository
         var stats: RepositoryStats?
         var initialized: Bool
+        /// restic's repository id (`status.repositoryID`), when it was read in this refresh.
+        var repositoryID: String?
         /// The size in status, still current (nil: read it again).
         var keptSize: Int64?
         var list: @Sendable () async throws -> [SnapshotInfo]
@@ -218,6 +223,13 @@ public struct RepositoryReconciler: Reconciler {
         let object = repository
         let current = repository.status ?? RepositoryStatus()
         let (unchanged, requested, observation, now) = (plan.unchanged, plan.requested, plan.observation, plan.now)
+        if case .local = backend, let root = missingRepositoryRoot() {
+            // Never created here: a repository written onto the node's root filesystem, below an
+            // unmounted volume's mount point, would vanish at the next restart.
+            let message = "the repository root \(root) does not exist (is its volume mounted?)"
+            try await fail(object, reason: Kubesnap.Reason.backendUnreachable, message: message)
+            throw KubesnapError.backendUnreachable(message)
+        }
         let restic: ResticRepository
         do {
             restic = try dataPlane.access.open(repository)
@@ -226,6 +238,14 @@ public struct RepositoryReconciler: Reconciler {
             if error.transient { throw KubesnapError.backendUnreachable(error.message) }
             return .stop(.done)
         }
+        let known = current.repositoryID
+        let referenced = referencingSnapshots(key).count
+        let annotation = repository.metadata.annotations?[Kubesnap.Annotation.reinitialize]
+        // Taken before the listing starts: a Snapshot Ready by then has its restic snapshot
+        // written, so the listing must hold it (one made meanwhile is not taken for missing).
+        let readyBefore = readySnapshots(key, location: location)
+        var repositoryID: String?
+        var startedAfresh = false
         // A prune that Snapshot deletions left owed, say by an operator that stopped before it;
         // or one this process ran whose annotation's removal failed: removed now (a failure is
         // thrown, and retried with backoff until the annotation is gone).
@@ -256,15 +276,63 @@ public struct RepositoryReconciler: Reconciler {
             switch try await restic.probe(list: list, readSize: keptSize == nil) {
             case .ready(let contents):
                 openedStats = RepositoryStats(contents, size: keptSize ?? 0)
+                let listed = Set(contents.snapshots.map(\.id))
+                let missing = RepositoryIdentity.missing(readyBefore.filter { !Self.isFlagged($0.0) }, listing: listed)
+                // The id is read (one restic run) only when it is not known yet or the listing
+                // looks wrong: Snapshots missing from it, or empty where there were snapshots.
+                let suspicious = !missing.isEmpty || (contents.snapshots.isEmpty && (current.snapshotCount ?? 0) > 0)
+                if known == nil || suspicious {
+                    let id = try await restic.repositoryID()
+                    switch RepositoryIdentity.judge(known: known, referenced: referenced, found: .repository(id: id), annotation: annotation) {
+                    case .open(let id):
+                        repositoryID = id
+                    case .startAfresh:
+                        // The repository found there is taken; the old one's Snapshots are lost.
+                        repositoryID = id
+                        startedAfresh = true
+                    case .replaced(let found):
+                        let message = RepositoryIdentity.replacedMessage(
+                            location: location, known: known ?? "", found: found, referenced: referenced)
+                        return .stop(
+                            try await failLoss(object, key: key, location: location, reason: Kubesnap.Reason.repositoryReplaced, message: message))
+                    case .refused(let named):
+                        let message = RepositoryIdentity.refusedMessage(location: location, known: known, named: named)
+                        return .stop(
+                            try await failLoss(object, key: key, location: location, reason: Kubesnap.Reason.reinitializeRefused, message: message))
+                    case .lost, .initialize:
+                        repositoryID = id  // not reached for a repository found
+                    }
+                } else {
+                    repositoryID = known
+                }
+                if startedAfresh {
+                    try await flag(readyBefore, reason: Kubesnap.Reason.repositoryLost, location: location)
+                } else {
+                    try await flag(missing, reason: Kubesnap.Reason.snapshotMissing, location: location)
+                }
             case .notInitialized:
-                if case .local(let path) = backend {
-                    // A directory that cannot be made fails the `restic init` below, whose error
-                    // (with the OS's reason) is the Repository's condition.
-                    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                switch RepositoryIdentity.judge(known: known, referenced: referenced, found: .nothing, annotation: annotation) {
+                case .initialize, .open:
+                    break
+                case .startAfresh:
+                    startedAfresh = true
+                case .lost, .replaced:
+                    let message = RepositoryIdentity.lostMessage(location: location, known: known, referenced: referenced)
+                    return .stop(try await failLoss(object, key: key, location: location, reason: Kubesnap.Reason.repositoryLost, message: message))
+                case .refused(let named):
+                    let message = RepositoryIdentity.refusedMessage(location: location, known: known, named: named)
+                    return .stop(
+                        try await failLoss(object, key: key, location: location, reason: Kubesnap.Reason.reinitializeRefused, message: message))
                 }
                 do {
+                    // No directory is made here: restic makes the repository's own directory,
+                    // below a repository root that exists (checked above).
                     try await dataPlane.gate.withAccess(location, exclusive: true) { try await restic.initialize() }
                     initialized = true
+                    repositoryID = try await restic.repositoryID()
+                    if startedAfresh {
+                        try await flag(readyBefore, reason: Kubesnap.Reason.repositoryLost, location: location)
+                    }
                     // Empty, as just made: no listing needed (where the size cannot be read
                     // without restic, it is read below).
                     if let size = try await restic.storedSize() {
@@ -305,14 +373,24 @@ public struct RepositoryReconciler: Reconciler {
             return .stop(.done)
         }
         if initialized {
-            events.normal(object, reason: "Initialized", message: "created a restic repository at \(location)")
+            events.normal(
+                object, reason: "Initialized",
+                message: startedAfresh
+                    ? "created a new restic repository (id \(repositoryID ?? "?")) at \(location) as \(Kubesnap.Annotation.reinitialize) asked; the \(referenced) Snapshot(s) of the lost one are marked RepositoryLost"
+                    : "created a restic repository at \(location)")
+        } else if startedAfresh {
+            events.warning(
+                object, reason: "RepositoryAdopted",
+                message: "took the restic repository found at \(location) (id \(repositoryID ?? "?")) as \(Kubesnap.Annotation.reinitialize) asked; the Snapshots of the old one are marked RepositoryLost")
         }
         // The master key for forgetting without restic is read once per process (one restic run,
         // aside), so that no deletion waits for restic's key derivation (a local repository; a
         // no-op once held).
         Task.detached { await restic.prepareForgetWithoutRestic() }
         return .proceed(
-            OpenedRepository(restic: restic, stats: openedStats, initialized: initialized, keptSize: keptSize, list: list))
+            OpenedRepository(
+                restic: restic, stats: openedStats, initialized: initialized, repositoryID: repositoryID, keptSize: keptSize,
+                list: list))
     }
 
     /// Step 4: stale locks, unfinished files, the check when due, and the status that says it all.
@@ -370,6 +448,7 @@ public struct RepositoryReconciler: Reconciler {
                 status.sizeBytes = stats.totalSizeBytes
                 status.size = ByteCount.human(stats.totalSizeBytes)
                 status.snapshotCount = Int64(stats.snapshotCount)
+                if let id = opened.repositoryID { status.repositoryID = id }
                 status.observedGeneration = generation
                 if let checkResult {
                     switch checkResult {
@@ -587,7 +666,7 @@ public struct RepositoryReconciler: Reconciler {
 
     // MARK: - status helpers
 
-    private func fail(_ object: Repository, reason: String, message: String) async throws {
+    func fail(_ object: Repository, reason: String, message: String) async throws {
         // A namespace being deleted takes its Secrets away before the Repository, which its
         // finalizer keeps: a missing Secret then is that deletion under way, not a failure to
         // show (the fault suite saw `Failed/SecretNotFound` flash by). The Secret's deletion can

@@ -58,6 +58,14 @@ extension SnapshotReconciler {
             knownID != nil || current.phase == .running || current.phase == .deleting
             || (snapshot.spec.source != nil && current.phase == .ready)
         guard mayHaveData else { return .done }  // nothing was ever captured
+        if RepositoryReconciler.isFlagged(snapshot) {
+            // Its restic snapshot was found gone (SnapshotMissing, RepositoryLost): there is
+            // nothing left to delete, and the lost repository may not even open.
+            events.normal(
+                object, reason: "DataAbsent",
+                message: "deletionPolicy Delete: the restic snapshot was already gone from the repository; nothing was removed")
+            return .done
+        }
         if snapshot.spec.source == nil && knownID == nil { return .done }
 
         guard let repository = repositories.get(repositoryKey) else {

@@ -112,6 +112,7 @@ public struct SnapshotReconciler: Reconciler {
         }
         guard let sourcePath else { return .done }
         if phase == .running { return try await resumeInterrupted(snapshot, restic: restic, key: key) }
+        warnIfSourceEmpty(snapshot, sourcePath: sourcePath, key: key)
         return try await startBackup(snapshot, of: sourcePath, into: restic, key: key)
     }
 
@@ -193,6 +194,15 @@ public struct SnapshotReconciler: Reconciler {
         }
         var sourcePath: String?
         if let source = snapshot.spec.source {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: sourceRoot.root, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
+                // Not created, nor read as an empty source: its volume is probably not mounted.
+                try await fail(
+                    object, reason: Kubesnap.Reason.sourceNotFound,
+                    message: "the source root \(sourceRoot.root) does not exist (is its volume mounted?)")
+                return .stop(.done)
+            }
             let confined: ConfinedPath
             do {
                 confined = try sourceRoot.confine(source.path, field: "spec.source.path")
@@ -209,6 +219,25 @@ public struct SnapshotReconciler: Reconciler {
             sourcePath = confined.resolvedPath
         }
         return .proceed(sourcePath)
+    }
+
+    /// A backup of an empty directory where the previous Snapshot of the same source had files
+    /// goes ahead (the directory may truly be empty now), but says so in a Warning Event: an
+    /// unmounted volume looks exactly like this.
+    private func warnIfSourceEmpty(_ snapshot: Snapshot, sourcePath: String, key: ObjectKey) {
+        guard let path = snapshot.spec.source?.path,
+            let entries = try? FileManager.default.contentsOfDirectory(atPath: sourcePath), entries.isEmpty
+        else { return }
+        let previous = snapshots.list(namespace: key.namespace)
+            .filter {
+                $0.metadata.uid != snapshot.metadata.uid && $0.spec.source?.path == path && $0.status?.phase == .ready
+                    && $0.status?.snapshotTime != nil
+            }
+            .max { ($0.status?.snapshotTime ?? "") < ($1.status?.snapshotTime ?? "") }
+        guard let previous, let files = previous.status?.fileCount, files > 0 else { return }
+        events.warning(
+            snapshot, reason: Kubesnap.Reason.sourceEmpty,
+            message: "the source \(sourcePath) is empty, where the previous Snapshot of it, \"\(previous.metadata.name ?? "")\", had \(files) files (is its volume mounted?); backing it up anyway")
     }
 
     /// Step 4: the Repository exists, is Ready and opens.
