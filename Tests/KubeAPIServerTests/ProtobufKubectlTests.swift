@@ -10,7 +10,7 @@ struct ProtobufKubectlTests {
     /// Runs `kubectl create ...` for real (a protobuf body), then compares what the server stored
     /// with what `--dry-run=client -o json` prints (the JSON kubectl would have sent).
     func createAndCompare(_ server: TestAPIServer, _ args: [String], get: [String], paths: [String]) async throws {
-        let dry = try await kubectl(server, args + ["--dry-run=client", "-o", "json"])
+        let dry = try await kubectl(server, ["--dry-run=client", "-o", "json"] + args)
         try #require(dry.succeeded, "\(dry)")
         let created = try await kubectl(server, args)
         #expect(created.succeeded, "\(args): \(created)")

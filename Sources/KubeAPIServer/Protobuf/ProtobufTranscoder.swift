@@ -170,9 +170,11 @@ enum ProtobufTranscoder {
             }
             if n == 1 { key = raw } else { value = raw }
         }
-        let k = try key.map { (k) throws(ProtobufError) in try single(keyKind, k, bytes, where_, depth: depth) } ?? zero(keyKind, depth: depth)
+        let k: JSONValue
+        if let key { k = try single(keyKind, key, bytes, where_, depth: depth) } else { k = try zero(keyKind, depth: depth) }
         guard case .string(let keyString) = k else { throw ProtobufError(message: "\(where_): map keys must be strings") }
-        let v = try value.map { (v) throws(ProtobufError) in try single(valueKind, v, bytes, where_, depth: depth) } ?? zero(valueKind, depth: depth)
+        let v: JSONValue
+        if let value { v = try single(valueKind, value, bytes, where_, depth: depth) } else { v = try zero(valueKind, depth: depth) }
         return (keyString, v)
     }
 
@@ -257,9 +259,14 @@ enum ProtobufTranscoder {
         case .time, .microTime:
             return formatTime(seconds: int(1), nanos: Int64(Int32(truncatingIfNeeded: int(2))), micro: kind == .microTime)
         case .duration: return .string(goDuration(int(1)))
-        case .quantity: return .string(try strings[1].map { (s) throws(ProtobufError) in try utf8(bytes, s, where_) } ?? "0")
+        case .quantity:
+            guard let s = strings[1] else { return .string("0") }
+            return .string(try utf8(bytes, s, where_))
         case .intOrString:
-            if int(1) == 1 { return .string(try strings[3].map { (s) throws(ProtobufError) in try utf8(bytes, s, where_) } ?? "") }
+            if int(1) == 1 {
+                guard let s = strings[3] else { return .string("") }
+                return .string(try utf8(bytes, s, where_))
+            }
             return .int(Int64(Int32(truncatingIfNeeded: int(2))))
         case .stringList: return .array(items)
         default:  // rawExtension
