@@ -61,5 +61,12 @@ struct ProtobufKubectlTests {
         let path = try server.directory.write("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\n  namespace: demo\ndata:\n  a: b\n")
         let applied = try await kubectl(server, ["apply", "-f", path])
         #expect(applied.succeeded, "\(applied)")
+
+        // Replies are JSON: a client accepting only protobuf gets 406, one accepting both gets JSON.
+        let client = RawClient(server: server)
+        let onlyProtobuf = try await client.request("GET", "/api/v1/namespaces/demo/configmaps/settings", text: nil, headers: ["Accept: application/vnd.kubernetes.protobuf"])
+        #expect(onlyProtobuf.code == 406 && onlyProtobuf.body["reason"] == "NotAcceptable", "\(onlyProtobuf)")
+        let both = try await client.request("GET", "/api/v1/namespaces/demo/configmaps/settings", text: nil, headers: ["Accept: application/vnd.kubernetes.protobuf, application/json"])
+        #expect(both.code == 200 && both.body["data"]["mode"] == "fast", "\(both)")
     }
 }
