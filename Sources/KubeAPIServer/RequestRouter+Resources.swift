@@ -172,6 +172,11 @@ extension RequestRouter {
 
     func decodeBody(_ request: APIRequest) throws(APIError) -> JSONValue {
         let type = (request.header("Content-Type") ?? "application/json").lowercased()
+        if type.hasPrefix("application/vnd.kubernetes.protobuf") {
+            do { return try ProtobufTranscoder.decodeBody(request.body) } catch {
+                throw APIError.badRequest("the body of the request is not valid protobuf: \(error.message)")
+            }
+        }
         if type.contains("yaml") {
             do { return try YAML.parse(String(decoding: request.body, as: UTF8.self)) } catch {
                 throw APIError.badRequest("the body of the request is not valid YAML: \(error)")

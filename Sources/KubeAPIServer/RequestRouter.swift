@@ -44,6 +44,7 @@ final class RequestRouter: Sendable {
         default: break
         }
         guard original.authenticated else { return (.error(.unauthorized), labels) }
+        if let notAcceptable = Self.notAcceptable(original) { return (.error(notAcceptable), labels) }
         let request: APIRequest
         do {
             request = try await impersonated(original)
