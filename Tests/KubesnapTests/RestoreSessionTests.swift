@@ -97,9 +97,11 @@ struct RestoreSessionTests {
             #expect(pre["metadata"]["labels"]["kubesnap.io/pre-restore-of"].stringValue == "undo-migration")
             #expect(pre["status"]["verificationStatus"].stringValue == "OK")
             #expect(pre["spec"]["deletionPolicy"].stringValue == "Delete")
-            let reasons = try await harness.eventReasons(Self.namespace, about: "undo-migration")
-            for reason in ["RestoreStarted", "PreRestoreSnapshotTaken", "RestoreCompleted"] {
-                #expect(reasons.contains(reason), "Event \(reason) in \(reasons)")
+            // Events are sent in the background: wait for them with a deadline.
+            try await waitUntil("the RestoreSession's Events", timeout: .seconds(30)) {
+                let reasons = try await harness.eventReasons(Self.namespace, about: "undo-migration")
+                let wanted = ["RestoreStarted", "PreRestoreSnapshotTaken", "RestoreCompleted"]
+                return (wanted.allSatisfy(reasons.contains), "Events seen: \(reasons)")
             }
 
             // Undo: restore the pre-restore Snapshot; the target is as it was before the restore.
