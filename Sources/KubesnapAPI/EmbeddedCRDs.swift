@@ -370,6 +370,173 @@ spec:
                         description: What happened, for people.
 
 """#),
+        ("restoresessions.yaml", #"""
+# RestoreSession: one restore of a Snapshot into a directory, with a safety Snapshot of the target first.
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: restoresessions.kubesnap.io
+spec:
+  group: kubesnap.io
+  scope: Namespaced
+  names:
+    kind: RestoreSession
+    listKind: RestoreSessionList
+    plural: restoresessions
+    singular: restoresession
+    shortNames: [rst]
+    categories: [kubesnap]
+  versions:
+    - name: v1alpha1
+      served: true
+      storage: true
+      subresources:
+        status: {}
+      additionalPrinterColumns:
+        - name: Snapshot
+          type: string
+          description: The Snapshot restored.
+          jsonPath: .spec.snapshot
+        - name: Target
+          type: string
+          description: The directory restored into, as resolved (the Snapshot's own source when spec.target is omitted).
+          jsonPath: .status.target
+        - name: Pre-Restore Snapshot
+          type: string
+          description: The safety Snapshot of the target taken before the restore, if one was taken.
+          jsonPath: .status.preRestoreSnapshot
+        - name: Phase
+          type: string
+          description: The restore's phase.
+          jsonPath: .status.phase
+        - name: Verification Status
+          type: string
+          description: OK when the restored data was read back and matches the snapshot, else the error.
+          jsonPath: .status.verificationStatus
+        - name: Duration
+          type: string
+          description: How long the restore ran (status.duration, since JSONPath cannot subtract times).
+          jsonPath: .status.duration
+        - name: Age
+          type: date
+          jsonPath: .metadata.creationTimestamp
+      schema:
+        openAPIV3Schema:
+          type: object
+          description: One restore of a Snapshot. Unless preRestoreSnapshot is false, the target is first snapshotted into <restore>-pre-restore; the data is restored beside the target, checked against the snapshot, and only then swapped into place. A finished RestoreSession is a record and is never re-run; deleting it touches no data.
+          required: [spec]
+          properties:
+            apiVersion:
+              type: string
+              description: The versioned schema of this object, kubesnap.io/v1alpha1.
+            kind:
+              type: string
+              description: The kind of this object, RestoreSession.
+            metadata:
+              type: object
+              description: Standard object metadata.
+            spec:
+              type: object
+              description: What to restore and where. snapshot and target are immutable.
+              required: [snapshot]
+              x-kubernetes-validations:
+                - rule: "self.snapshot == oldSelf.snapshot"
+                  message: spec.snapshot is immutable
+                - rule: "has(self.target) == has(oldSelf.target) && (!has(self.target) || self.target == oldSelf.target)"
+                  message: spec.target is immutable
+              properties:
+                snapshot:
+                  type: string
+                  minLength: 1
+                  description: A Snapshot in the same namespace. Immutable.
+                target:
+                  type: object
+                  description: Where to restore. Omitted means the Snapshot's own source. Immutable.
+                  properties:
+                    path:
+                      type: string
+                      minLength: 1
+                      description: A directory. Relative paths are taken against the operator's source root, and the resolved path (after symlinks) must stay inside it. Files the snapshot does not hold are gone from it afterwards.
+                preRestoreSnapshot:
+                  type: boolean
+                  default: true
+                  description: Take a Snapshot of the target, named <restore>-pre-restore, into the same Repository before writing anything (none is needed for an empty or missing target). Restore it to undo the restore.
+            status:
+              type: object
+              description: The observed state of the restore, written by kubesnap.
+              properties:
+                phase:
+                  type: string
+                  enum: [Pending, Running, Succeeded, Failed]
+                  description: Pending while the Snapshot, its Repository or the target is not available; Running; Succeeded or Failed (a record from then on).
+                snapshotID:
+                  type: string
+                  description: The restic snapshot restored (full id).
+                target:
+                  type: string
+                  description: The target directory as resolved inside the source root.
+                preRestoreSnapshot:
+                  type: string
+                  description: The name of the safety Snapshot of the target, if one was taken.
+                restoredFiles:
+                  type: integer
+                  format: int64
+                  description: Regular files restored.
+                restoredBytes:
+                  type: integer
+                  format: int64
+                  description: Bytes of the regular files restored.
+                verificationStatus:
+                  type: string
+                  description: Empty until checked, then OK (every restored file's content and size match the snapshot) or the error.
+                startTime:
+                  type: string
+                  format: date-time
+                  description: When the restore started.
+                completionTime:
+                  type: string
+                  format: date-time
+                  description: When the restore ended.
+                duration:
+                  type: string
+                  description: completionTime minus startTime for people, e.g. "1m32s" (the Duration column).
+                observedGeneration:
+                  type: integer
+                  format: int64
+                  description: The metadata.generation this status describes.
+                conditions:
+                  type: array
+                  description: Completed and Verified conditions, each with reason, message and lastTransitionTime.
+                  x-kubernetes-list-type: map
+                  x-kubernetes-list-map-keys: [type]
+                  items:
+                    type: object
+                    description: One aspect of the session's state (metav1.Condition).
+                    required: [type, status, lastTransitionTime, reason, message]
+                    properties:
+                      type:
+                        type: string
+                        description: The condition type, e.g. Ready or Verified.
+                      status:
+                        type: string
+                        enum: ["True", "False", "Unknown"]
+                        description: Whether the condition holds.
+                      observedGeneration:
+                        type: integer
+                        format: int64
+                        description: The metadata.generation the condition was set for.
+                      lastTransitionTime:
+                        type: string
+                        format: date-time
+                        description: When status last changed.
+                      reason:
+                        type: string
+                        description: A CamelCase reason, e.g. BackendUnreachable.
+                      message:
+                        type: string
+                        description: What happened, for people.
+
+"""#),
         ("snapshots.yaml", #"""
 # Snapshot: one point-in-time copy of a source, stored in one Repository.
 apiVersion: apiextensions.k8s.io/v1

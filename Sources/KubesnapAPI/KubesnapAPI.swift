@@ -18,6 +18,8 @@ public enum Kubesnap {
         public static let repository = "kubesnap.io/repository"
         public static let invokerKind = "kubesnap.io/invoker-kind"
         public static let invokerName = "kubesnap.io/invoker-name"
+        /// On a pre-restore Snapshot: the RestoreSession it protects.
+        public static let preRestoreOf = "kubesnap.io/pre-restore-of"
     }
 
     /// Annotations users set (and one kubesnap sets).
@@ -34,6 +36,8 @@ public enum Kubesnap {
         /// On a Repository whose restic repository was lost or replaced: the lost
         /// `status.repositoryID`, the one explicit way to start afresh there (a wrong id is refused).
         public static let reinitialize = "kubesnap.io/reinitialize"
+        /// `"true"` on a RestoreSession lets it restore a Snapshot whose verification is not OK.
+        public static let restoreUnverified = "kubesnap.io/restore-unverified"
     }
 
     /// `status.conditions[].type` values.
@@ -42,6 +46,8 @@ public enum Kubesnap {
         public static let verified = "Verified"
         /// A stale restic lock was found on the repository.
         public static let staleLock = "StaleLock"
+        /// A RestoreSession's: the restore ended (True on success).
+        public static let completed = "Completed"
     }
 
     /// `status.conditions[].reason` values named in API.md.
@@ -68,6 +74,12 @@ public enum Kubesnap {
         public static let snapshotMissing = "SnapshotMissing"
         /// A backup's source directory is empty where the previous Snapshot of it had files.
         public static let sourceEmpty = "SourceEmpty"
+        public static let snapshotNotReady = "SnapshotNotReady"
+        public static let snapshotNotVerified = "SnapshotNotVerified"
+        public static let targetBusy = "TargetBusy"
+        public static let preRestoreSnapshotFailed = "PreRestoreSnapshotFailed"
+        public static let restoreFailed = "RestoreFailed"
+        public static let verificationFailed = "VerificationFailed"
     }
 }
 
@@ -89,7 +101,7 @@ public struct CRDNames: Sendable, Hashable {
 
 extension Kubesnap {
     /// Every kind kubesnap defines, as its CRDs name them.
-    public static let kinds: [CRDNames] = [Repository.names, Snapshot.names, BackupSession.names]
+    public static let kinds: [CRDNames] = [Repository.names, Snapshot.names, BackupSession.names, RestoreSession.names]
 }
 
 /// A reference to one key of a Secret in the same namespace.

@@ -67,3 +67,20 @@ extension BackupSessionSpec {
         return errors
     }
 }
+
+extension RestoreSessionSpec {
+    public func validationErrors() -> [String] { invalidSpecErrors() }
+
+    public func invalidSpecErrors() -> [String] {
+        var errors: [String] = []
+        if snapshot.isEmpty { errors.append("spec.snapshot: Required value") }
+        if let target {
+            switch target.path {
+            case nil: errors.append("spec.target: exactly one target must be set: spec.target.path")
+            case .some(let path) where path.isEmpty: errors.append("spec.target.path: Required value")
+            default: break
+            }
+        }
+        return errors
+    }
+}

@@ -76,6 +76,27 @@ enum Samples {
                 source: SnapshotSource(path: "/data/app"), repositories: ["app-repo"], deletionPolicy: .delete),
             status: status)
     }
+
+    static var restoreSession: RestoreSession {
+        var status = RestoreSessionStatus()
+        status.phase = .succeeded
+        status.snapshotID = "ad85f6c3"
+        status.target = "/data/app"
+        status.preRestoreSnapshot = "undo-migration-pre-restore"
+        status.restoredFiles = 42
+        status.restoredBytes = 1_482_752
+        status.verificationStatus = "OK"
+        status.startTime = "2026-11-22T10:00:00Z"
+        status.completionTime = "2026-11-22T10:01:32Z"
+        status.duration = "1m32s"
+        status.observedGeneration = 1
+        status.conditions = [condition]
+        return RestoreSession(
+            metadata: ObjectMeta(name: "undo-migration", namespace: "demo"),
+            spec: RestoreSessionSpec(
+                snapshot: "before-migration", target: RestoreTarget(path: "data/app"), preRestoreSnapshot: true),
+            status: status)
+    }
 }
 
 @Suite struct CRDDriftTests {
@@ -83,9 +104,10 @@ enum Samples {
         ("repositories.yaml", Samples.repository, Repository.names),
         ("snapshots.yaml", Samples.snapshot, Snapshot.names),
         ("backupsessions.yaml", Samples.backupSession, BackupSession.names),
+        ("restoresessions.yaml", Samples.restoreSession, RestoreSession.names),
     ]
 
-    @Test(arguments: [0, 1, 2])
+    @Test(arguments: [0, 1, 2, 3])
     func swiftTypesAndSchemaCannotDrift(index: Int) throws {
         let (file, sample, _) = Self.kinds[index]
         let crdSchema = try schema(of: try loadCRD(file))
@@ -97,7 +119,7 @@ enum Samples {
         #expect(comparison.problems.isEmpty, "\(file):\n\(comparison.problems.joined(separator: "\n"))")
     }
 
-    @Test(arguments: [0, 1, 2])
+    @Test(arguments: [0, 1, 2, 3])
     func crdNamesMatchTheSwiftTypes(index: Int) throws {
         let (file, sample, type) = Self.kinds[index]
         #expect(Swift.type(of: sample).apiResource == type.apiResource)
@@ -120,7 +142,7 @@ enum Samples {
         #expect(version["subresources"]["status"] == .emptyObject)
     }
 
-    @Test(arguments: [0, 1, 2])
+    @Test(arguments: [0, 1, 2, 3])
     func everySchemaFieldHasADescription(index: Int) throws {
         let file = Self.kinds[index].file
         var missing: [String] = []
@@ -157,6 +179,12 @@ enum Samples {
                 ("Snapshots", "string", ".status.snapshotsSummary"), ("Duration", "string", ".status.duration"),
                 ("Age", "date", ".metadata.creationTimestamp"),
             ],
+            "restoresessions.yaml": [
+                ("Snapshot", "string", ".spec.snapshot"), ("Target", "string", ".status.target"),
+                ("Pre-Restore Snapshot", "string", ".status.preRestoreSnapshot"), ("Phase", "string", ".status.phase"),
+                ("Verification Status", "string", ".status.verificationStatus"), ("Duration", "string", ".status.duration"),
+                ("Age", "date", ".metadata.creationTimestamp"),
+            ],
         ]
         for (file, columns) in expected {
             let actual = (try loadCRD(file)["spec"]["versions"][0]["additionalPrinterColumns"].arrayValue ?? []).map {
@@ -180,10 +208,10 @@ enum Samples {
             for (name, child) in schema["properties"].objectValue ?? [:] { walk(child, "\(path).\(name)") }
             if !schema["items"].isNull { walk(schema["items"], path + "[]") }
         }
-        for file in ["repositories.yaml", "snapshots.yaml", "backupsessions.yaml"] {
+        for file in ["repositories.yaml", "snapshots.yaml", "backupsessions.yaml", "restoresessions.yaml"] {
             walk(try schema(of: try loadCRD(file)), file)
         }
-        #expect(rules.count == 8)
+        #expect(rules.count == 10)
         let call = try Regex(#"([A-Za-z_][A-Za-z0-9_]*)\s*\("#)
         for (path, rule) in rules {
             for match in rule.matches(of: call) {

@@ -71,7 +71,7 @@ import Testing
     /// Permissions the operator needs only on a timing-dependent path that a scenario cannot
     /// force: granted but unused is tolerated for these alone (used but not granted never is).
     static let conditionalPermissions: [Permission: String] = Dictionary(
-        uniqueKeysWithValues: ["repositories", "snapshots", "backupsessions"].map {
+        uniqueKeysWithValues: ["repositories", "snapshots", "backupsessions", "restoresessions"].map {
             (
                 Permission(verb: "get", group: "kubesnap.io", resource: $0),
                 "re-read after a status write met a 409 Conflict (Sources/KubeController/StatusWriter.swift)"
@@ -155,6 +155,18 @@ import Testing
             $0["status"]["lastVerifyRequest"].stringValue == "again"
                 && $0["status"]["verificationStatus"].stringValue == "OK"
         }
+        // A RestoreSession of it into a new path (its finalizer, its status).
+        try await kubectl.apply(
+            """
+            apiVersion: kubesnap.io/v1alpha1
+            kind: RestoreSession
+            metadata: {name: restore, namespace: \(ns)}
+            spec: {snapshot: one, target: {path: \(cluster.sourceRoot)/restored}, preRestoreSnapshot: false}
+            """)
+        try await kubectl.waitForObject(
+            "rst", "restore", namespace: ns, "to succeed", timeout: .seconds(120),
+            rejected: { $0.phase == "Failed" ? "Failed" : nil }
+        ) { $0.phase == "Succeeded" }
         // The same Event twice (VerificationSucceeded) is aggregated: a patch of the Event.
         try await waitUntil(
             "the repeated Event about Snapshot one to be aggregated", timeout: .seconds(60),

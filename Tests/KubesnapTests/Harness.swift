@@ -31,6 +31,7 @@ struct Harness: Sendable {
     static let repositories = Repository.apiResource
     static let snapshots = Snapshot.apiResource
     static let sessions = BackupSession.apiResource
+    static let restores = RestoreSession.apiResource
 
     /// Makes a source directory with a few files under the source root; returns its relative name.
     func makeSource(_ name: String, files: [String: String]) throws -> String {
@@ -225,11 +226,11 @@ func withOperator(
     do {
         let clientConfiguration = try ClientConfiguration.load(kubeconfig: api.kubeconfigPath, environment: [:])
         let client = try KubeClient(configuration: clientConfiguration)
-        for file in ["repositories.yaml", "snapshots.yaml", "backupsessions.yaml"] {
+        for file in ["repositories.yaml", "snapshots.yaml", "backupsessions.yaml", "restoresessions.yaml"] {
             let text = try String(contentsOfFile: "\(packageRoot)/crds/\(file)", encoding: .utf8)
             for document in try YAML.parseAll(text) { try await api.server.apply(adjustCRD(document)) }
         }
-        for resource in [Harness.repositories, Harness.snapshots, Harness.sessions] {
+        for resource in [Harness.repositories, Harness.snapshots, Harness.sessions, Harness.restores] {
             try await waitUntil("\(resource.resource) to be served") {
                 do {
                     _ = try await client.list(resource, namespace: "default")

@@ -23,11 +23,15 @@ final class DataMover: Sendable {
     enum Kind: String, Sendable {
         case backup
         case verify
+        /// A RestoreSession's restore (its key is a RestoreSession's, reported on
+        /// `restoreCompletions`).
+        case restore
     }
 
     enum Outcome: Sendable {
         case backedUp(BackupResult)
         case verified(SnapshotVerification)
+        case restored(RestoredTree)
         /// A failure with an API.md reason; `transient` failures are retried.
         case failed(reason: String, message: String, transient: Bool)
         case cancelled
@@ -63,6 +67,7 @@ final class DataMover: Sendable {
         var kind: Kind
         var context: String
         var sourceKey: String?
+        var pathKey: String?
         var cancel: Latch
         var body: @Sendable () async -> Outcome
     }
@@ -78,6 +83,10 @@ final class DataMover: Sendable {
         var finished: [String: Finished] = [:]
         var sources: [String: (uid: String, key: ObjectKey)] = [:]
         var sourceWaiters: [String: Set<ObjectKey>] = [:]
+        /// Paths on the local filesystem held by an operation (a backup's source, a restore's
+        /// target): another operation on the same path, or one inside or around it, waits.
+        var paths: [String: (uid: String, key: ObjectKey)] = [:]
+        var pathWaiters: [String: Set<ObjectKey>] = [:]
         /// Snapshots waiting for a slot, in the order they first queued (by ticket).
         var line: [(key: ObjectKey, ticket: Int)] = []
         var nextTicket = 0
@@ -93,6 +102,10 @@ final class DataMover: Sendable {
     /// Keys of Snapshots to reconcile again (an operation finished, a source became free).
     let completions: AsyncStream<ObjectKey>
     private let completionsContinuation: AsyncStream<ObjectKey>.Continuation
+    /// Keys of RestoreSessions to reconcile again (their restore finished, or a path they wait
+    /// for became free).
+    let restoreCompletions: AsyncStream<ObjectKey>
+    private let restoreCompletionsContinuation: AsyncStream<ObjectKey>.Continuation
 
     /// Operations allowed at once.
     let maxRunning: Int
@@ -107,6 +120,7 @@ final class DataMover: Sendable {
         self.onChange = onChange
         (jobs, jobsContinuation) = AsyncStream.makeStream(of: Job.self)
         (completions, completionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
+        (restoreCompletions, restoreCompletionsContinuation) = AsyncStream.makeStream(of: ObjectKey.self)
     }
 
     /// What this process does or did for `uid`.
@@ -130,13 +144,17 @@ final class DataMover: Sendable {
     /// is taken.
     func submit(
         key: ObjectKey, uid: String, kind: Kind, context: String = "", sourceKey: String? = nil,
-        body: @escaping @Sendable () async -> Outcome
+        pathKey: String? = nil, body: @escaping @Sendable () async -> Outcome
     ) -> SubmitResult {
         let cancel = Latch()
         let result = state.withLock { state -> SubmitResult in
             if state.running[uid] != nil { return .alreadyRunning }
             if let sourceKey, let holder = state.sources[sourceKey], holder.uid != uid {
                 state.sourceWaiters[sourceKey, default: []].insert(key)
+                return .busy(holder: holder.key)
+            }
+            if let pathKey, let (held, holder) = state.paths.first(where: { Self.overlaps($0.key, pathKey) && $0.value.uid != uid }) {
+                state.pathWaiters[held, default: []].insert(key)
                 return .busy(holder: holder.key)
             }
             if state.running.count >= maxRunning {
@@ -156,6 +174,7 @@ final class DataMover: Sendable {
             state.line.removeAll { $0.key == key }
             state.woken[key] = nil
             if let sourceKey { state.sources[sourceKey] = (uid, key) }
+            if let pathKey { state.paths[pathKey] = (uid, key) }
             state.finished[uid] = nil
             state.running[uid] = Running(key: key, kind: kind, cancel: cancel)
             onChange(state.running.count, state.line.count)
@@ -163,7 +182,9 @@ final class DataMover: Sendable {
         }
         if result == .started {
             jobsContinuation.yield(
-                Job(key: key, uid: uid, kind: kind, context: context, sourceKey: sourceKey, cancel: cancel, body: body))
+                Job(
+                key: key, uid: uid, kind: kind, context: context, sourceKey: sourceKey, pathKey: pathKey, cancel: cancel,
+                body: body))
         }
         return result
     }
@@ -174,6 +195,11 @@ final class DataMover: Sendable {
         guard let latch = state.withLock({ $0.running[uid]?.cancel }) else { return false }
         latch.open()
         return true
+    }
+
+    /// Whether one of two absolute paths is the other or lies inside it.
+    static func overlaps(_ a: String, _ b: String) -> Bool {
+        a == b || b.hasPrefix(a.hasSuffix("/") ? a : a + "/") || a.hasPrefix(b.hasSuffix("/") ? b : b + "/")
     }
 
     /// The Snapshot holding `sourceKey`, if any.
@@ -211,7 +237,11 @@ final class DataMover: Sendable {
         let wake = state.withLock { state -> [ObjectKey] in
             state.running[job.uid] = nil
             state.finished[job.uid] = Finished(kind: job.kind, outcome: outcome, context: job.context)
-            var keys = [job.key]
+            var keys: [ObjectKey] = []
+            if let pathKey = job.pathKey, state.paths[pathKey]?.uid == job.uid {
+                state.paths[pathKey] = nil
+                keys += state.pathWaiters.removeValue(forKey: pathKey) ?? []
+            }
             if let sourceKey = job.sourceKey, state.sources[sourceKey]?.uid == job.uid {
                 state.sources[sourceKey] = nil
                 keys += state.sourceWaiters.removeValue(forKey: sourceKey) ?? []
@@ -229,6 +259,17 @@ final class DataMover: Sendable {
             onChange(state.running.count, state.line.count)
             return keys
         }
-        for key in wake { completionsContinuation.yield(key) }
+        // The job's own key goes to its controller; the woken ones may be either kind's (a
+        // Snapshot and a RestoreSession may share a name), so both are told: a reconcile of a
+        // key that is not of its kind finds nothing and does nothing.
+        if job.kind == .restore {
+            restoreCompletionsContinuation.yield(job.key)
+        } else {
+            completionsContinuation.yield(job.key)
+        }
+        for key in wake {
+            completionsContinuation.yield(key)
+            restoreCompletionsContinuation.yield(key)
+        }
     }
 }

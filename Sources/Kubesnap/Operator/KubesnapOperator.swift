@@ -125,6 +125,8 @@ public struct KubesnapOperator: Sendable {
             in: manager, configuration: configuration, informers: informers, dataPlane: dataPlane,
             deletionGuard: deletionGuard, refreshRepository: { refreshContinuation.yield($0) }, logger: logger)
         _ = BackupSessionController.register(in: manager, configuration: configuration, informers: informers)
+        let restoreController = RestoreSessionController.register(
+            in: manager, configuration: configuration, informers: informers, dataPlane: dataPlane)
 
         let separateMetrics: (host: String, port: Int)? =
             if let metricsAddress, metricsAddress.host != health?.host || metricsAddress.port != health?.port {
@@ -145,6 +147,9 @@ public struct KubesnapOperator: Sendable {
             group.addTask { await mover.run() }
             group.addTask {
                 for await key in mover.completions { snapshotController.queue.add(key) }
+            }
+            group.addTask {
+                for await key in mover.restoreCompletions { restoreController.queue.add(key) }
             }
             group.addTask { await batcher.run() }
             group.addTask {

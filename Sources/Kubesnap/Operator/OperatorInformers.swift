@@ -9,6 +9,7 @@ struct OperatorInformers: Sendable {
     let repositories: Informer<Repository>
     let snapshots: Informer<Snapshot>
     let backupSessions: Informer<BackupSession>
+    let restoreSessions: Informer<RestoreSession>
     let secrets: Informer<Secret>
     /// Only the watched namespace when the operator is confined to one.
     let namespaces: Informer<Namespace>
@@ -18,6 +19,7 @@ struct OperatorInformers: Sendable {
         repositories = manager.informer(for: Repository.self, options: options)
         snapshots = manager.informer(for: Snapshot.self, options: options)
         backupSessions = manager.informer(for: BackupSession.self, options: options)
+        restoreSessions = manager.informer(for: RestoreSession.self, options: options)
         secrets = manager.informer(for: Secret.self, options: InformerOptions(namespace: configuration.namespace))
         namespaces = manager.informer(
             for: Namespace.self,

@@ -302,7 +302,7 @@ public struct SnapshotReconciler: Reconciler {
         let abandoned = Locked(false)
         let sourceField = snapshot.spec.source?.path ?? ""
         let catalog = catalog
-        let submitted = mover.submit(key: key, uid: uid, kind: .backup, sourceKey: sourceKey) {
+        let submitted = mover.submit(key: key, uid: uid, kind: .backup, sourceKey: sourceKey, pathKey: sourcePath) {
             await recorded.wait()
             if abandoned.withLock({ $0 }) { return .notStarted }
             do {

@@ -1,0 +1,153 @@
+import Foundation
+import Restic
+
+/// What a directory restore wrote, once checked against the snapshot.
+struct RestoredTree: Sendable, Hashable {
+    var files: Int64
+    var bytes: Int64
+    /// "OK", or why the restored tree does not match the snapshot.
+    var verification: String
+}
+
+/// Restores a directory by swap, never in place: restic writes the snapshot into a staging
+/// directory beside the target (same parent, so the same filesystem and renames are atomic),
+/// the staged tree is compared with the snapshot (restic's `--verify` reads every file back;
+/// then every node of `restic ls --json` must be there with its type and size, and nothing
+/// else), and only then is it swapped in:
+///
+///     target -> .kubesnap-old-<uid>     (skipped for a missing target)
+///     staged -> target
+///     remove .kubesnap-old-<uid> and the staging directory
+///
+/// A crash leaves at most those names beside the target; `recover` makes the target whole
+/// again (the old content if the second rename had not happened, else the new one) and removes
+/// the rest.
+struct DirectoryRestore: Sendable {
+    /// The target directory (resolved, absolute).
+    let target: String
+    /// The RestoreSession's UID: names the staging and old directories.
+    let uid: String
+
+    var parent: String { (target as NSString).deletingLastPathComponent }
+    var staging: String { (parent as NSString).appendingPathComponent(".kubesnap-restore-\(uid)") }
+    var old: String { (parent as NSString).appendingPathComponent(".kubesnap-old-\(uid)") }
+
+    /// What `recover` found.
+    enum Recovery: Equatable {
+        case nothingLeft
+        /// The crash came before the swap: the old content is back in place.
+        case keptOld
+        /// The crash came after the swap: the target holds the restored data.
+        case keptNew
+    }
+
+    /// Makes the target whole after a crash and removes staging and old directories.
+    func recover() throws -> Recovery {
+        let files = FileManager.default
+        var result = Recovery.nothingLeft
+        if files.fileExists(atPath: old) {
+            if files.fileExists(atPath: target) {
+                try files.removeItem(atPath: old)
+                result = .keptNew
+            } else {
+                try files.moveItem(atPath: old, toPath: target)
+                result = .keptOld
+            }
+        }
+        if files.fileExists(atPath: staging) {
+            try files.removeItem(atPath: staging)
+            if result == .nothingLeft { result = .keptOld }
+        }
+        return result
+    }
+
+    /// Restores `snapshotID` (a snapshot of `snapshotPath`) into the target by swap.
+    /// `beforeSwap` runs between the check and the first rename (tests stop there).
+    func run(restic: ResticRepository, snapshotID: String, snapshotPath: String) async throws -> RestoredTree {
+        let files = FileManager.default
+        try files.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        _ = try recover()
+        try files.createDirectory(atPath: staging, withIntermediateDirectories: false)
+        do {
+            try await restic.restore(snapshotID: snapshotID, into: staging)
+            let nodes = try await restic.listNodes(snapshotID: snapshotID)
+            let staged = staging + (snapshotPath.hasPrefix("/") ? snapshotPath : "/" + snapshotPath)
+            if !files.fileExists(atPath: staged) { try files.createDirectory(atPath: staged, withIntermediateDirectories: true) }
+            let tree = try Self.check(staged: staged, against: nodes, snapshotPath: snapshotPath)
+            try Task.checkCancellation()
+            // The swap: no suspension point from here on, so a cancellation cannot split it.
+            let hadTarget = files.fileExists(atPath: target)
+            if hadTarget { try files.moveItem(atPath: target, toPath: old) }
+            do {
+                try files.moveItem(atPath: staged, toPath: target)
+            } catch {
+                if hadTarget { try? files.moveItem(atPath: old, toPath: target) }
+                throw error
+            }
+            if hadTarget { try? files.removeItem(atPath: old) }
+            try? files.removeItem(atPath: staging)
+            return tree
+        } catch {
+            try? files.removeItem(atPath: staging)
+            throw error
+        }
+    }
+
+    /// Compares the staged tree with the snapshot's nodes under `snapshotPath`: every node is
+    /// there with its type (and, for files, its size), and nothing else is. Throws
+    /// `DirectoryRestoreError.mismatch` naming the first differences.
+    static func check(staged: String, against nodes: [SnapshotNode], snapshotPath: String) throws -> RestoredTree {
+        let prefix = snapshotPath.hasSuffix("/") ? snapshotPath : snapshotPath + "/"
+        var expected: [String: SnapshotNode] = [:]
+        for node in nodes where node.path.hasPrefix(prefix) {
+            expected[String(node.path.dropFirst(prefix.count))] = node
+        }
+        var problems: [String] = []
+        var seen: Set<String> = []
+        var files: Int64 = 0
+        var bytes: Int64 = 0
+        let manager = FileManager.default
+        let entries = (try? manager.subpathsOfDirectory(atPath: staged)) ?? []
+        for relative in entries {
+            seen.insert(relative)
+            let full = (staged as NSString).appendingPathComponent(relative)
+            guard let node = expected[relative] else {
+                problems.append("\(relative) is not in the snapshot")
+                continue
+            }
+            let attributes = try manager.attributesOfItem(atPath: full)
+            let type = attributes[.type] as? FileAttributeType
+            switch node.type {
+            case "file":
+                let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
+                if type != .typeRegular {
+                    problems.append("\(relative) is not a regular file")
+                } else if size != node.size {
+                    problems.append("\(relative) has \(size) bytes, the snapshot \(node.size)")
+                } else {
+                    files += 1
+                    bytes += size
+                }
+            case "dir": if type != .typeDirectory { problems.append("\(relative) is not a directory") }
+            case "symlink": if type != .typeSymbolicLink { problems.append("\(relative) is not a symlink") }
+            default: break
+            }
+        }
+        for missing in Set(expected.keys).subtracting(seen).sorted() { problems.append("\(missing) is missing") }
+        guard problems.isEmpty else {
+            throw DirectoryRestoreError.mismatch(problems.prefix(5).joined(separator: "; "))
+        }
+        return RestoredTree(files: files, bytes: bytes, verification: "OK")
+    }
+}
+
+/// Why a restored tree was not swapped in.
+enum DirectoryRestoreError: Error, CustomStringConvertible {
+    case mismatch(String)
+
+    var description: String {
+        switch self {
+        case .mismatch(let detail): return "the restored data does not match the snapshot: \(detail)"
+        }
+    }
+}
