@@ -46,6 +46,7 @@ struct DevCommand: AsyncParsableCommand {
         if options.repositoryRoot == nil {
             // dev's own data directory holds its repositories: made here, as the operator never
             // makes a repository root (an --repository-root given must exist).
+            // (If it cannot be made, every Repository says so: BackendUnreachable, root missing.)
             try? FileManager.default.createDirectory(atPath: dataDir + "/repositories", withIntermediateDirectories: true)
         }
         var configuration = OperatorConfiguration(

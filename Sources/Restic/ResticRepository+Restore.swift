@@ -31,6 +31,8 @@ extension ResticRepository {
             var type: String?
             var size: Int64?
         }
+        // `ls --json` prints the snapshot first, then its nodes: other lines are skipped. A node
+        // skipped wrongly only fails the restore's check (a staged file "not in the snapshot").
         return lines.withLock { $0.finish() }.compactMap { line in
             guard let node = try? JSONDecoder().decode(NodeJSON.self, from: Data(line.utf8)), node.struct_type == "node",
                 let path = node.path, let type = node.type

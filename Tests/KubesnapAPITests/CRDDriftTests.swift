@@ -20,6 +20,7 @@ enum Samples {
         status.sizeBytes = 2_961_152
         status.size = "2.8 MiB"
         status.snapshotCount = 2
+        status.repositoryID = "5b6b1f5e0e3c4a3c9d0f2a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f70819"
         status.verificationStatus = "OK"
         status.lastVerifiedTime = "2026-11-22T10:00:00Z"
         status.observedGeneration = 1

@@ -41,7 +41,9 @@ struct FaultSuiteTests {
     static let seed: UInt64 =
         ProcessInfo.processInfo.environment["KUBESNAP_FAULT_SEED"].flatMap { UInt64($0) } ?? 20_261_207
 
-    @Test(arguments: Weather.allCases)
+    /// One weather at a time: seven operators and their restics at once starve the rest of
+    /// the suite's deadlines on a 2-core machine.
+    @Test(.serialized, arguments: Weather.allCases)
     func workloadSettlesWithNothingLostOrOwed(weather: Weather) async throws {
         let seed = Self.seed &+ UInt64(Weather.allCases.firstIndex(of: weather)!)
         let run = try await FaultRun.start(weather: weather, seed: seed)
@@ -401,13 +403,17 @@ final class FaultRun: Sendable {
 
         // No Failed phase the backend did not cause (none here: it is a local directory), the
         // operator's interruption aside.
+        // (A BackupSession one of whose Snapshots the kill interrupted fails with BackupFailed.)
+        func causedByTheKill(_ key: String, _ state: String) -> Bool {
+            state == "Failed/Interrupted" || (interrupted > 0 && key == "backupsessions a/bs" && state == "Failed/BackupFailed")
+        }
         let failures = observed.current.flatMap { key, states in
-            states.filter { $0.hasPrefix("Failed/") && $0 != "Failed/Interrupted" }.map { "\(key): \($0)" }
+            states.filter { $0.hasPrefix("Failed/") && !causedByTheKill(key, $0) }.map { "\(key): \($0)" }
         }
         #expect(failures.isEmpty, "Failed phases the backend did not cause: \(failures.sorted())")
-        let events = try await list("events", "a").filter { $0["type"] == "Warning" }.compactMap {
-            $0["reason"].stringValue
-        }
+        let events = try await list("events", "a").filter {
+            $0["type"] == "Warning" && !(interrupted > 0 && $0["involvedObject"]["name"] == "bs")
+        }.compactMap { $0["reason"].stringValue }
         let backendReasons: Set<String> = [
             "BackendUnreachable", "BackupFailed", "VerificationFailed", "InitFailed",
         ]

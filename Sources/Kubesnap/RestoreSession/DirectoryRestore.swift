@@ -81,14 +81,18 @@ struct DirectoryRestore: Sendable {
             do {
                 try files.moveItem(atPath: staged, toPath: target)
             } catch {
+                // Put back; if even that fails the old content stays whole at `old`, and the
+                // next `recover` (at the retry, or a restart) moves it back first.
                 if hadTarget { try? files.moveItem(atPath: old, toPath: target) }
                 throw error
             }
+            // The restore has succeeded: a leftover old or staging directory only holds space,
+            // and `recover` removes it before the next restore into this target.
             if hadTarget { try? files.removeItem(atPath: old) }
             try? files.removeItem(atPath: staging)
             return tree
         } catch {
-            try? files.removeItem(atPath: staging)
+            try? files.removeItem(atPath: staging)  // the error thrown is what counts; `recover` retries
             throw error
         }
     }
@@ -107,6 +111,8 @@ struct DirectoryRestore: Sendable {
         var files: Int64 = 0
         var bytes: Int64 = 0
         let manager = FileManager.default
+        // An unreadable staged tree lists nothing, so every node of the snapshot is reported
+        // missing below: a failed check, never a passed one.
         let entries = (try? manager.subpathsOfDirectory(atPath: staged)) ?? []
         for relative in entries {
             seen.insert(relative)

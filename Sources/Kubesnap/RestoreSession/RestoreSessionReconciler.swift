@@ -168,7 +168,9 @@ public struct RestoreSessionReconciler: Reconciler {
                 message: "\(fieldName): Invalid value: \"\(targetField)\": \(confined.resolvedPath) is a file, not a directory")
             return .stop(.done)
         }
-        let hasData = exists && !((try? FileManager.default.contentsOfDirectory(atPath: confined.resolvedPath))?.isEmpty ?? true)
+        // A target that cannot be listed counts as holding data (when in doubt, keep data): its
+        // pre-restore Snapshot is taken, or fails and stops the restore, before anything moves.
+        let hasData = exists && !((try? FileManager.default.contentsOfDirectory(atPath: confined.resolvedPath))?.isEmpty ?? false)
         guard let repository = repositories.get(ObjectKey(namespace: key.namespace, name: snapshot.spec.repository)),
             repository.status?.phase == .ready, repository.metadata.deletionTimestamp == nil
         else {

@@ -226,6 +226,7 @@ public struct SnapshotReconciler: Reconciler {
     /// unmounted volume looks exactly like this.
     private func warnIfSourceEmpty(_ snapshot: Snapshot, sourcePath: String, key: ObjectKey) {
         guard let path = snapshot.spec.source?.path,
+            // (An unreadable source is no empty one: the backup that follows reports it.)
             let entries = try? FileManager.default.contentsOfDirectory(atPath: sourcePath), entries.isEmpty
         else { return }
         let previous = snapshots.list(namespace: key.namespace)
