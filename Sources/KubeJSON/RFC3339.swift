@@ -29,7 +29,12 @@ public enum RFC3339 {
     /// `2024-05-01T10:00:00.000000Z` (metav1.MicroTime); always UTC.
     public static func format(_ date: Date, fractionalSeconds: Bool = false) -> String {
         let seconds = date.timeIntervalSince1970
-        let total = Int(seconds.rounded(.down))
+        let micros = Int(((seconds - seconds.rounded(.down)) * 1_000_000).rounded(.down))
+        return format(seconds: Int(seconds.rounded(.down)), microseconds: fractionalSeconds ? min(micros, 999_999) : nil)
+    }
+
+    /// The same from whole seconds since 1970 (UTC) and, for a MicroTime, the microseconds.
+    public static func format(seconds total: Int, microseconds: Int?) -> String {
         var days = total / 86400
         var rem = total % 86400
         if rem < 0 {
@@ -48,10 +53,7 @@ public enum RFC3339 {
         let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
         var text = padded(y, 4) + "-" + padded(m, 2) + "-" + padded(d, 2)
         text += "T" + padded(rem / 3600, 2) + ":" + padded(rem % 3600 / 60, 2) + ":" + padded(rem % 60, 2)
-        if fractionalSeconds {
-            let micros = Int(((seconds - seconds.rounded(.down)) * 1_000_000).rounded(.down))
-            text += "." + padded(min(micros, 999_999), 6)
-        }
+        if let microseconds { text += "." + padded(microseconds, 6) }
         return text + "Z"
     }
 

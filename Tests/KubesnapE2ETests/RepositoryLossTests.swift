@@ -273,29 +273,7 @@ import Testing
         let kubectl = Kubectl(kubeconfig: directory.appending(".kubesnap/kubeconfig"))
         let ns = "s3loss"
         try await kubectl.apply(
-            """
-            apiVersion: v1
-            kind: Namespace
-            metadata: {name: \(ns)}
-            ---
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: s3-credentials, namespace: \(ns)}
-            stringData: {AWS_ACCESS_KEY_ID: \(S3Tests.accessKey), AWS_SECRET_ACCESS_KEY: \(S3Tests.secretKey)}
-            ---
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: app-repo-password, namespace: \(ns)}
-            stringData: {password: \(DemoManifests.password)}
-            ---
-            apiVersion: kubesnap.io/v1alpha1
-            kind: Repository
-            metadata: {name: app-repo, namespace: \(ns)}
-            spec:
-              backend:
-                s3: {endpoint: "\(endpoint)", bucket: \(bucket), prefix: loss/app, region: us-east-1, credentialsSecret: s3-credentials}
-              encryptionSecret: {name: app-repo-password}
-            """)
+            S3Tests.namespaceAndS3Repository(namespace: ns, name: "app-repo", endpoint: endpoint, bucket: bucket, prefix: "loss/app"))
         try await kubectl.apply(DemoManifests.snapshot(name: "on-s3", namespace: ns, source: "data/app"))
         let snapshot = try await kubectl.waitForObject(
             "snap", "on-s3", namespace: ns, "to be Ready and verified", timeout: .seconds(180),

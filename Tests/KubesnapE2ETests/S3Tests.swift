@@ -10,6 +10,26 @@ import Testing
     static let accessKey = "e2e-access-key"
     static let secretKey = "e2e-secret-key"
 
+    /// The namespace, its S3 credentials and password Secrets, and a Repository on the bucket.
+    static func namespaceAndS3Repository(namespace: String, name: String, endpoint: String, bucket: String, prefix: String) -> String {
+        """
+        \(DemoManifests.namespaceAndSecret(namespace))
+        ---
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: s3-credentials, namespace: \(namespace)}
+        stringData: {AWS_ACCESS_KEY_ID: \(accessKey), AWS_SECRET_ACCESS_KEY: \(secretKey)}
+        ---
+        apiVersion: kubesnap.io/v1alpha1
+        kind: Repository
+        metadata: {name: \(name), namespace: \(namespace)}
+        spec:
+          backend:
+            s3: {endpoint: "\(endpoint)", bucket: \(bucket), prefix: \(prefix), region: us-east-1, credentialsSecret: s3-credentials}
+          encryptionSecret: {name: app-repo-password}
+        """
+    }
+
     @Test func snapshotOnS3IsReadableByResticAndDeletedWithItsObject() async throws {
         let directory = try TemporaryDirectory(prefix: "kubesnap-e2e-s3")
         defer { directory.remove() }
@@ -46,29 +66,7 @@ import Testing
         let kubectl = Kubectl(kubeconfig: directory.appending(".kubesnap/kubeconfig"))
         let ns = "s3"
         try await kubectl.apply(
-            """
-            apiVersion: v1
-            kind: Namespace
-            metadata: {name: \(ns)}
-            ---
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: s3-credentials, namespace: \(ns)}
-            stringData: {AWS_ACCESS_KEY_ID: \(Self.accessKey), AWS_SECRET_ACCESS_KEY: \(Self.secretKey)}
-            ---
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: app-repo-password, namespace: \(ns)}
-            stringData: {password: \(DemoManifests.password)}
-            ---
-            apiVersion: kubesnap.io/v1alpha1
-            kind: Repository
-            metadata: {name: s3-repo, namespace: \(ns)}
-            spec:
-              backend:
-                s3: {endpoint: "\(endpoint)", bucket: \(bucket), prefix: e2e/app, region: us-east-1, credentialsSecret: s3-credentials}
-              encryptionSecret: {name: app-repo-password}
-            """)
+            Self.namespaceAndS3Repository(namespace: ns, name: "s3-repo", endpoint: endpoint, bucket: bucket, prefix: "e2e/app"))
         let repository = try await kubectl.waitForObject(
             "repo", "s3-repo", namespace: ns, "to be Ready", timeout: .seconds(120),
             rejected: { $0.phase == "Failed" ? "Failed" : nil }

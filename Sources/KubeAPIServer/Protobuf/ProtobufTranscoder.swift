@@ -319,22 +319,7 @@ enum ProtobufTranscoder {
     /// RFC 3339 in UTC as meta/v1 Time (seconds) or MicroTime (microseconds) writes it; zero is null.
     static func formatTime(seconds: Int64, nanos: Int64, micro: Bool) -> JSONValue {
         if seconds == 0 && nanos == 0 { return .null }
-        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let secs = seconds - days * 86400
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = days + 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func pad(_ v: Int64, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        var text = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secs / 3600, 2)):\(pad(secs / 60 % 60, 2)):\(pad(secs % 60, 2))"
-        if micro { text += "." + pad(max(0, nanos) / 1000, 6) }
-        return .string(text + "Z")
+        return .string(RFC3339.format(seconds: Int(seconds), microseconds: micro ? Int(max(0, nanos) / 1000) : nil))
     }
 
     /// Go's `time.Duration.String()`.

@@ -280,7 +280,11 @@ public struct RepositoryReconciler: Reconciler {
                 let missing = RepositoryIdentity.missing(readyBefore.filter { !Self.isFlagged($0.0) }, listing: listed)
                 // The id is read (one restic run) only when it is not known yet or the listing
                 // looks wrong: Snapshots missing from it, or empty where there were snapshots.
-                let suspicious = !missing.isEmpty || (contents.snapshots.isEmpty && (current.snapshotCount ?? 0) > 0)
+                // A Repository that was not Ready (RepositoryLost, say, while its location was
+                // empty) is always asked: a repository made there meanwhile is another one.
+                let suspicious =
+                    !missing.isEmpty || (contents.snapshots.isEmpty && (current.snapshotCount ?? 0) > 0)
+                    || current.phase != .ready
                 if known == nil || suspicious {
                     let id = try await restic.repositoryID()
                     switch RepositoryIdentity.judge(known: known, referenced: referenced, found: .repository(id: id), annotation: annotation) {
