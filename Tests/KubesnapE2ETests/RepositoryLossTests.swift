@@ -245,28 +245,9 @@ import Testing
     @Test func emptiedS3PrefixIsLost() async throws {
         let directory = try TemporaryDirectory(prefix: "kubesnap-e2e-s3-loss")
         defer { directory.remove() }
-        guard let motoServer = E2E.which("moto_server"), let aws = E2E.which("aws") else {
-            Issue.record("moto_server and aws must be on PATH (make test-deps installs them)")
-            return
-        }
-        let awsEnvironment = [
-            "AWS_ACCESS_KEY_ID": S3Tests.accessKey, "AWS_SECRET_ACCESS_KEY": S3Tests.secretKey,
-            "AWS_DEFAULT_REGION": "us-east-1",
-        ]
-        let port = try freeTCPPort()
-        let endpoint = "http://127.0.0.1:\(port)"
-        let moto = try ChildProcess(
-            motoServer, ["-H", "127.0.0.1", "-p", String(port)], environment: E2E.environment(awsEnvironment),
-            directory: directory.path, logPath: directory.appending("moto.log"))
-        defer { moto.kill9() }
-        let bucket = "kubesnap-loss"
-        try await waitUntil("moto_server to answer and the bucket to be made", timeout: .seconds(60), poll: .milliseconds(300)) {
-            if !moto.isRunning { throw E2EError("moto_server exited: \(moto.log)") }
-            let made = try await runCommand(
-                aws, ["--endpoint-url", endpoint, "s3", "mb", "s3://\(bucket)"], environment: E2E.environment(awsEnvironment),
-                timeout: .seconds(30))
-            return (made.succeeded || made.stderr.contains("BucketAlreadyOwnedByYou"), made.stderr)
-        }
+        guard let s3 = try await MotoServer.start(in: directory, bucket: "kubesnap-loss") else { return }
+        defer { s3.process.kill9() }
+        let (endpoint, aws, awsEnvironment, bucket) = (s3.endpoint, s3.aws, s3.environment, "kubesnap-loss")
         try E2E.copyFromRepository("deploy/examples/data", to: directory.appending("data"))
         let dev = try await KubesnapProcess.dev(in: directory.path, extraArguments: ["--restic", E2E.resticPath])
         defer { dev.kill9() }

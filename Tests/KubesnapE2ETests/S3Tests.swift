@@ -33,31 +33,9 @@ import Testing
     @Test func snapshotOnS3IsReadableByResticAndDeletedWithItsObject() async throws {
         let directory = try TemporaryDirectory(prefix: "kubesnap-e2e-s3")
         defer { directory.remove() }
-        guard let motoServer = E2E.which("moto_server"), let aws = E2E.which("aws") else {
-            Issue.record("moto_server and aws must be on PATH (make test-deps installs them)")
-            return
-        }
-        let awsEnvironment = [
-            "AWS_ACCESS_KEY_ID": Self.accessKey, "AWS_SECRET_ACCESS_KEY": Self.secretKey,
-            "AWS_DEFAULT_REGION": "us-east-1",
-        ]
-        let port = try freeTCPPort()
-        let endpoint = "http://127.0.0.1:\(port)"
-        let moto = try ChildProcess(
-            motoServer, ["-H", "127.0.0.1", "-p", String(port)], environment: E2E.environment(awsEnvironment),
-            directory: directory.path, logPath: directory.appending("moto.log"))
-        defer { moto.kill9() }
-        let bucket = "kubesnap-e2e"
-        try await waitUntil(
-            "moto_server to answer and the bucket to be made", timeout: .seconds(60), poll: .milliseconds(300)
-        ) {
-            if !moto.isRunning { throw E2EError("moto_server exited: \(moto.log)") }
-            let made = try await runCommand(
-                aws, ["--endpoint-url", endpoint, "s3", "mb", "s3://\(bucket)"],
-                environment: E2E.environment(awsEnvironment),
-                timeout: .seconds(30))
-            return (made.succeeded || made.stderr.contains("BucketAlreadyOwnedByYou"), made.stderr)
-        }
+        guard let s3 = try await MotoServer.start(in: directory, bucket: "kubesnap-e2e") else { return }
+        defer { s3.process.kill9() }
+        let (moto, endpoint, aws, awsEnvironment, bucket) = (s3.process, s3.endpoint, s3.aws, s3.environment, "kubesnap-e2e")
 
         try E2E.copyFromRepository("deploy/examples/data", to: directory.appending("data"))
         let dev = try await KubesnapProcess.dev(
@@ -168,5 +146,46 @@ import Testing
             let object = try await kubectl.get("snap", "stranded", namespace: ns)
             return (object == nil, "still there: phase \(object?.phase ?? "-")")
         }
+    }
+}
+
+/// A private moto_server (S3) on a free loopback port, with one bucket made.
+struct MotoServer {
+    let process: ChildProcess
+    let endpoint: String
+    /// The aws CLI, and the environment it and restic use against this server.
+    let aws: String
+    let environment: [String: String]
+
+    /// nil, with an Issue recorded, when moto_server or aws is not on PATH.
+    static func start(in directory: TemporaryDirectory, bucket: String) async throws -> MotoServer? {
+        guard let motoServer = E2E.which("moto_server"), let aws = E2E.which("aws") else {
+            Issue.record("moto_server and aws must be on PATH (make test-deps installs them)")
+            return nil
+        }
+        let environment = [
+            "AWS_ACCESS_KEY_ID": S3Tests.accessKey, "AWS_SECRET_ACCESS_KEY": S3Tests.secretKey,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        ]
+        let port = try freeTCPPort()
+        let endpoint = "http://127.0.0.1:\(port)"
+        let moto = try ChildProcess(
+            motoServer, ["-H", "127.0.0.1", "-p", String(port)], environment: E2E.environment(environment),
+            directory: directory.path, logPath: directory.appending("moto.log"))
+        do {
+            try await waitUntil(
+                "moto_server to answer and the bucket to be made", timeout: .seconds(60), poll: .milliseconds(300)
+            ) {
+                if !moto.isRunning { throw E2EError("moto_server exited: \(moto.log)") }
+                let made = try await runCommand(
+                    aws, ["--endpoint-url", endpoint, "s3", "mb", "s3://\(bucket)"],
+                    environment: E2E.environment(environment), timeout: .seconds(30))
+                return (made.succeeded || made.stderr.contains("BucketAlreadyOwnedByYou"), made.stderr)
+            }
+        } catch {
+            moto.kill9()
+            throw error
+        }
+        return MotoServer(process: moto, endpoint: endpoint, aws: aws, environment: environment)
     }
 }
