@@ -28,6 +28,15 @@ ROOTS = [
     ("authorization/v1", "SelfSubjectAccessReview"), ("authorization/v1", "SubjectAccessReview"),
     ("authorization/v1", "SelfSubjectRulesReview"), ("authorization/v1", "LocalSubjectAccessReview"),
     ("pkg/apis/meta/v1", "DeleteOptions"),
+    # Replies: the lists of the kinds above and Status (a watch event is framed by hand).
+    ("core/v1", "NamespaceList"), ("core/v1", "SecretList"), ("core/v1", "ConfigMapList"),
+    ("core/v1", "ServiceAccountList"), ("core/v1", "ServiceList"), ("core/v1", "PodList"), ("core/v1", "EventList"),
+    ("apps/v1", "DeploymentList"),
+    ("batch/v1", "JobList"),
+    ("rbac/v1", "RoleList"), ("rbac/v1", "RoleBindingList"), ("rbac/v1", "ClusterRoleList"),
+    ("rbac/v1", "ClusterRoleBindingList"),
+    ("coordination/v1", "LeaseList"),
+    ("pkg/apis/meta/v1", "Status"),
 ]
 
 # API group of each package directory ("" = the core group).

@@ -290,7 +290,28 @@ extension RequestRouter {
         }
         let asTable = representation(request) == .table
         let includeObject = query["includeObject"] ?? "Metadata"
+        // A typed client's protobuf watch of a built-in kind: length-prefixed WatchEvents.
+        let protobuf = ReplyMedia(accept: request.header("Accept")).prefersProtobuf
+            && ProtobufTranscoder.rootMessage(apiVersion: info.apiVersion(version), kind: info.kind) != nil
         let render: @Sendable (StoredEvent) -> [UInt8] = { [self] event in
+            if protobuf {
+                var object = event.object
+                switch event.type {
+                case "ERROR": break
+                case "BOOKMARK":
+                    object["kind"] = .string(info.kind)
+                    object["apiVersion"] = .string(info.apiVersion(version))
+                default: object = versioned(object, info, version)
+                }
+                do {
+                    return try ProtobufTranscoder.watchFrame(type: event.type, object: object)
+                } catch {
+                    // A stored object the tables cannot write: an ERROR event saying so (a
+                    // Status of plain strings always encodes), so the client sees why.
+                    let status = APIError(code: 500, reason: "InternalError", message: "cannot encode \(info.kind) as protobuf: \((error as? ProtobufError)?.message ?? "\(error)")").status
+                    do { return try ProtobufTranscoder.watchFrame(type: "ERROR", object: status) } catch { return [] }
+                }
+            }
             if !asTable, let encoded = event.encodedObject, event.type != "BOOKMARK", event.type != "ERROR",
                 servedAsStored(event.object, info, version)
             {
@@ -319,7 +340,7 @@ extension RequestRouter {
             return line
         }
         let timeout = query["timeoutSeconds"].flatMap(Double.init)
-        let contentType = "application/json"
+        let contentType = protobuf ? ReplyMedia.protobufType + ";stream=watch" : "application/json"
         if faults.takeWatchGone() {
             let status = APIError.gone("too old resource version: injected fault").status
             return .watch(WatchReply(firstChunk: render(StoredEvent(type: "ERROR", resourceKey: info.key, object: status, old: nil, revision: 0)), render: render, timeout: timeout, contentType: contentType))

@@ -44,7 +44,7 @@ final class RequestRouter: Sendable {
         default: break
         }
         guard original.authenticated else { return (.error(.unauthorized), labels) }
-        if let notAcceptable = Self.notAcceptable(original) { return (.error(notAcceptable), labels) }
+        if let notAcceptable = Self.notAcceptable(original, path: path) { return (.error(notAcceptable), labels) }
         let request: APIRequest
         do {
             request = try await impersonated(original)
@@ -68,9 +68,9 @@ final class RequestRouter: Sendable {
         }
         do {
             let reply = try await route(request, path: path, labels: &labels)
-            return (reply, labels)
+            return (Self.negotiated(reply, for: request), labels)
         } catch {
-            return (.error(error), labels)
+            return (Self.negotiated(.error(error), for: request), labels)
         }
     }
 

@@ -28,6 +28,21 @@ extension ProtoTables {
         "authorization.k8s.io/v1/SelfSubjectRulesReview": "k8s.io.api.authorization.v1.SelfSubjectRulesReview",
         "authorization.k8s.io/v1/LocalSubjectAccessReview": "k8s.io.api.authorization.v1.LocalSubjectAccessReview",
         "meta.k8s.io/v1/DeleteOptions": "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+        "v1/NamespaceList": "k8s.io.api.core.v1.NamespaceList",
+        "v1/SecretList": "k8s.io.api.core.v1.SecretList",
+        "v1/ConfigMapList": "k8s.io.api.core.v1.ConfigMapList",
+        "v1/ServiceAccountList": "k8s.io.api.core.v1.ServiceAccountList",
+        "v1/ServiceList": "k8s.io.api.core.v1.ServiceList",
+        "v1/PodList": "k8s.io.api.core.v1.PodList",
+        "v1/EventList": "k8s.io.api.core.v1.EventList",
+        "apps/v1/DeploymentList": "k8s.io.api.apps.v1.DeploymentList",
+        "batch/v1/JobList": "k8s.io.api.batch.v1.JobList",
+        "rbac.authorization.k8s.io/v1/RoleList": "k8s.io.api.rbac.v1.RoleList",
+        "rbac.authorization.k8s.io/v1/RoleBindingList": "k8s.io.api.rbac.v1.RoleBindingList",
+        "rbac.authorization.k8s.io/v1/ClusterRoleList": "k8s.io.api.rbac.v1.ClusterRoleList",
+        "rbac.authorization.k8s.io/v1/ClusterRoleBindingList": "k8s.io.api.rbac.v1.ClusterRoleBindingList",
+        "coordination.k8s.io/v1/LeaseList": "k8s.io.api.coordination.v1.LeaseList",
+        "meta.k8s.io/v1/Status": "k8s.io.apimachinery.pkg.apis.meta.v1.Status",
     ]
 
     /// Every message reachable from `roots`, by full proto name.
@@ -44,6 +59,10 @@ extension ProtoTables {
             ProtoField(7, "lastTransitionTime", .single(.time), [.omitEmpty]),
             ProtoField(4, "reason", .single(.string), [.omitEmpty]),
             ProtoField(5, "message", .single(.string), [.omitEmpty]),
+        ]),
+        "k8s.io.api.apps.v1.DeploymentList": ProtoMessage(name: "DeploymentList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.apps.v1.Deployment")), []),
         ]),
         "k8s.io.api.apps.v1.DeploymentSpec": ProtoMessage(name: "DeploymentSpec", fields: [
             ProtoField(1, "replicas", .single(.int32), [.omitEmpty, .pointer]),
@@ -204,6 +223,10 @@ extension ProtoTables {
             ProtoField(5, "reason", .single(.string), [.omitEmpty]),
             ProtoField(6, "message", .single(.string), [.omitEmpty]),
         ]),
+        "k8s.io.api.batch.v1.JobList": ProtoMessage(name: "JobList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.batch.v1.Job")), []),
+        ]),
         "k8s.io.api.batch.v1.JobSchedulingConfiguration": ProtoMessage(name: "JobSchedulingConfiguration", fields: [
             ProtoField(1, "schedulingPolicy", .single(.message("k8s.io.api.scheduling.v1alpha3.WorkloadPodGroupSchedulingPolicy")), [.omitEmpty, .pointer]),
             ProtoField(2, "schedulingConstraints", .single(.message("k8s.io.api.scheduling.v1alpha3.WorkloadPodGroupSchedulingConstraints")), [.omitEmpty, .pointer]),
@@ -273,6 +296,10 @@ extension ProtoTables {
         "k8s.io.api.coordination.v1.Lease": ProtoMessage(name: "Lease", fields: [
             ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta")), [.omitEmpty]),
             ProtoField(2, "spec", .single(.message("k8s.io.api.coordination.v1.LeaseSpec")), [.omitEmpty]),
+        ]),
+        "k8s.io.api.coordination.v1.LeaseList": ProtoMessage(name: "LeaseList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.coordination.v1.Lease")), []),
         ]),
         "k8s.io.api.coordination.v1.LeaseSpec": ProtoMessage(name: "LeaseSpec", fields: [
             ProtoField(1, "holderIdentity", .single(.string), [.omitEmpty, .pointer]),
@@ -361,6 +388,10 @@ extension ProtoTables {
             ProtoField(1, "localObjectReference", .single(.message("k8s.io.api.core.v1.LocalObjectReference")), [.inline]),
             ProtoField(2, "key", .single(.string), []),
             ProtoField(3, "optional", .single(.bool), [.omitEmpty, .pointer]),
+        ]),
+        "k8s.io.api.core.v1.ConfigMapList": ProtoMessage(name: "ConfigMapList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.core.v1.ConfigMap")), []),
         ]),
         "k8s.io.api.core.v1.ConfigMapProjection": ProtoMessage(name: "ConfigMapProjection", fields: [
             ProtoField(1, "localObjectReference", .single(.message("k8s.io.api.core.v1.LocalObjectReference")), [.inline]),
@@ -554,6 +585,10 @@ extension ProtoTables {
             ProtoField(14, "reportingComponent", .single(.string), []),
             ProtoField(15, "reportingInstance", .single(.string), []),
         ]),
+        "k8s.io.api.core.v1.EventList": ProtoMessage(name: "EventList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.core.v1.Event")), []),
+        ]),
         "k8s.io.api.core.v1.EventSeries": ProtoMessage(name: "EventSeries", fields: [
             ProtoField(1, "count", .single(.int32), [.omitEmpty]),
             ProtoField(2, "lastObservedTime", .single(.microTime), [.omitEmpty]),
@@ -708,6 +743,10 @@ extension ProtoTables {
             ProtoField(5, "reason", .single(.string), [.omitEmpty]),
             ProtoField(6, "message", .single(.string), [.omitEmpty]),
         ]),
+        "k8s.io.api.core.v1.NamespaceList": ProtoMessage(name: "NamespaceList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.core.v1.Namespace")), []),
+        ]),
         "k8s.io.api.core.v1.NamespaceSpec": ProtoMessage(name: "NamespaceSpec", fields: [
             ProtoField(1, "finalizers", .repeated(.string), [.omitEmpty]),
         ]),
@@ -837,6 +876,10 @@ extension ProtoTables {
         ]),
         "k8s.io.api.core.v1.PodIP": ProtoMessage(name: "PodIP", fields: [
             ProtoField(1, "ip", .single(.string), []),
+        ]),
+        "k8s.io.api.core.v1.PodList": ProtoMessage(name: "PodList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.core.v1.Pod")), []),
         ]),
         "k8s.io.api.core.v1.PodOS": ProtoMessage(name: "PodOS", fields: [
             ProtoField(1, "name", .single(.string), []),
@@ -1065,6 +1108,10 @@ extension ProtoTables {
             ProtoField(2, "key", .single(.string), []),
             ProtoField(3, "optional", .single(.bool), [.omitEmpty, .pointer]),
         ]),
+        "k8s.io.api.core.v1.SecretList": ProtoMessage(name: "SecretList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.core.v1.Secret")), []),
+        ]),
         "k8s.io.api.core.v1.SecretProjection": ProtoMessage(name: "SecretProjection", fields: [
             ProtoField(1, "localObjectReference", .single(.message("k8s.io.api.core.v1.LocalObjectReference")), [.inline]),
             ProtoField(2, "items", .repeated(.message("k8s.io.api.core.v1.KeyToPath")), [.omitEmpty]),
@@ -1102,11 +1149,19 @@ extension ProtoTables {
             ProtoField(3, "imagePullSecrets", .repeated(.message("k8s.io.api.core.v1.LocalObjectReference")), [.omitEmpty]),
             ProtoField(4, "automountServiceAccountToken", .single(.bool), [.omitEmpty, .pointer]),
         ]),
+        "k8s.io.api.core.v1.ServiceAccountList": ProtoMessage(name: "ServiceAccountList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.core.v1.ServiceAccount")), []),
+        ]),
         "k8s.io.api.core.v1.ServiceAccountTokenProjection": ProtoMessage(name: "ServiceAccountTokenProjection", fields: [
             ProtoField(1, "audience", .single(.string), [.omitEmpty]),
             ProtoField(2, "expirationSeconds", .single(.int64), [.omitEmpty, .pointer]),
             ProtoField(3, "path", .single(.string), []),
             ProtoField(4, "user", .single(.int64), [.omitEmpty, .pointer]),
+        ]),
+        "k8s.io.api.core.v1.ServiceList": ProtoMessage(name: "ServiceList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.core.v1.Service")), []),
         ]),
         "k8s.io.api.core.v1.ServicePort": ProtoMessage(name: "ServicePort", fields: [
             ProtoField(1, "name", .single(.string), [.omitEmpty]),
@@ -1297,6 +1352,14 @@ extension ProtoTables {
             ProtoField(2, "subjects", .repeated(.message("k8s.io.api.rbac.v1.Subject")), [.omitEmpty]),
             ProtoField(3, "roleRef", .single(.message("k8s.io.api.rbac.v1.RoleRef")), []),
         ]),
+        "k8s.io.api.rbac.v1.ClusterRoleBindingList": ProtoMessage(name: "ClusterRoleBindingList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.rbac.v1.ClusterRoleBinding")), []),
+        ]),
+        "k8s.io.api.rbac.v1.ClusterRoleList": ProtoMessage(name: "ClusterRoleList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.rbac.v1.ClusterRole")), []),
+        ]),
         "k8s.io.api.rbac.v1.PolicyRule": ProtoMessage(name: "PolicyRule", fields: [
             ProtoField(1, "verbs", .repeated(.string), []),
             ProtoField(2, "apiGroups", .repeated(.string), [.omitEmpty]),
@@ -1312,6 +1375,14 @@ extension ProtoTables {
             ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta")), [.omitEmpty]),
             ProtoField(2, "subjects", .repeated(.message("k8s.io.api.rbac.v1.Subject")), [.omitEmpty]),
             ProtoField(3, "roleRef", .single(.message("k8s.io.api.rbac.v1.RoleRef")), []),
+        ]),
+        "k8s.io.api.rbac.v1.RoleBindingList": ProtoMessage(name: "RoleBindingList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.rbac.v1.RoleBinding")), []),
+        ]),
+        "k8s.io.api.rbac.v1.RoleList": ProtoMessage(name: "RoleList", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "items", .repeated(.message("k8s.io.api.rbac.v1.Role")), []),
         ]),
         "k8s.io.api.rbac.v1.RoleRef": ProtoMessage(name: "RoleRef", fields: [
             ProtoField(1, "apiGroup", .single(.string), []),
@@ -1382,6 +1453,13 @@ extension ProtoTables {
             ProtoField(2, "operator", .single(.string), []),
             ProtoField(3, "values", .repeated(.string), [.omitEmpty]),
         ]),
+        "k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta": ProtoMessage(name: "ListMeta", fields: [
+            ProtoField(1, "selfLink", .single(.string), [.omitEmpty]),
+            ProtoField(2, "resourceVersion", .single(.string), [.omitEmpty]),
+            ProtoField(3, "continue", .single(.string), [.omitEmpty]),
+            ProtoField(4, "remainingItemCount", .single(.int64), [.omitEmpty, .pointer]),
+            ProtoField(5, "shardInfo", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ShardInfo")), [.omitEmpty, .pointer]),
+        ]),
         "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry": ProtoMessage(name: "ManagedFieldsEntry", fields: [
             ProtoField(1, "manager", .single(.string), [.omitEmpty]),
             ProtoField(2, "operation", .single(.string), [.omitEmpty]),
@@ -1419,6 +1497,30 @@ extension ProtoTables {
         "k8s.io.apimachinery.pkg.apis.meta.v1.Preconditions": ProtoMessage(name: "Preconditions", fields: [
             ProtoField(1, "uid", .single(.string), [.omitEmpty, .pointer]),
             ProtoField(2, "resourceVersion", .single(.string), [.omitEmpty, .pointer]),
+        ]),
+        "k8s.io.apimachinery.pkg.apis.meta.v1.ShardInfo": ProtoMessage(name: "ShardInfo", fields: [
+            ProtoField(1, "selector", .single(.string), []),
+        ]),
+        "k8s.io.apimachinery.pkg.apis.meta.v1.Status": ProtoMessage(name: "Status", fields: [
+            ProtoField(1, "metadata", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta")), [.omitEmpty]),
+            ProtoField(2, "status", .single(.string), [.omitEmpty]),
+            ProtoField(3, "message", .single(.string), [.omitEmpty]),
+            ProtoField(4, "reason", .single(.string), [.omitEmpty]),
+            ProtoField(5, "details", .single(.message("k8s.io.apimachinery.pkg.apis.meta.v1.StatusDetails")), [.omitEmpty, .pointer]),
+            ProtoField(6, "code", .single(.int32), [.omitEmpty]),
+        ]),
+        "k8s.io.apimachinery.pkg.apis.meta.v1.StatusCause": ProtoMessage(name: "StatusCause", fields: [
+            ProtoField(1, "reason", .single(.string), [.omitEmpty]),
+            ProtoField(2, "message", .single(.string), [.omitEmpty]),
+            ProtoField(3, "field", .single(.string), [.omitEmpty]),
+        ]),
+        "k8s.io.apimachinery.pkg.apis.meta.v1.StatusDetails": ProtoMessage(name: "StatusDetails", fields: [
+            ProtoField(1, "name", .single(.string), [.omitEmpty]),
+            ProtoField(2, "group", .single(.string), [.omitEmpty]),
+            ProtoField(3, "kind", .single(.string), [.omitEmpty]),
+            ProtoField(6, "uid", .single(.string), [.omitEmpty]),
+            ProtoField(4, "causes", .repeated(.message("k8s.io.apimachinery.pkg.apis.meta.v1.StatusCause")), [.omitEmpty]),
+            ProtoField(5, "retryAfterSeconds", .single(.int32), [.omitEmpty]),
         ]),
     ]
 }

@@ -55,7 +55,7 @@ enum ProtobufTranscoder {
         guard contentType.isEmpty || contentType.hasPrefix("application/vnd.kubernetes.protobuf") else {
             throw ProtobufError(message: "unsupported contentType \"\(contentType)\" in runtime.Unknown")
         }
-        guard let name = ProtoTables.roots["\(apiVersion)/\(kind)"], let message = ProtoTables.messages[name] else {
+        guard let message = rootMessage(apiVersion: apiVersion, kind: kind) else {
             throw ProtobufError(message: "no kind \"\(kind)\" is registered for version \"\(apiVersion)\" in the protobuf tables")
         }
         var object = try decode(message, body, raw, depth: 0)
