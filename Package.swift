@@ -12,7 +12,8 @@ import PackageDescription
 //   KubesnapAPI / Restic          kubesnap's API types (CRD-backed) / the restic data mover
 //                                 (restic CLI adapter, repository format, S3 listing)
 //   Kubesnap                      the operator: one folder per kind, the data plane
-//   KubesnapCLI (kubesnap)        operator | apiserver | dev; names the product and its version
+//   KubesnapConsole               the web console: NIO HTTP, pages and script embedded, API calls as the user
+//   KubesnapCLI (kubesnap)        operator | apiserver | dev | console; names the product and its version
 //   KubeAPIMachinery              schemas, validation, defaulting, patches, tables, OpenAPI (server side)
 //   KubeAPIServer                 built-in API server; stands beside the stack, shares only KubeJSON
 //   KubeTestSupport               test harness: an API server, temporary directories, process trees
@@ -97,10 +98,21 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings),
+        .target(
+            name: "KubesnapConsole",
+            dependencies: [
+                "KubeClient", "KubeJSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            exclude: ["Assets"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "KubesnapCLI",
             dependencies: [
-                "Kubesnap", "KubesnapAPI", "KubeAPIServer", "KubeClient", "KubeJSON",
+                "Kubesnap", "KubesnapAPI", "KubeAPIServer", "KubeClient", "KubeJSON", "KubesnapConsole",
                 "ChildProcesses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

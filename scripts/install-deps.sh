@@ -8,7 +8,8 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 packages=(libcurl4-openssl-dev libyaml-dev libssl-dev restic ca-certificates pkg-config)
-[ "$want_test" = 1 ] && packages+=(rclone python3-pip curl)
+# chromium and chromium-driver: the console's browser tests (Selenium drives Debian's Chromium).
+[ "$want_test" = 1 ] && packages+=(rclone python3-pip curl chromium chromium-driver)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -33,6 +34,11 @@ if [ "$want_test" = 1 ]; then
     echo "installing: awscli (PyPI; the S3 tests make their buckets with it)"
     python3 -m pip install --quiet awscli 2>/dev/null \
       || python3 -m pip install --quiet --break-system-packages awscli
+  fi
+  if ! python3 -c 'import selenium' >/dev/null 2>&1; then
+    echo "installing: selenium (PyPI; the console's browser tests)"
+    python3 -m pip install --quiet selenium 2>/dev/null \
+      || python3 -m pip install --quiet --break-system-packages selenium
   fi
   if [ ! -x /usr/bin/kubectl ] && ! command -v kubectl >/dev/null 2>&1; then
     echo "kubectl is needed by the tests (a real client of the built-in API server); install kubectl v1.32" >&2

@@ -95,6 +95,10 @@ struct RESTRequest: Sendable {
     var body: [UInt8]?
     var contentType: String?
     var isWatch = false
+    /// `Accept`, when not plain JSON (the Table form).
+    var accept = "application/json"
+    /// More headers (impersonation), added after the credentials.
+    var extraHeaders: [(name: String, value: String)] = []
 
     var pathWithQuery: String {
         guard !query.isEmpty else { return path }
@@ -160,13 +164,14 @@ extension KubeClient {
     }
 
     private func transferRequest(_ request: RESTRequest, credentials: RequestCredentials) -> TransferRequest {
-        var headers = [HTTPHeader(name: "Accept", value: "application/json")]
+        var headers = [HTTPHeader(name: "Accept", value: request.accept)]
         if let contentType = request.contentType {
             headers.append(HTTPHeader(name: "Content-Type", value: contentType))
         }
         if let authorization = credentials.authorization {
             headers.append(HTTPHeader(name: "Authorization", value: authorization))
         }
+        for header in request.extraHeaders { headers.append(HTTPHeader(name: header.name, value: header.value)) }
         var transfer = TransferRequest(
             method: request.method, url: configuration.server + request.pathWithQuery,
             connectTimeout: configuration.connectTimeout,
@@ -183,7 +188,7 @@ extension KubeClient {
         return transfer
     }
 
-    private func roundTrip(_ request: RESTRequest, streaming: Bool) async throws(KubeError) -> (
+    func roundTrip(_ request: RESTRequest, streaming: Bool) async throws(KubeError) -> (
         HTTPResponse, OpenTransfer?
     ) {
         var retries = 0

@@ -5,6 +5,7 @@ import KubeClient
 import KubeJSON
 import Kubesnap
 import KubesnapAPI
+import KubesnapConsole
 import Logging
 
 /// `kubesnap dev`: the built-in API server with kubesnap's CRDs, plus the operator.
@@ -24,6 +25,11 @@ struct DevCommand: AsyncParsableCommand {
 
     @Option(help: "Address for /healthz, /readyz and /metrics of the embedded operator; \"0\" disables it.")
     var healthProbeBindAddress: String = "0"
+
+    @Option(help: "Address of the web console, HOST:PORT (port 0 picks a free one); \"0\" disables it.")
+    var consoleAddress: String = "127.0.0.1:8090"
+
+    @OptionGroup var console: ConsoleOptions
 
     func run() async throws {
         LoggingSystem.bootstrapOnce(level: options.logLevel)
@@ -75,11 +81,21 @@ struct DevCommand: AsyncParsableCommand {
             Ctrl-C stops it.
 
             """.utf8))
+        // The console acts as the admin of the built-in API server (its kubeconfig).
+        let consoleConfiguration = consoleAddress == "0" ? nil : try console.configuration(client: client, address: consoleAddress)
         let outcome: Result<Void, any Error>
         let operatorConfiguration = configuration
         do {
             try await TerminationSignal.runUntilSignalled {
-                try await KubesnapOperator(configuration: operatorConfiguration).run()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await KubesnapOperator(configuration: operatorConfiguration).run() }
+                    if let consoleConfiguration {
+                        group.addTask { try await ConsoleOptions.serve(consoleConfiguration, label: "console") }
+                    }
+                    // Either ending ends dev (the other is cancelled).
+                    _ = try await group.next()
+                    group.cancelAll()
+                }
             }
             outcome = .success(())
         } catch {

@@ -12,7 +12,7 @@ struct KubesnapCommand: AsyncParsableCommand {
         commandName: "kubesnap",
         abstract: "Point-in-time snapshots of data into restic repositories, as a Kubernetes operator.",
         version: kubesnapVersion,
-        subcommands: [OperatorCommand.self, APIServerCommand.self, DevCommand.self]
+        subcommands: [OperatorCommand.self, APIServerCommand.self, DevCommand.self, ConsoleCommand.self]
     )
 }
 
