@@ -175,6 +175,7 @@ let package = Package(
             // (kubesnap-bench, which BenchTests run, is built by `swift build --build-tests`).
             dependencies: [
                 "KubesnapCLI", "KubeJSON", "KubeClient", "KubeController", "KubeAPIServer", "KubesnapAPI", "KubeTestSupport",
+                "KubesnapConsole",
             ],
             swiftSettings: swiftSettings),
     ]
