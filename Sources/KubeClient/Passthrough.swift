@@ -5,11 +5,15 @@ import KubeJSON
 /// shows, whatever its status.
 public struct PassthroughResponse: Sendable {
     public var status: Int
+    /// The answer parsed (for a `raw` request that succeeded: null, see `bytes`).
     public var body: JSONValue
+    /// The answer as it came, for a `raw` request (forwarded without being parsed).
+    public var bytes: [UInt8]
 
-    public init(status: Int, body: JSONValue) {
+    public init(status: Int, body: JSONValue, bytes: [UInt8] = []) {
         self.status = status
         self.body = body
+        self.bytes = bytes
     }
 
     /// The API server's message for a non-2xx answer (its Status, or the HTTP status).
@@ -29,7 +33,7 @@ extension KubeClient {
     public func passthrough(
         method: String, path: String, query: [(name: String, value: String)] = [], body: JSONValue? = nil,
         contentType: String = "application/json", accept: String = "application/json",
-        headers: [(name: String, value: String)] = []
+        headers: [(name: String, value: String)] = [], raw: Bool = false
     ) async throws(KubeError) -> PassthroughResponse {
         var request = RESTRequest(
             method: method, verb: method.lowercased(), path: path, query: query,
@@ -37,13 +41,18 @@ extension KubeClient {
         request.accept = accept
         request.extraHeaders = headers
         let (response, _) = try await roundTrip(request, streaming: false)
+        // A raw answer that succeeded is passed on as bytes (a list of 10,000 rows is not
+        // parsed only to be written out again); an error is parsed for its message.
+        if raw && (200..<300).contains(response.status) {
+            return PassthroughResponse(status: response.status, body: .null, bytes: response.body)
+        }
         let value: JSONValue
         do {
             value = response.body.isEmpty ? .null : try JSONValue.parse(response.body)
         } catch {
             throw .decoding("\(method) \(path): the response is not JSON: \(error)")
         }
-        return PassthroughResponse(status: response.status, body: value)
+        return PassthroughResponse(status: response.status, body: value, bytes: raw ? response.body : [])
     }
 
     /// A watch of `path` with this `Accept` and these headers (events as `watch` gives them).

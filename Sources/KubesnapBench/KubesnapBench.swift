@@ -18,7 +18,7 @@ struct KubesnapBench: AsyncParsableCommand {
             """,
         subcommands: [
             AllCommand.self, AdoptCommand.self, IdleCommand.self, ThroughputCommand.self, DeleteCommand.self,
-            FailoverCommand.self, ClientCommand.self, APIServerBenchCommand.self, JSONCommand.self,
+            FailoverCommand.self, ClientCommand.self, APIServerBenchCommand.self, JSONCommand.self, ConsoleBenchCommand.self,
         ]
     )
 }
@@ -159,6 +159,21 @@ struct FailoverCommand: AsyncParsableCommand {
     }
 }
 
+struct ConsoleBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "console",
+        abstract: "The web console over N Snapshots in one namespace: list, rendered page, live updates, against kubectl get.")
+    @Option(help: "Ready Snapshots in the namespace.") var snapshots: Int = 10000
+    @Option(help: "Live updates timed (API write to page change).") var updates: Int = 20
+    @OptionGroup var common: CommonOptions
+    func validate() throws {
+        guard snapshots >= 1, updates >= 1 else { throw ValidationError("--snapshots and --updates must be at least 1") }
+    }
+    func run() async throws {
+        try await runScenario(common) { try await runConsole(snapshots: snapshots, updates: updates, settings: $0) }
+    }
+}
+
 struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client",
@@ -227,7 +242,7 @@ struct AllCommand: AsyncParsableCommand {
         defer { CleanupRegistry.shared.cleanUpEverything() }
         let settings = try common.settings()
         let skipped = Set(skip.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-        let names = ["adopt", "idle", "throughput", "delete", "failover", "client", "apiserver", "json"]
+        let names = ["adopt", "idle", "throughput", "delete", "failover", "client", "apiserver", "json", "console"]
         var reports: [ScenarioReport] = []
         var failures: [(String, String)] = []
         for name in names where !skipped.contains(name) {
@@ -273,6 +288,7 @@ struct AllCommand: AsyncParsableCommand {
         case "client":
             return try await runClient(gets: 5000, kubectlGets: 50, events: 5000, settings: settings)
         case "json": return try runJSON(objects: JSONCommand.defaultEvents)
+        case "console": return try await runConsole(snapshots: idleSnapshots, updates: 20, settings: settings)
         default: return try await runAPIServer(objects: objects, settings: settings)
         }
     }

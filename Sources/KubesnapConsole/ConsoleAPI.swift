@@ -9,9 +9,9 @@ struct ConsoleAPI: Sendable {
     let client: KubeClient
     let identity: [(name: String, value: String)]
 
-    private func call(_ method: String, _ path: String, query: [(name: String, value: String)] = [], body: JSONValue? = nil, accept: String = "application/json") async -> PassthroughResponse {
+    private func call(_ method: String, _ path: String, query: [(name: String, value: String)] = [], body: JSONValue? = nil, accept: String = "application/json", raw: Bool = false) async -> PassthroughResponse {
         do {
-            return try await client.passthrough(method: method, path: path, query: query, body: body, accept: accept, headers: identity)
+            return try await client.passthrough(method: method, path: path, query: query, body: body, accept: accept, headers: identity, raw: raw)
         } catch {
             return PassthroughResponse(status: 502, body: ["message": .string("the API server could not be reached: \(error)")])
         }
@@ -33,9 +33,9 @@ struct ConsoleAPI: Sendable {
 
     /// A kind's list in the Table form: the CRD's printer columns, a row per object.
     func table(_ kind: ConsoleKind, namespace: String?) async -> ConsoleReply {
-        let response = await call("GET", kind.collection(namespace: namespace), accept: Console.tableAccept)
+        let response = await call("GET", kind.collection(namespace: namespace), accept: Console.tableAccept, raw: true)
         guard response.errorMessage == nil else { return Self.failure(response) }
-        return .json(200, response.body)
+        return .full(status: 200, headers: [("Content-Type", "application/json")], body: response.bytes)
     }
 
     /// Server-sent events from a watch in the Table form, from `resourceVersion` on: one

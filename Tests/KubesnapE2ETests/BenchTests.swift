@@ -58,4 +58,13 @@ import Testing
             #expect((last[field].doubleValue ?? 0) > 0, "json \(field): \(last)")
         }
     }
+
+    @Test func consoleScenarioRendersAndTimesUpdates() async throws {
+        let last = try await bench(["console", "--snapshots", "30", "--updates", "3", "--rounds", "1"], cache: nil)
+        #expect(last["scenario"] == "console")
+        #expect(last["snapshots"] == 30)
+        for field in ["first_byte_seconds", "list_seconds", "kubectl_seconds", "rendered_seconds", "update_p95_ms", "console_peak_rss_mib"] {
+            #expect((last[field].doubleValue ?? 0) > 0, "console \(field): \(last)")
+        }
+    }
 }
