@@ -30,15 +30,32 @@ public final class Store<Object: KubeResource>: Sendable {
     /// The built-in index of objects by `metadata.namespace` ("" for cluster-scoped objects).
     public static var namespaceIndex: String { "namespace" }
 
+    /// A decoded object, boxed: an entry holds a pointer, not the object's inline size (a
+    /// Snapshot struct is hundreds of bytes, paid by every cold entry too when held inline).
+    private final class Decoded: Sendable {
+        let object: Object
+        init(_ object: Object) { self.object = object }
+    }
+
+    /// What the cache keeps per object: 32 bytes besides its text and index values.
     private struct Entry {
         /// The object as compact JSON of its typed form; empty while the object is hot and was
         /// not encoded yet.
         var json: [UInt8] = []
         /// The object decoded, while it is hot.
-        var parsed: Object?
+        private var decoded: Decoded?
         /// Which write or read made it hot (its place in `State.hotOrder`).
         var stamp: UInt64 = 0
-        var indexValues: [String: [String]]
+        /// The object's values of every index, in `State.indexNames` order, packed in one
+        /// string (see `IndexValues`): one allocation instead of a dictionary of arrays.
+        var indexValues: IndexValues
+
+        init(indexValues: IndexValues) { self.indexValues = indexValues }
+
+        var parsed: Object? {
+            get { decoded?.object }
+            set { decoded = newValue.map(Decoded.init) }
+        }
 
         /// The object (nil only if its own encoding does not decode, which `cool` rules out).
         var object: Object? {
@@ -69,6 +86,8 @@ public final class Store<Object: KubeResource>: Sendable {
     private struct State {
         var objects: [ObjectKey: Entry] = [:]
         var indexers: [String: IndexFunction<Object>] = [:]
+        /// The indexes in the order their values are packed in an entry.
+        var indexNames: [String] = []
         var indexes: [String: [String: Set<ObjectKey>]] = [:]
         /// Hot objects, oldest first, by the stamp that made them hot (a slot whose object was
         /// written or removed since is stale and skipped); `hotHead` is the oldest slot.
@@ -109,18 +128,21 @@ public final class Store<Object: KubeResource>: Sendable {
     public init() {
         var initial = State()
         initial.indexers[Self.namespaceIndex] = { [$0.metadata.namespace ?? ""] }
+        initial.indexNames = [Self.namespaceIndex]
         state = Locked(initial)
     }
 
     /// Declares an index; objects already cached are indexed at once.
     public func addIndex(_ name: String, _ function: @escaping IndexFunction<Object>) {
         state.withLock { state in
+            if state.indexers[name] == nil { state.indexNames.append(name) }
             state.indexers[name] = function
             state.indexes[name] = [:]
+            let position = state.indexNames.firstIndex(of: name) ?? 0
             for (key, var entry) in state.objects {
                 guard let object = entry.object else { continue }
                 let values = function(object)
-                entry.indexValues[name] = values
+                entry.indexValues = entry.indexValues.replacing(position, with: values, count: state.indexNames.count)
                 state.objects[key] = entry
                 for value in values { state.indexes[name, default: [:]][value, default: []].insert(key) }
             }
@@ -243,13 +265,14 @@ public final class Store<Object: KubeResource>: Sendable {
 
     private static func upsert(_ key: ObjectKey, _ object: Object, _ state: inout State) -> Object? {
         let old = delete(key, &state)
-        var values: [String: [String]] = [:]
-        for (name, function) in state.indexers {
-            let indexValues = function(object)
-            values[name] = indexValues
+        var values: [[String]] = []
+        values.reserveCapacity(state.indexNames.count)
+        for name in state.indexNames {
+            let indexValues = state.indexers[name].map { $0(object) } ?? []
+            values.append(indexValues)
             for value in indexValues { state.indexes[name, default: [:]][value, default: []].insert(key) }
         }
-        state.objects[key] = Entry(indexValues: values)
+        state.objects[key] = Entry(indexValues: IndexValues(values))
         state.makeHot(key, object)
         return old
     }
@@ -257,12 +280,43 @@ public final class Store<Object: KubeResource>: Sendable {
     private static func delete(_ key: ObjectKey, _ state: inout State) -> Object? {
         guard let entry = state.objects.removeValue(forKey: key) else { return nil }
         if entry.parsed != nil { state.hotCount -= 1 }
-        for (name, values) in entry.indexValues {
+        for (position, values) in entry.indexValues.unpacked().enumerated() where position < state.indexNames.count {
+            let name = state.indexNames[position]
             for value in values {
                 state.indexes[name]?[value]?.remove(key)
                 if state.indexes[name]?[value]?.isEmpty == true { state.indexes[name]?[value] = nil }
             }
         }
         return entry.object
+    }
+}
+
+/// An object's values of every index, packed in one string: the indexes' value lists in order,
+/// separated by U+0001, the values of one index by U+0000 (index values are names, never
+/// control characters). Most objects' values fit a small string and take no allocation at all.
+struct IndexValues: Sendable, Equatable {
+    private var packed: String
+
+    init(_ lists: [[String]]) {
+        packed = lists.map { $0.joined(separator: "\u{0}") }.joined(separator: "\u{1}")
+        // An index with one empty value and an index with none pack alike: the empty value is
+        // marked so that it survives.
+        if lists.contains(where: { $0 == [""] }) {
+            packed = lists.map { $0.map { $0.isEmpty ? "\u{2}" : $0 }.joined(separator: "\u{0}") }.joined(separator: "\u{1}")
+        }
+    }
+
+    func unpacked() -> [[String]] {
+        packed.split(separator: "\u{1}", omittingEmptySubsequences: false).map { list in
+            list.isEmpty ? [] : list.split(separator: "\u{0}", omittingEmptySubsequences: false).map { $0 == "\u{2}" ? "" : String($0) }
+        }
+    }
+
+    /// The same with the values of index `position` replaced (of `count` indexes in all).
+    func replacing(_ position: Int, with values: [String], count: Int) -> IndexValues {
+        var lists = unpacked()
+        while lists.count < count { lists.append([]) }
+        lists[position] = values
+        return IndexValues(lists)
     }
 }

@@ -168,3 +168,21 @@ import Testing
         #expect(registry.value("demo_total", ["controller": "snap", "result": "error"]) == 2)
     }
 }
+
+/// The packed form of an entry's index values gives back exactly what was packed.
+@Suite struct IndexValuesTests {
+    @Test(arguments: [
+        [[String]](), [["demo"]], [[""]], [[], ["a", "b"], [""]], [["ns/repo"], [], ["x", "", "y"]], [["a"], [""], []],
+    ])
+    func packedValuesUnpackAsTheyWere(_ lists: [[String]]) {
+        let unpacked = IndexValues(lists).unpacked()
+        // No index at all packs as one index without values.
+        #expect(unpacked == (lists.isEmpty ? [[]] : lists), "\(lists) came back as \(unpacked)")
+    }
+
+    @Test func replacingOneIndexKeepsTheOthers() {
+        let values = IndexValues([["demo"], ["r1"]]).replacing(2, with: ["s"], count: 3)
+        #expect(values.unpacked() == [["demo"], ["r1"], ["s"]])
+        #expect(values.replacing(0, with: [], count: 3).unpacked() == [[], ["r1"], ["s"]])
+    }
+}
