@@ -122,7 +122,7 @@ spec:
                   description: A run missed (the operator was down) by more than this many seconds is skipped and counted, not run late. Omitted means no deadline; either way at most one late run starts.
                 retention:
                   type: object
-                  description: Applied per repository to the Snapshots labelled with this schedule, after each run and when the policy changes, with restic's forget --keep-* meaning (a Snapshot is kept if any rule keeps it; buckets in the schedule's time zone). Never deleted: the newest Ready Snapshot verified OK in each repository, Pending, Running or Deleting Snapshots, Snapshots a RestoreSession is using, and Snapshots without the schedule's label. Deletion deletes the Snapshot objects, so each one's deletionPolicy applies. Without any keep rule or maxAge no successful Snapshot is deleted.
+                  description: Applied per repository to the Snapshots labelled with this schedule, after each run and when the policy changes, with restic's forget --keep-* meaning (a Snapshot is kept if any rule keeps it; buckets in the schedule's time zone). Never deleted, whatever the policy, are the newest Ready Snapshot verified OK in each repository, Pending, Running or Deleting Snapshots, Snapshots a RestoreSession is using, and Snapshots without the schedule's label. Deletion deletes the Snapshot objects, so each one's deletionPolicy applies. Without any keep rule or maxAge no successful Snapshot is deleted.
                   properties:
                     keepLast:
                       type: integer
