@@ -226,16 +226,9 @@ import Testing
             $0.phase == "Ready"
         }
         try await kubectl.apply(
-            """
-            apiVersion: kubesnap.io/v1alpha1
-            kind: BackupSchedule
-            metadata: {name: often, namespace: \(ns)}
-            spec:
-              schedule: "@every 1s"
-              source: {path: "\(sourcePath)"}
-              repositories: [sched]
-              retention: {keepLast: 1}
-            """)
+            DemoManifests.backupSchedule(
+                name: "often", namespace: ns, schedule: "@every 1s", source: sourcePath, repositories: ["sched"],
+                retention: "{keepLast: 1}"))
         let oldest: String = try await waitFor(
             "BackupSchedule often to have 10 sessions", timeout: .seconds(240), poll: .milliseconds(500)
         ) {

@@ -28,13 +28,10 @@ import Testing
         }
         let snapshotOperators = { operators.withLock { $0 } }
 
-        /// The process holding the Lease (found by its identity in the logs).
+        /// The running process holding the Lease.
         func leader() async throws -> String? {
-            guard let lease = try await kubectl.get("lease", "kubesnap-operator", namespace: leaseNamespace),
-                let identity = lease["spec"]["holderIdentity"].stringValue, !identity.isEmpty
-            else { return nil }
-            let names = snapshotOperators().filter { $0.value.child.isRunning && $0.value.log.contains(identity) }.map(\.key)
-            return names.count == 1 ? names[0] : nil
+            let running = snapshotOperators().filter { $0.value.child.isRunning }
+            return try await cluster.leaseHolder(namespace: leaseNamespace, among: running).name
         }
         func waitForLeader(otherThan previous: String?) async throws -> String {
             try await waitFor("an operator other than \(previous ?? "-") to lead", timeout: .seconds(90), poll: .milliseconds(300)) {
@@ -49,15 +46,7 @@ import Testing
         try await kubectl.apply(DemoManifests.namespaceSecretRepository(namespace: ns, path: "scheduled/app"))
         try await kubectl.waitForObject("repo", "app-repo", namespace: ns, "to be Ready") { $0.phase == "Ready" }
         try await kubectl.apply(
-            """
-            apiVersion: kubesnap.io/v1alpha1
-            kind: BackupSchedule
-            metadata: {name: every2s, namespace: \(ns)}
-            spec:
-              schedule: "@every 2s"
-              source: {path: "\(source)"}
-              repositories: [app-repo]
-            """)
+            DemoManifests.backupSchedule(name: "every2s", namespace: ns, schedule: "@every 2s", source: source))
         let created = try await kubectl.waitForObject("bsched", "every2s", namespace: ns, "to show its next run") {
             !$0["status"]["nextScheduleTime"].isNull
         }
@@ -133,5 +122,37 @@ import Testing
         let chars = Array(digits)
         func part(_ from: Int, _ length: Int) -> String { String(chars[from..<(from + length)]) }
         return RFC3339.parse("\(part(0, 4))-\(part(4, 2))-\(part(6, 2))T\(part(8, 2)):\(part(10, 2)):\(part(12, 2))Z")
+    }
+}
+
+extension DemoManifests {
+    /// A BackupSchedule of `source` into `repositories`, with `retention` as a flow mapping.
+    static func backupSchedule(
+        name: String, namespace: String, schedule: String, source: String, repositories: [String] = ["app-repo"],
+        retention: String? = nil
+    ) -> String {
+        """
+        apiVersion: kubesnap.io/v1alpha1
+        kind: BackupSchedule
+        metadata: {name: \(name), namespace: \(namespace)}
+        spec:
+          schedule: "\(schedule)"
+          source: {path: "\(source)"}
+          repositories: [\(repositories.joined(separator: ", "))]
+        """ + (retention.map { "\n  retention: \($0)" } ?? "")
+    }
+}
+
+extension E2ECluster {
+    /// The Lease `kubesnap-operator`'s holder identity, and which of `processes` it is (found by
+    /// its identity in their logs; nil unless exactly one matches).
+    func leaseHolder(namespace: String, among processes: [String: KubesnapProcess]) async throws
+        -> (identity: String, name: String?)
+    {
+        guard let lease = try await kubectl.get("lease", "kubesnap-operator", namespace: namespace),
+            let identity = lease["spec"]["holderIdentity"].stringValue, !identity.isEmpty
+        else { return ("", nil) }
+        let names = processes.filter { $0.value.log.contains(identity) }.map(\.key)
+        return (identity, names.count == 1 ? names[0] : nil)
     }
 }
