@@ -40,7 +40,8 @@ public struct BackupSchedule: HasStatus, Hashable {
         let second = Int(seconds - day * 86_400)
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let year = String(civil.year)
-        return "\(year)\(two(civil.month))\(two(civil.day))-\(two(second / 3600))\(two(second / 60 % 60))\(two(second % 60))"
+        return
+            "\(year)\(two(civil.month))\(two(civil.day))-\(two(second / 3600))\(two(second / 60 % 60))\(two(second % 60))"
     }
 }
 

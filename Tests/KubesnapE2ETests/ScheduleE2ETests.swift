@@ -34,7 +34,10 @@ import Testing
             return try await cluster.leaseHolder(namespace: leaseNamespace, among: running).name
         }
         func waitForLeader(otherThan previous: String?) async throws -> String {
-            try await waitFor("an operator other than \(previous ?? "-") to lead", timeout: .seconds(90), poll: .milliseconds(300)) {
+            try await waitFor(
+                "an operator other than \(previous ?? "-") to lead", timeout: .seconds(90),
+                poll: .milliseconds(300)
+            ) {
                 () -> WaitProbe<String> in
                 let name = try await leader()
                 if let name, name != previous { return .done(name) }
@@ -44,23 +47,33 @@ import Testing
 
         let ns = "scheduled"
         try await kubectl.apply(DemoManifests.namespaceSecretRepository(namespace: ns, path: "scheduled/app"))
-        try await kubectl.waitForObject("repo", "app-repo", namespace: ns, "to be Ready") { $0.phase == "Ready" }
+        try await kubectl.waitForObject("repo", "app-repo", namespace: ns, "to be Ready") {
+            $0.phase == "Ready"
+        }
         try await kubectl.apply(
-            DemoManifests.backupSchedule(name: "every2s", namespace: ns, schedule: "@every 2s", source: source))
-        let created = try await kubectl.waitForObject("bsched", "every2s", namespace: ns, "to show its next run") {
+            DemoManifests.backupSchedule(
+                name: "every2s", namespace: ns, schedule: "@every 2s", source: source))
+        let created = try await kubectl.waitForObject(
+            "bsched", "every2s", namespace: ns, "to show its next run"
+        ) {
             !$0["status"]["nextScheduleTime"].isNull
         }
-        let createdAt = try #require(RFC3339.parse(created["metadata"]["creationTimestamp"].stringValue ?? ""))
+        let createdAt = try #require(
+            RFC3339.parse(created["metadata"]["creationTimestamp"].stringValue ?? ""))
 
         /// The schedule's Snapshots, by name.
         func snapshots() async throws -> [JSONValue] {
             let listed = try JSONValue.parse(
-                try await kubectl.succeed(["get", "snap", "-n", ns, "-l", "kubesnap.io/schedule=every2s", "-o", "json"]))
+                try await kubectl.succeed([
+                    "get", "snap", "-n", ns, "-l", "kubesnap.io/schedule=every2s", "-o", "json",
+                ]))
             return (listed["items"].arrayValue ?? []).sorted { ($0.name ?? "") < ($1.name ?? "") }
         }
         /// Waits for `count` more Ready Snapshots of the schedule than `after`.
         func waitForRuns(_ count: Int, after: Int, _ what: String) async throws -> Int {
-            try await waitFor("\(count) more Ready runs \(what)", timeout: .seconds(180), poll: .milliseconds(500)) {
+            try await waitFor(
+                "\(count) more Ready runs \(what)", timeout: .seconds(180), poll: .milliseconds(500)
+            ) {
                 () -> WaitProbe<Int> in
                 let ready = try await snapshots().filter { $0.phase == "Ready" }.count
                 return ready >= after + count ? .done(ready) : .notYet("\(ready) Ready Snapshots")
@@ -79,8 +92,12 @@ import Testing
         let third = try await waitForLeader(otherThan: second)
         _ = try await waitForRuns(2, after: ready, "under \(third)")
 
-        try await kubectl.succeed(["patch", "bsched", "every2s", "-n", ns, "--type", "merge", "-p", #"{"spec":{"suspend":true}}"#])
-        try await waitUntil("every Snapshot of the schedule to finish", timeout: .seconds(180), poll: .milliseconds(500)) {
+        try await kubectl.succeed([
+            "patch", "bsched", "every2s", "-n", ns, "--type", "merge", "-p", #"{"spec":{"suspend":true}}"#,
+        ])
+        try await waitUntil(
+            "every Snapshot of the schedule to finish", timeout: .seconds(180), poll: .milliseconds(500)
+        ) {
             let phases = try await snapshots().map(\.phase)
             return (phases.allSatisfy { $0 == "Ready" || $0 == "Failed" }, "\(phases)")
         }
@@ -103,14 +120,19 @@ import Testing
         // One restic snapshot per Ready Snapshot (by its uid tag), none for a Failed one.
         let listed = try await runCommand(
             E2E.resticPath,
-            ["-r", cluster.repositoryRoot + "/scheduled/app", "--no-lock", "--cache-dir", cluster.directory.appending("test-cache"), "snapshots", "--json"],
+            [
+                "-r", cluster.repositoryRoot + "/scheduled/app", "--no-lock", "--cache-dir",
+                cluster.directory.appending("test-cache"), "snapshots", "--json",
+            ],
             environment: E2E.environment(["RESTIC_PASSWORD": DemoManifests.password]))
         #expect(listed.succeeded, "\(listed)")
         let resticSnapshots = try JSONValue.parse(listed.stdout).arrayValue ?? []
         for snapshot in all {
             let tag = JSONValue.string("kubesnap-uid=\(snapshot["metadata"]["uid"].stringValue ?? "")")
             let copies = resticSnapshots.filter { ($0["tags"].arrayValue ?? []).contains(tag) }.count
-            #expect(copies == (snapshot.phase == "Ready" ? 1 : 0), "\(snapshot.name ?? "") (\(snapshot.phase)) has \(copies) restic snapshots")
+            #expect(
+                copies == (snapshot.phase == "Ready" ? 1 : 0),
+                "\(snapshot.name ?? "") (\(snapshot.phase)) has \(copies) restic snapshots")
         }
         #expect(resticSnapshots.count == all.filter { $0.phase == "Ready" }.count)
     }
@@ -121,14 +143,16 @@ import Testing
         guard digits.count == 14, digits.allSatisfy(\.isNumber) else { return nil }
         let chars = Array(digits)
         func part(_ from: Int, _ length: Int) -> String { String(chars[from..<(from + length)]) }
-        return RFC3339.parse("\(part(0, 4))-\(part(4, 2))-\(part(6, 2))T\(part(8, 2)):\(part(10, 2)):\(part(12, 2))Z")
+        return RFC3339.parse(
+            "\(part(0, 4))-\(part(4, 2))-\(part(6, 2))T\(part(8, 2)):\(part(10, 2)):\(part(12, 2))Z")
     }
 }
 
 extension DemoManifests {
     /// A BackupSchedule of `source` into `repositories`, with `retention` as a flow mapping.
     static func backupSchedule(
-        name: String, namespace: String, schedule: String, source: String, repositories: [String] = ["app-repo"],
+        name: String, namespace: String, schedule: String, source: String,
+        repositories: [String] = ["app-repo"],
         retention: String? = nil
     ) -> String {
         """

@@ -25,7 +25,9 @@ struct BackupScheduleTests {
     ) async throws {
         let clock = ManualClock(Self.start)
         if wrapped {
-            try await withWrappedRestic(configure: { $0.clock = clock }) { h, wrapper in try await body(h, clock, wrapper) }
+            try await withWrappedRestic(configure: { $0.clock = clock }) { h, wrapper in
+                try await body(h, clock, wrapper)
+            }
         } else {
             try await withOperator(configure: { $0.clock = clock }) { h in try await body(h, clock, nil) }
         }
@@ -57,25 +59,31 @@ struct BackupScheduleTests {
     /// The schedule's sessions on the API server, by name.
     func sessions(_ h: Harness, of schedule: String) async throws -> [JSONValue] {
         try await h.client.list(
-            Harness.sessions, namespace: Self.namespace, options: ListOptions(labelSelector: "kubesnap.io/schedule=\(schedule)")
+            Harness.sessions, namespace: Self.namespace,
+            options: ListOptions(labelSelector: "kubesnap.io/schedule=\(schedule)")
         ).items.sorted { ($0.name ?? "") < ($1.name ?? "") }
     }
 
     func snapshotNames(_ h: Harness) async throws -> [String] {
-        try await h.client.list(Harness.snapshots, namespace: Self.namespace).items.compactMap(\.name).sorted()
+        try await h.client.list(Harness.snapshots, namespace: Self.namespace).items.compactMap(\.name)
+            .sorted()
     }
 
     /// Waits until the schedule's status has caught up with its spec and satisfies `condition`.
     @discardableResult
     func waitForSchedule(
-        _ h: Harness, _ name: String, _ what: String, timeout: Duration = .seconds(60), _ condition: @escaping (JSONValue) -> Bool
+        _ h: Harness, _ name: String, _ what: String, timeout: Duration = .seconds(60),
+        _ condition: @escaping (JSONValue) -> Bool
     ) async throws -> JSONValue {
         try await waitFor("backupschedule \(name): \(what)", timeout: timeout) {
             let object = try await h.get(Harness.schedules, Self.namespace, name)
-            if let object, object["status"]["observedGeneration"] == object["metadata"]["generation"], condition(object) {
+            if let object, object["status"]["observedGeneration"] == object["metadata"]["generation"],
+                condition(object)
+            {
                 return .done(object)
             }
-            return .notYet("\(object?["status"] ?? .null) generation \(object?["metadata"]["generation"] ?? .null)")
+            return .notYet(
+                "\(object?["status"] ?? .null) generation \(object?["metadata"]["generation"] ?? .null)")
         }
     }
 
@@ -90,7 +98,9 @@ struct BackupScheduleTests {
 
     // MARK: - Runs
 
-    @Test("creation and edit fire nothing; each scheduled time makes one session named after it, labelled, whose Snapshots carry the label; a restart runs nothing twice")
+    @Test(
+        "creation and edit fire nothing; each scheduled time makes one session named after it, labelled, whose Snapshots carry the label; a restart runs nothing twice"
+    )
     func creationFiresNothingAndEachTimeRunsOnce() async throws {
         try await withScheduleOperator { h, clock, _ in
             try await readyRepositoryAndSource(h)
@@ -107,11 +117,13 @@ struct BackupScheduleTests {
             #expect(try await sessions(h, of: "nightly").isEmpty, "a run fired at an edit")
 
             clock.set(Self.time("2026-12-06T10:01:00Z"))
-            let first = try await h.waitForPhase(Harness.sessions, Self.namespace, "nightly-20261206-100100", "Ready", timeout: .seconds(90))
+            let first = try await h.waitForPhase(
+                Harness.sessions, Self.namespace, "nightly-20261206-100100", "Ready", timeout: .seconds(90))
             #expect(first["metadata"]["labels"]["kubesnap.io/schedule"] == "nightly")
             #expect(first["metadata"]["annotations"]["kubesnap.io/scheduled-time"] == "2026-12-06T10:01:00Z")
             #expect(first["spec"]["repositories"] == ["repo"])
-            let snapshot = try #require(try await h.get(Harness.snapshots, Self.namespace, "nightly-20261206-100100-repo"))
+            let snapshot = try #require(
+                try await h.get(Harness.snapshots, Self.namespace, "nightly-20261206-100100-repo"))
             #expect(snapshot["metadata"]["labels"]["kubesnap.io/schedule"] == "nightly")
             let afterFirst = try await waitForSchedule(h, "nightly", "the first run recorded") {
                 $0["status"]["lastSession"] == "nightly-20261206-100100"
@@ -128,7 +140,8 @@ struct BackupScheduleTests {
                 $0["status"]["nextScheduleTime"] == "2026-12-06T10:02:00Z"
             }
             clock.set(Self.time("2026-12-06T10:02:00Z"))
-            try await h.waitForPhase(Harness.sessions, Self.namespace, "nightly-20261206-100200", "Ready", timeout: .seconds(90))
+            try await h.waitForPhase(
+                Harness.sessions, Self.namespace, "nightly-20261206-100200", "Ready", timeout: .seconds(90))
             try await waitForSchedule(h, "nightly", "the second run recorded") {
                 $0["status"]["lastSession"] == "nightly-20261206-100200" && $0["status"]["active"].isNull
             }
@@ -138,17 +151,22 @@ struct BackupScheduleTests {
         }
     }
 
-    @Test("a 10-minute outage gives one late run and counts the other nine; past startingDeadlineSeconds nothing runs late")
+    @Test(
+        "a 10-minute outage gives one late run and counts the other nine; past startingDeadlineSeconds nothing runs late"
+    )
     func outageGivesOneLateRun() async throws {
         try await withScheduleOperator { h, clock, _ in
             try await readyRepositoryAndSource(h)
             try await createSchedule(h, "hourly", extra: ["startingDeadlineSeconds": 45])
-            try await waitForSchedule(h, "hourly", "next run shown") { $0["status"]["nextScheduleTime"] == "2026-12-06T10:01:00Z" }
+            try await waitForSchedule(h, "hourly", "next run shown") {
+                $0["status"]["nextScheduleTime"] == "2026-12-06T10:01:00Z"
+            }
 
             await h.runner.stop()
             clock.set(Self.time("2026-12-06T10:10:30Z"))  // 10:01 ... 10:10 were due: 10 times
             h.runner.start()
-            try await h.waitForPhase(Harness.sessions, Self.namespace, "hourly-20261206-101000", "Ready", timeout: .seconds(90))
+            try await h.waitForPhase(
+                Harness.sessions, Self.namespace, "hourly-20261206-101000", "Ready", timeout: .seconds(90))
             let late = try await waitForSchedule(h, "hourly", "the late run recorded") {
                 $0["status"]["lastSession"] == "hourly-20261206-101000" && $0["status"]["active"].isNull
             }
@@ -179,9 +197,13 @@ struct BackupScheduleTests {
             defer { try? wrapper.release() }  // a failed expectation must not leave the backup held
             try await readyRepositoryAndSource(h, source: "hold-app")
             try await createSchedule(h, "slow", source: "hold-app")
-            try await waitForSchedule(h, "slow", "next run shown") { $0["status"]["nextScheduleTime"] == "2026-12-06T10:01:00Z" }
+            try await waitForSchedule(h, "slow", "next run shown") {
+                $0["status"]["nextScheduleTime"] == "2026-12-06T10:01:00Z"
+            }
             clock.set(Self.time("2026-12-06T10:01:00Z"))
-            try await waitForSchedule(h, "slow", "the first run active") { $0["status"]["active"] == ["slow-20261206-100100"] }
+            try await waitForSchedule(h, "slow", "the first run active") {
+                $0["status"]["active"] == ["slow-20261206-100100"]
+            }
 
             clock.set(Self.time("2026-12-06T10:02:00Z"))
             let skipped = try await waitForSchedule(h, "slow", "the second run skipped") {
@@ -195,11 +217,16 @@ struct BackupScheduleTests {
             }
 
             try wrapper.release()
-            try await h.waitForPhase(Harness.sessions, Self.namespace, "slow-20261206-100100", "Ready", timeout: .seconds(90))
+            try await h.waitForPhase(
+                Harness.sessions, Self.namespace, "slow-20261206-100100", "Ready", timeout: .seconds(90))
             try await waitForSchedule(h, "slow", "nothing active") { $0["status"]["active"].isNull }
             clock.set(Self.time("2026-12-06T10:03:00Z"))
-            try await h.waitForPhase(Harness.sessions, Self.namespace, "slow-20261206-100300", "Ready", timeout: .seconds(90))
-            #expect(try await sessions(h, of: "slow").compactMap(\.name) == ["slow-20261206-100100", "slow-20261206-100300"])
+            try await h.waitForPhase(
+                Harness.sessions, Self.namespace, "slow-20261206-100300", "Ready", timeout: .seconds(90))
+            #expect(
+                try await sessions(h, of: "slow").compactMap(\.name) == [
+                    "slow-20261206-100100", "slow-20261206-100300",
+                ])
         }
     }
 
@@ -227,7 +254,8 @@ struct BackupScheduleTests {
             #expect(resumed["status"]["nextScheduleTime"] == "2026-12-06T10:04:00Z")
             #expect(try await sessions(h, of: "paused").isEmpty, "resuming replayed a suspended run")
             clock.set(Self.time("2026-12-06T10:04:00Z"))
-            try await h.waitForPhase(Harness.sessions, Self.namespace, "paused-20261206-100400", "Ready", timeout: .seconds(90))
+            try await h.waitForPhase(
+                Harness.sessions, Self.namespace, "paused-20261206-100400", "Ready", timeout: .seconds(90))
             #expect(try await sessions(h, of: "paused").count == 1)
         }
     }
@@ -237,14 +265,17 @@ struct BackupScheduleTests {
         try await withScheduleOperator { h, clock, _ in
             try await readyRepositoryAndSource(h)
             try await createSchedule(h, "often")
-            try await waitForSchedule(h, "often", "next run shown") { $0["status"]["nextScheduleTime"] == "2026-12-06T10:01:00Z" }
+            try await waitForSchedule(h, "often", "next run shown") {
+                $0["status"]["nextScheduleTime"] == "2026-12-06T10:01:00Z"
+            }
             var expected: [String] = []
             for minute in 1...12 {
                 let time = Self.start.addingTimeInterval(Double(minute * 60 - 30))
                 let name = BackupSchedule.sessionName(schedule: "often", time: time)
                 expected.append(name)
                 clock.set(time)
-                try await h.waitForPhase(Harness.sessions, Self.namespace, name, "Ready", timeout: .seconds(90))
+                try await h.waitForPhase(
+                    Harness.sessions, Self.namespace, name, "Ready", timeout: .seconds(90))
                 try await waitForSchedule(h, "often", "run \(minute) done") {
                     $0["status"]["lastSession"] == .string(name) && $0["status"]["active"].isNull
                 }
@@ -254,7 +285,9 @@ struct BackupScheduleTests {
                 return (names == Array(expected.suffix(10)), "\(names)")
             }
             let snapshots = try await snapshotNames(h)
-            for name in expected { #expect(snapshots.contains("\(name)-repo"), "\(name)-repo was deleted with its session") }
+            for name in expected {
+                #expect(snapshots.contains("\(name)-repo"), "\(name)-repo was deleted with its session")
+            }
         }
     }
 
@@ -267,19 +300,30 @@ struct BackupScheduleTests {
     ) async throws {
         for entry in names {
             let made = try await h.restic(
-                ["-r", h.repositoryRoot + "/repo", "backup", "--time", entry.time, "--tag", entry.name, h.sourceRoot + "/" + source],
+                [
+                    "-r", h.repositoryRoot + "/repo", "backup", "--time", entry.time, "--tag", entry.name,
+                    h.sourceRoot + "/" + source,
+                ],
                 password: "pw-schedule")
             #expect(made.succeeded, "\(made)")
         }
-        let listed = try await h.resticSnapshots(repository: h.repositoryRoot + "/repo", password: "pw-schedule")
+        let listed = try await h.resticSnapshots(
+            repository: h.repositoryRoot + "/repo", password: "pw-schedule")
         for entry in names {
-            let id = try #require(listed.first { ($0["tags"].arrayValue ?? []).contains(.string(entry.name)) }?["id"].stringValue)
-            try await createLabelledSnapshot(h, entry.name, schedule: entry.schedule, spec: ["repository": "repo", "snapshotID": .string(id)])
+            let id = try #require(
+                listed.first { ($0["tags"].arrayValue ?? []).contains(.string(entry.name)) }?["id"]
+                    .stringValue)
+            try await createLabelledSnapshot(
+                h, entry.name, schedule: entry.schedule,
+                spec: ["repository": "repo", "snapshotID": .string(id)])
         }
-        for entry in names { try await h.waitForPhase(Harness.snapshots, Self.namespace, entry.name, "Ready") }
+        for entry in names {
+            try await h.waitForPhase(Harness.snapshots, Self.namespace, entry.name, "Ready")
+        }
     }
 
-    func createLabelledSnapshot(_ h: Harness, _ name: String, schedule: String?, spec: JSONValue) async throws {
+    func createLabelledSnapshot(_ h: Harness, _ name: String, schedule: String?, spec: JSONValue) async throws
+    {
         var metadata: JSONValue = ["name": .string(name), "namespace": .string(Self.namespace)]
         if let schedule { metadata["labels"] = ["kubesnap.io/schedule": .string(schedule)] }
         _ = try await h.client.create(
@@ -296,7 +340,9 @@ struct BackupScheduleTests {
         }
     }
 
-    @Test("retention: dryRun lists and deletes nothing; then the newest verified Snapshot survives a maxAge that covers everything, keepFailed keeps the newest failed one, another schedule's and unlabelled Snapshots are untouched; deleting the schedule keeps what is left")
+    @Test(
+        "retention: dryRun lists and deletes nothing; then the newest verified Snapshot survives a maxAge that covers everything, keepFailed keeps the newest failed one, another schedule's and unlabelled Snapshots are untouched; deleting the schedule keeps what is left"
+    )
     func retentionNeverDeleteRules() async throws {
         try await withScheduleOperator { h, _, _ in
             try await readyRepositoryAndSource(h)
@@ -310,21 +356,29 @@ struct BackupScheduleTests {
                 ])
             try await verify(h, "a-2")  // a-3 and a-4 are newer but not verified
             for name in ["f-1", "f-2"] {  // two failed runs, f-2 the newer
-                try await createLabelledSnapshot(h, name, schedule: "alpha", spec: ["repository": "repo", "snapshotID": "deadbeef0000"])
+                try await createLabelledSnapshot(
+                    h, name, schedule: "alpha", spec: ["repository": "repo", "snapshotID": "deadbeef0000"])
                 try await h.waitForPhase(Harness.snapshots, Self.namespace, name, "Failed")
             }
             let everything = try await snapshotNames(h)
             // The newer failed one is kept: by creationTimestamp (whole seconds), a tie going to
             // the first name, as `Retention.decide` orders.
             let created = try await ["f-1", "f-2"].asyncMap {
-                try #require(try await h.get(Harness.snapshots, Self.namespace, $0))["metadata"]["creationTimestamp"].stringValue ?? ""
+                try #require(try await h.get(Harness.snapshots, Self.namespace, $0))["metadata"][
+                    "creationTimestamp"
+                ].stringValue ?? ""
             }
             let (keptFailed, goneFailed) = created[1] > created[0] ? ("f-2", "f-1") : ("f-1", "f-2")
 
             try await createSchedule(
-                h, "alpha", schedule: "@every 24h", extra: ["retention": ["maxAge": "1h", "keepFailed": 1, "dryRun": true]])
-            let dry = try await waitForSchedule(h, "alpha", "a dry run") { !$0["status"]["retention"]["wouldDelete"].isNull }
-            #expect(dry["status"]["retention"]["wouldDelete"] == ["a-1", "a-3", "a-4", .string(goneFailed)], "\(dry["status"])")
+                h, "alpha", schedule: "@every 24h",
+                extra: ["retention": ["maxAge": "1h", "keepFailed": 1, "dryRun": true]])
+            let dry = try await waitForSchedule(h, "alpha", "a dry run") {
+                !$0["status"]["retention"]["wouldDelete"].isNull
+            }
+            #expect(
+                dry["status"]["retention"]["wouldDelete"] == ["a-1", "a-3", "a-4", .string(goneFailed)],
+                "\(dry["status"])")
             #expect(dry["status"]["retention"]["kept"] == 2)
             #expect(try await snapshotNames(h) == everything, "dryRun deleted something")
 
@@ -333,7 +387,9 @@ struct BackupScheduleTests {
                 $0["status"]["retention"]["deleted"] == 4
             }
             #expect(applied["status"]["retention"]["wouldDelete"].isNull)
-            for name in ["a-1", "a-3", "a-4", goneFailed] { try await h.waitForGone(Harness.snapshots, Self.namespace, name) }
+            for name in ["a-1", "a-3", "a-4", goneFailed] {
+                try await h.waitForGone(Harness.snapshots, Self.namespace, name)
+            }
             let left = ["a-2", "b-1", "b-2", keptFailed, "hand-made"].sorted()
             #expect(try await snapshotNames(h) == left)
             try await waitUntil("a RetentionApplied Event") {
@@ -348,7 +404,9 @@ struct BackupScheduleTests {
         }
     }
 
-    @Test("retention keeps a Snapshot a RestoreSession is using, and a keepLast policy counts only successful Snapshots")
+    @Test(
+        "retention keeps a Snapshot a RestoreSession is using, and a keepLast policy counts only successful Snapshots"
+    )
     func retentionKeepsSnapshotsInUse() async throws {
         try await withScheduleOperator { h, _, _ in
             try await readyRepositoryAndSource(h)
@@ -358,7 +416,8 @@ struct BackupScheduleTests {
                     ("r-1", "gamma", "2026-12-01 10:00:00"), ("r-2", "gamma", "2026-12-02 10:00:00"),
                     ("r-3", "gamma", "2026-12-03 10:00:00"),
                 ])
-            try await createLabelledSnapshot(h, "r-failed", schedule: "gamma", spec: ["repository": "repo", "snapshotID": "deadbeef0001"])
+            try await createLabelledSnapshot(
+                h, "r-failed", schedule: "gamma", spec: ["repository": "repo", "snapshotID": "deadbeef0001"])
             try await h.waitForPhase(Harness.snapshots, Self.namespace, "r-failed", "Failed")
             // A RestoreSession of r-1 that waits (r-1 is not verified): it holds r-1.
             _ = try await h.client.create(
@@ -371,8 +430,12 @@ struct BackupScheduleTests {
             try await h.waitForPhase(Harness.restores, Self.namespace, "undo", "Pending")
             try await createSchedule(
                 h, "gamma", schedule: "@every 24h", extra: ["retention": ["keepLast": 1, "keepFailed": 0]])
-            try await waitForSchedule(h, "gamma", "retention applied") { $0["status"]["retention"]["deleted"] == 2 }
-            for name in ["r-2", "r-failed"] { try await h.waitForGone(Harness.snapshots, Self.namespace, name) }
+            try await waitForSchedule(h, "gamma", "retention applied") {
+                $0["status"]["retention"]["deleted"] == 2
+            }
+            for name in ["r-2", "r-failed"] {
+                try await h.waitForGone(Harness.snapshots, Self.namespace, name)
+            }
             #expect(try await snapshotNames(h) == ["r-1", "r-3"])
         }
     }
@@ -399,15 +462,20 @@ struct BackupScheduleTests {
                     for key in ["schedule", "repositories", "source"] { members[key] = nil }
                     extra = .object(members)
                 }
-                try await createSchedule(h, entry.name, schedule: schedule, source: source, repositories: repositories, extra: extra)
+                try await createSchedule(
+                    h, entry.name, schedule: schedule, source: source, repositories: repositories,
+                    extra: extra)
             }
             for entry in cases {
                 let object = try await waitForSchedule(h, entry.name, "Ready False \(entry.reason)") {
                     ($0["status"]["conditions"].arrayValue ?? []).contains {
-                        $0["type"] == "Ready" && $0["status"] == "False" && $0["reason"] == .string(entry.reason)
+                        $0["type"] == "Ready" && $0["status"] == "False"
+                            && $0["reason"] == .string(entry.reason)
                     }
                 }
-                #expect(Harness.readyMessage(object).contains(entry.field), "\(entry.name): \(Harness.readyMessage(object))")
+                #expect(
+                    Harness.readyMessage(object).contains(entry.field),
+                    "\(entry.name): \(Harness.readyMessage(object))")
             }
             // The unknown repository does not stop the schedule: its next run is shown.
             let noRepo = try #require(try await h.get(Harness.schedules, Self.namespace, "no-repo"))
@@ -425,7 +493,8 @@ struct BackupScheduleTests {
                 ("bad-deadline", ["startingDeadlineSeconds": -5], "spec.startingDeadlineSeconds"),
             ] as [(String, JSONValue, String)] {
                 do {
-                    try await createSchedule(h, name, repositories: name == "no-repositories" ? [] : ["repo"], extra: extra)
+                    try await createSchedule(
+                        h, name, repositories: name == "no-repositories" ? [] : ["repo"], extra: extra)
                     Issue.record("\(name) was accepted")
                 } catch {
                     #expect("\(error)".contains(field), "\(name): \(error)")

@@ -18,7 +18,8 @@ struct RetentionOutcome: Sendable, Equatable {
         var status = previous ?? RetentionStatus()
         let deleted = (previous?.deleted ?? 0) + deletedNow
         let changed =
-            previous == nil || deletedNow > 0 || previous?.kept != kept || previous?.wouldDelete != wouldDelete
+            previous == nil || deletedNow > 0 || previous?.kept != kept
+            || previous?.wouldDelete != wouldDelete
         status.kept = kept
         status.deleted = deleted
         status.wouldDelete = wouldDelete
@@ -34,7 +35,8 @@ extension RetentionSpec {
             keepLast: keepLast ?? 0, keepHourly: keepHourly ?? 0, keepDaily: keepDaily ?? 0,
             keepWeekly: keepWeekly ?? 0, keepMonthly: keepMonthly ?? 0, keepYearly: keepYearly ?? 0,
             // (`try?` drops nothing: `invalidSpecErrors` reported an unparsable maxAge and stopped the reconcile.)
-            maxAge: maxAge.flatMap { try? GoDuration.seconds($0, units: "smhdw") }, keepFailed: keepFailed ?? 1)
+            maxAge: maxAge.flatMap { try? GoDuration.seconds($0, units: "smhdw") },
+            keepFailed: keepFailed ?? 1)
     }
 }
 
@@ -45,13 +47,16 @@ extension BackupScheduleReconciler {
     /// that a Snapshot that changed since the decision is decided again, not deleted; with
     /// `dryRun` deletes nothing and lists them. nil without `spec.retention`: nothing is ever
     /// deleted then.
-    func applyRetention(_ object: BackupSchedule, plan: Plan, key: ObjectKey, now: Date) async throws -> RetentionOutcome? {
+    func applyRetention(_ object: BackupSchedule, plan: Plan, key: ObjectKey, now: Date) async throws
+        -> RetentionOutcome?
+    {
         guard let spec = object.spec.retention else { return nil }
         let decisions = retentionDecisions(for: key, policy: spec.policy, now: now, zone: plan.zone)
         let kept = Int64(decisions.reduce(0) { $0 + $1.decision.keep.count })
         let doomed = decisions.flatMap(\.delete)
         if spec.dryRun ?? false {
-            return RetentionOutcome(kept: kept, deletedNow: 0, wouldDelete: doomed.compactMap(\.metadata.name).sorted(), now: now)
+            return RetentionOutcome(
+                kept: kept, deletedNow: 0, wouldDelete: doomed.compactMap(\.metadata.name).sorted(), now: now)
         }
         var deleted: Int64 = 0
         for snapshot in doomed {
@@ -60,18 +65,22 @@ extension BackupScheduleReconciler {
                 try await client.delete(
                     Snapshot.self, namespace: key.namespace, name: name,
                     options: DeleteOptions(
-                        preconditionUID: snapshot.metadata.uid, preconditionResourceVersion: snapshot.metadata.resourceVersion))
+                        preconditionUID: snapshot.metadata.uid,
+                        preconditionResourceVersion: snapshot.metadata.resourceVersion))
                 deleted += 1
             } catch {
                 // Gone already, or changed since the decision: its own event brings it back here.
                 if error.isNotFound || error.isConflict { continue }
-                throw KubesnapError.api(operation: "delete Snapshot \(key.namespace)/\(name) (retention)", underlying: error)
+                throw KubesnapError.api(
+                    operation: "delete Snapshot \(key.namespace)/\(name) (retention)", underlying: error)
             }
         }
         if deleted > 0 {
             events.normal(
                 object, reason: "RetentionApplied",
-                message: "deleted \(deleted) Snapshot(s) the retention policy does not keep: \(doomed.compactMap(\.metadata.name).joined(separator: ", "))")
+                message:
+                    "deleted \(deleted) Snapshot(s) the retention policy does not keep: \(doomed.compactMap(\.metadata.name).joined(separator: ", "))"
+            )
         }
         return RetentionOutcome(kept: kept, deletedNow: deleted, wouldDelete: nil, now: now)
     }
@@ -82,13 +91,15 @@ extension BackupScheduleReconciler {
     {
         let owned = snapshots.byIndex(BackupScheduleIndex.snapshotsBySchedule, BackupScheduleIndex.value(key))
         let inUse = Set(
-            restores.list(namespace: key.namespace).filter { !(($0.status?.phase ?? .pending).isFinished) }.map(\.spec.snapshot))
+            restores.list(namespace: key.namespace).filter { !(($0.status?.phase ?? .pending).isFinished) }
+                .map(\.spec.snapshot))
         let byRepository = Dictionary(grouping: owned, by: \.spec.repository)
         return byRepository.keys.sorted().map { repository in
             let group = byRepository[repository] ?? []
             let candidates = group.compactMap { Self.candidate($0, inUse: inUse) }
             let decision = Retention.decide(candidates, policy: policy, now: now, zone: zone)
-            let byName = Dictionary(group.map { ($0.metadata.name ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+            let byName = Dictionary(
+                group.map { ($0.metadata.name ?? "", $0) }, uniquingKeysWith: { a, _ in a })
             return (repository, decision, decision.delete.compactMap { byName[$0] })
         }
     }
@@ -109,6 +120,7 @@ extension BackupScheduleReconciler {
             default: state = .busy
             }
         }
-        return RetentionCandidate(name: name, time: time, state: state, ownedBySchedule: true, inUse: inUse.contains(name))
+        return RetentionCandidate(
+            name: name, time: time, state: state, ownedBySchedule: true, inUse: inUse.contains(name))
     }
 }

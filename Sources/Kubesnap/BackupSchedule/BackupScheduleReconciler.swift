@@ -95,7 +95,8 @@ public struct BackupScheduleReconciler: Reconciler {
                 status.nextScheduleTime = nil
                 status.observedGeneration = generation
                 status.conditions.set(
-                    Kubesnap.ConditionType.ready, false, reason: Kubesnap.Reason.invalidSpec, message: message,
+                    Kubesnap.ConditionType.ready, false, reason: Kubesnap.Reason.invalidSpec,
+                    message: message,
                     generation: generation)
             }
             if object.status?.observedGeneration != generation {
@@ -107,7 +108,8 @@ public struct BackupScheduleReconciler: Reconciler {
         for (index, name) in object.spec.repositories.enumerated()
         where repositories.get(ObjectKey(namespace: key.namespace, name: name)) == nil {
             warnings.append(
-                "spec.repositories[\(index)]: Repository \"\(name)\" does not exist in namespace \"\(key.namespace)\" (its runs' Snapshots of it fail)")
+                "spec.repositories[\(index)]: Repository \"\(name)\" does not exist in namespace \"\(key.namespace)\" (its runs' Snapshots of it fail)"
+            )
         }
         return .proceed(Plan(cron: cron, zone: zone, generation: generation, warnings: warnings))
     }
@@ -124,7 +126,9 @@ public struct BackupScheduleReconciler: Reconciler {
         var missed: Int64 = 0
     }
 
-    private func handleDueRuns(_ object: BackupSchedule, plan: Plan, key: ObjectKey, now: Date) async throws -> Runs {
+    private func handleDueRuns(_ object: BackupSchedule, plan: Plan, key: ObjectKey, now: Date) async throws
+        -> Runs
+    {
         let current = object.status ?? BackupScheduleStatus()
         var runs = Runs(handledFrom: current.nextScheduleTime)
         runs.next = plan.cron.next(after: now, in: plan.zone)
@@ -135,7 +139,9 @@ public struct BackupScheduleReconciler: Reconciler {
             if current.observedGeneration != plan.generation { runs.handledFrom = nil }
             return runs
         }
-        guard let due = ScheduleTimes.due(plan.cron, from: pending, through: now, zone: plan.zone) else { return runs }
+        guard let due = ScheduleTimes.due(plan.cron, from: pending, through: now, zone: plan.zone) else {
+            return runs
+        }
         let name = key.name
         let owned = ownedSessions(key)
         // Earlier times that already have a session (started before a restart that lost the
@@ -149,7 +155,8 @@ public struct BackupScheduleReconciler: Reconciler {
         let exists = sessions.get(ObjectKey(namespace: key.namespace, name: sessionName)) != nil
         let lateBy = now.timeIntervalSince(due.latest)
         let latestText = Conditions.timestamp(due.latest)
-        let earlierText = earlier > 0 ? "; \(earlier) earlier run(s) missed while the operator was not running" : ""
+        let earlierText =
+            earlier > 0 ? "; \(earlier) earlier run(s) missed while the operator was not running" : ""
 
         if exists {
             runs.started = (due.latest, sessionName)
@@ -157,19 +164,24 @@ public struct BackupScheduleReconciler: Reconciler {
         } else if object.spec.isSuspended {
             runs.missed = earlier + 1
             events.normal(
-                object, reason: "Suspended", message: "run at \(latestText) not started: spec.suspend is true\(earlierText)")
+                object, reason: "Suspended",
+                message: "run at \(latestText) not started: spec.suspend is true\(earlierText)")
             return runs
         } else if let deadline = object.spec.startingDeadlineSeconds, lateBy > Double(deadline) {
             runs.missed = earlier + 1
             events.warning(
                 object, reason: "MissedRuns",
-                message: "run at \(latestText) missed by \(Int(lateBy))s, past startingDeadlineSeconds (\(deadline)): not run late\(earlierText)")
+                message:
+                    "run at \(latestText) missed by \(Int(lateBy))s, past startingDeadlineSeconds (\(deadline)): not run late\(earlierText)"
+            )
             return runs
         } else if let running = owned.first(where: { !(($0.status?.phase ?? .pending).isFinished) }) {
             runs.missed = earlier + 1
             events.warning(
                 object, reason: "RunSkipped",
-                message: "run at \(latestText) skipped: the previous run \(running.metadata.name ?? "") is still running\(earlierText)")
+                message:
+                    "run at \(latestText) skipped: the previous run \(running.metadata.name ?? "") is still running\(earlierText)"
+            )
             return runs
         } else {
             try await createSession(sessionName, at: due.latest, for: object, key: key)
@@ -179,12 +191,16 @@ public struct BackupScheduleReconciler: Reconciler {
         if earlier > 0 {
             events.warning(
                 object, reason: "MissedRuns",
-                message: "\(earlier) run(s) missed while the operator was not running; only the latest, at \(latestText), was run late")
+                message:
+                    "\(earlier) run(s) missed while the operator was not running; only the latest, at \(latestText), was run late"
+            )
         }
         return runs
     }
 
-    private func createSession(_ name: String, at time: Date, for schedule: BackupSchedule, key: ObjectKey) async throws {
+    private func createSession(_ name: String, at time: Date, for schedule: BackupSchedule, key: ObjectKey)
+        async throws
+    {
         let session = BackupSession(
             metadata: ObjectMeta(
                 name: name, namespace: key.namespace, labels: [Kubesnap.Label.schedule: key.name],
@@ -198,7 +214,8 @@ public struct BackupScheduleReconciler: Reconciler {
             // The name is the run's identity: another leader, or this operator before a
             // restart, started it.
             if error.isAlreadyExists { return }
-            throw KubesnapError.api(operation: "create BackupSession \(key.namespace)/\(name)", underlying: error)
+            throw KubesnapError.api(
+                operation: "create BackupSession \(key.namespace)/\(name)", underlying: error)
         }
     }
 
@@ -229,7 +246,8 @@ public struct BackupScheduleReconciler: Reconciler {
                     options: DeleteOptions(preconditionUID: session.metadata.uid))
             } catch {
                 if error.isNotFound || error.isConflict { continue }  // gone, or another object by now
-                throw KubesnapError.api(operation: "delete BackupSession \(key.namespace)/\(name)", underlying: error)
+                throw KubesnapError.api(
+                    operation: "delete BackupSession \(key.namespace)/\(name)", underlying: error)
             }
         }
     }
@@ -237,7 +255,8 @@ public struct BackupScheduleReconciler: Reconciler {
     // MARK: - Step 5: status
 
     private func writeStatus(
-        _ object: BackupSchedule, plan: Plan, runs: Runs, sessions owned: [BackupSession], retention: RetentionOutcome?
+        _ object: BackupSchedule, plan: Plan, runs: Runs, sessions owned: [BackupSession],
+        retention: RetentionOutcome?
     ) async throws {
         let generation = plan.generation
         var active = owned.filter { !(($0.status?.phase ?? .pending).isFinished) }.compactMap(\.metadata.name)
@@ -252,32 +271,42 @@ public struct BackupScheduleReconciler: Reconciler {
         try await status.update(object) { status in
             // On a conflict the fresh status may show another writer (a second leader) handled
             // these runs already: then only what follows from the cache is written.
-            let sameStart = status.observedGeneration == object.status?.observedGeneration
+            let sameStart =
+                status.observedGeneration == object.status?.observedGeneration
                 && status.nextScheduleTime == runs.handledFrom
             if sameStart || runs.handledFrom == nil {
                 if let started = runs.started {
                     status.lastScheduleTime = Conditions.timestamp(started.time)
                     status.lastSession = started.session
                 }
-                if runs.missed > 0 || status.missedRuns == nil { status.missedRuns = (status.missedRuns ?? 0) + runs.missed }
+                if runs.missed > 0 || status.missedRuns == nil {
+                    status.missedRuns = (status.missedRuns ?? 0) + runs.missed
+                }
                 status.nextScheduleTime = nextText
             }
             status.active = active.isEmpty ? nil : active
             if let lastSuccess {
                 let known = status.lastSuccessfulTime.flatMap(RFC3339.parse)
-                if known == nil || lastSuccess > known! { status.lastSuccessfulTime = Conditions.timestamp(lastSuccess) }
+                if known == nil || lastSuccess > known! {
+                    status.lastSuccessfulTime = Conditions.timestamp(lastSuccess)
+                }
             }
             if let retention { status.retention = retention.status(after: status.retention) }
             status.observedGeneration = generation
             let (ready, reason, message): (Bool, String, String)
             if !plan.warnings.isEmpty {
-                (ready, reason, message) = (false, Kubesnap.Reason.repositoryNotFound, plan.warnings.joined(separator: "; "))
+                (ready, reason, message) = (
+                    false, Kubesnap.Reason.repositoryNotFound, plan.warnings.joined(separator: "; ")
+                )
             } else if suspended {
-                (ready, reason, message) = (false, "Suspended", "spec.suspend is true: no runs start until it is false")
+                (ready, reason, message) = (
+                    false, "Suspended", "spec.suspend is true: no runs start until it is false"
+                )
             } else {
                 (ready, reason, message) = (true, "Scheduled", "the next run is at \(nextText ?? "never")")
             }
-            status.conditions.set(Kubesnap.ConditionType.ready, ready, reason: reason, message: message, generation: generation)
+            status.conditions.set(
+                Kubesnap.ConditionType.ready, ready, reason: reason, message: message, generation: generation)
         }
     }
 
@@ -289,4 +318,3 @@ public struct BackupScheduleReconciler: Reconciler {
         return .requeue(after: delay + .milliseconds(5))
     }
 }
-

@@ -24,7 +24,8 @@ enum ScheduleTimes {
         // Too many to walk: find the latest by walking from ever earlier points before `through`.
         for window: TimeInterval in [3600, 86_400, 32 * 86_400, 367 * 86_400] {
             let recent = cron.times(
-                after: max(lastWalked, through.addingTimeInterval(-window)), through: through, in: zone, limit: walkLimit)
+                after: max(lastWalked, through.addingTimeInterval(-window)), through: through, in: zone,
+                limit: walkLimit)
             if recent.count < walkLimit, let latest = recent.last {
                 return (latest, Int64(walked.count + recent.count))
             }
