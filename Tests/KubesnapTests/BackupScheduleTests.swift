@@ -291,6 +291,49 @@ struct BackupScheduleTests {
         }
     }
 
+    @Test(
+        "DST in Europe/Berlin: 02:30 daily skips the day it does not exist and runs once the day it happens twice"
+    )
+    func daylightSavingTransitions() async throws {
+        try await withScheduleOperator { h, clock, _ in
+            try await readyRepositoryAndSource(h)
+            // Clocks go forward on 2026-03-29 at 02:00 CET: no 02:30 that day.
+            clock.set(Self.time("2026-03-28T12:00:00Z"))
+            try await createSchedule(
+                h, "berlin", schedule: "30 2 * * *", extra: ["timeZone": "Europe/Berlin", "startingDeadlineSeconds": 60])
+            try await waitForSchedule(h, "berlin", "the next run after the skipped day") {
+                $0["status"]["nextScheduleTime"] == "2026-03-30T00:30:00Z"
+            }
+            clock.set(Self.time("2026-03-29T01:30:00Z"))  // 03:30 CEST: not a stand-in for 02:30
+            try await waitForSchedule(h, "berlin", "still the 30th") {
+                $0["status"]["nextScheduleTime"] == "2026-03-30T00:30:00Z"
+            }
+            #expect(try await sessions(h, of: "berlin").isEmpty, "a run on the day 02:30 does not exist")
+
+            // Months later (every day missed, past the 60 s deadline: counted, none run late).
+            clock.set(Self.time("2026-10-24T12:00:00Z"))
+            let later = try await waitForSchedule(h, "berlin", "March 30th to October 24th missed") {
+                $0["status"]["nextScheduleTime"] == "2026-10-25T00:30:00Z"
+            }
+            #expect(later["status"]["missedRuns"] == 209, "\(later["status"])")
+            #expect(try await sessions(h, of: "berlin").isEmpty)
+
+            // Clocks go back on 2026-10-25 at 03:00 CEST: 02:30 happens at 00:30Z and at 01:30Z.
+            clock.set(Self.time("2026-10-25T00:30:00Z"))
+            try await h.waitForPhase(
+                Harness.sessions, Self.namespace, "berlin-20261025-003000", "Ready", timeout: .seconds(90))
+            let autumn = try await waitForSchedule(h, "berlin", "the repeated 02:30 not run again") {
+                $0["status"]["lastSession"] == "berlin-20261025-003000"
+            }
+            #expect(autumn["status"]["nextScheduleTime"] == "2026-10-26T01:30:00Z", "\(autumn["status"])")
+            clock.set(Self.time("2026-10-25T01:30:00Z"))
+            try await waitForSchedule(h, "berlin", "a reconcile at the second 02:30") {
+                $0["status"]["nextScheduleTime"] == "2026-10-26T01:30:00Z"
+            }
+            #expect(try await sessions(h, of: "berlin").compactMap(\.name) == ["berlin-20261025-003000"])
+        }
+    }
+
     // MARK: - Retention
 
     /// Restic snapshots of `source` made at chosen times, adopted as Snapshots labelled for
@@ -341,7 +384,7 @@ struct BackupScheduleTests {
     }
 
     @Test(
-        "retention: dryRun lists and deletes nothing; then the newest verified Snapshot survives a maxAge that covers everything, keepFailed keeps the newest failed one, another schedule's and unlabelled Snapshots are untouched; deleting the schedule keeps what is left"
+        "retention: dryRun lists and deletes nothing; then the newest verified Snapshot survives a maxAge that covers everything, keepFailed keeps the newest failed one, unlabelled Snapshots are untouched, two schedules on one repository touch only their own; deleting the schedule keeps what is left"
     )
     func retentionNeverDeleteRules() async throws {
         try await withScheduleOperator { h, _, _ in
@@ -397,10 +440,18 @@ struct BackupScheduleTests {
                 return (reasons.contains("RetentionApplied"), "\(reasons)")
             }
 
+            // A second schedule on the same repository, keeping only its newest: it deletes its
+            // own b-1 and touches none of alpha's.
+            try await createSchedule(h, "beta", schedule: "@every 24h", extra: ["retention": ["keepLast": 1]])
+            try await waitForSchedule(h, "beta", "retention applied") { $0["status"]["retention"]["deleted"] == 1 }
+            try await h.waitForGone(Harness.snapshots, Self.namespace, "b-1")
+            let afterBeta = ["a-2", "b-2", keptFailed, "hand-made"].sorted()
+            #expect(try await snapshotNames(h) == afterBeta)
+
             // Deleting the schedule keeps its Snapshots.
             try await h.client.delete(Harness.schedules, namespace: Self.namespace, name: "alpha")
             try await h.waitForGone(Harness.schedules, Self.namespace, "alpha")
-            #expect(try await snapshotNames(h) == left)
+            #expect(try await snapshotNames(h) == afterBeta)
         }
     }
 
