@@ -531,6 +531,11 @@ struct BackupScheduleTests {
             // The unknown repository does not stop the schedule: its next run is shown.
             let noRepo = try #require(try await h.get(Harness.schedules, Self.namespace, "no-repo"))
             #expect(noRepo["status"]["nextScheduleTime"] == "2026-12-06T10:01:00Z")
+            // The Repository appearing clears the condition.
+            try await h.createRepository(Self.namespace, "missing", path: "missing", secret: "pw")
+            try await waitForSchedule(h, "no-repo", "Ready once the Repository exists") {
+                ($0["status"]["conditions"].arrayValue ?? []).contains { $0["type"] == "Ready" && $0["status"] == "True" }
+            }
             let cron = try #require(try await h.get(Harness.schedules, Self.namespace, "bad-cron"))
             #expect(Harness.readyMessage(cron).contains("minute"), "\(Harness.readyMessage(cron))")
 
