@@ -117,6 +117,21 @@ import Testing
         }
         #expect(perTime.values.allSatisfy { $0 == 1 }, "\(perTime)")
 
+        // The sessions left (the last 10) carry the label and their scheduled time.
+        let sessions = try JSONValue.parse(
+            try await kubectl.succeed([
+                "get", "bs", "-n", ns, "-l", "kubesnap.io/schedule=every2s", "-o", "json",
+            ]))
+        let sessionItems = sessions["items"].arrayValue ?? []
+        #expect(!sessionItems.isEmpty && sessionItems.count <= 10, "\(sessionItems.count) sessions")
+        for session in sessionItems {
+            let name = session.name ?? ""
+            let stamp = try #require(Self.parseStamp(String(name.dropFirst("every2s-".count))), "\(name)")
+            #expect(
+                session["metadata"]["annotations"]["kubesnap.io/scheduled-time"].stringValue
+                    == RFC3339.format(stamp), "\(name): \(session["metadata"])")
+        }
+
         // One restic snapshot per Ready Snapshot (by its uid tag), none for a Failed one.
         let listed = try await runCommand(
             E2E.resticPath,

@@ -300,7 +300,8 @@ struct BackupScheduleTests {
             // Clocks go forward on 2026-03-29 at 02:00 CET: no 02:30 that day.
             clock.set(Self.time("2026-03-28T12:00:00Z"))
             try await createSchedule(
-                h, "berlin", schedule: "30 2 * * *", extra: ["timeZone": "Europe/Berlin", "startingDeadlineSeconds": 60])
+                h, "berlin", schedule: "30 2 * * *",
+                extra: ["timeZone": "Europe/Berlin", "startingDeadlineSeconds": 60])
             try await waitForSchedule(h, "berlin", "the next run after the skipped day") {
                 $0["status"]["nextScheduleTime"] == "2026-03-30T00:30:00Z"
             }
@@ -443,7 +444,9 @@ struct BackupScheduleTests {
             // A second schedule on the same repository, keeping only its newest: it deletes its
             // own b-1 and touches none of alpha's.
             try await createSchedule(h, "beta", schedule: "@every 24h", extra: ["retention": ["keepLast": 1]])
-            try await waitForSchedule(h, "beta", "retention applied") { $0["status"]["retention"]["deleted"] == 1 }
+            try await waitForSchedule(h, "beta", "retention applied") {
+                $0["status"]["retention"]["deleted"] == 1
+            }
             try await h.waitForGone(Harness.snapshots, Self.namespace, "b-1")
             let afterBeta = ["a-2", "b-2", keptFailed, "hand-made"].sorted()
             #expect(try await snapshotNames(h) == afterBeta)
@@ -534,7 +537,9 @@ struct BackupScheduleTests {
             // The Repository appearing clears the condition.
             try await h.createRepository(Self.namespace, "missing", path: "missing", secret: "pw")
             try await waitForSchedule(h, "no-repo", "Ready once the Repository exists") {
-                ($0["status"]["conditions"].arrayValue ?? []).contains { $0["type"] == "Ready" && $0["status"] == "True" }
+                ($0["status"]["conditions"].arrayValue ?? []).contains {
+                    $0["type"] == "Ready" && $0["status"] == "True"
+                }
             }
             let cron = try #require(try await h.get(Harness.schedules, Self.namespace, "bad-cron"))
             #expect(Harness.readyMessage(cron).contains("minute"), "\(Harness.readyMessage(cron))")
