@@ -47,6 +47,10 @@ extension BackupScheduleReconciler {
     /// that a Snapshot that changed since the decision is decided again, not deleted; with
     /// `dryRun` deletes nothing and lists them. nil without `spec.retention`: nothing is ever
     /// deleted then.
+    ///
+    /// A RestoreSession created after the cache was read is not seen (the precondition covers
+    /// the Snapshot, not its readers): such a session then ends SnapshotNotFound, having
+    /// touched nothing. The window is one reconcile long.
     func applyRetention(_ object: BackupSchedule, plan: Plan, key: ObjectKey, now: Date) async throws
         -> RetentionOutcome?
     {
