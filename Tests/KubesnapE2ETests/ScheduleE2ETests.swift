@@ -50,6 +50,10 @@ import Testing
         try await kubectl.waitForObject("repo", "app-repo", namespace: ns, "to be Ready") {
             $0.phase == "Ready"
         }
+        // An hourly schedule beside it: creation starts nothing (checked at the end, after a
+        // minute of operators starting, dying and leading).
+        try await kubectl.apply(
+            DemoManifests.backupSchedule(name: "quiet", namespace: ns, schedule: "@every 1h", source: source))
         try await kubectl.apply(
             DemoManifests.backupSchedule(
                 name: "every2s", namespace: ns, schedule: "@every 2s", source: source))
@@ -131,6 +135,22 @@ import Testing
                 session["metadata"]["annotations"]["kubesnap.io/scheduled-time"].stringValue
                     == RFC3339.format(stamp), "\(name): \(session["metadata"])")
         }
+
+        let quiet = try #require(try await kubectl.get("bsched", "quiet", namespace: ns))
+        let quietCreated = try #require(
+            RFC3339.parse(quiet["metadata"]["creationTimestamp"].stringValue ?? ""))
+        let firstHour = Date(
+            timeIntervalSince1970: (floor(quietCreated.timeIntervalSince1970 / 3600) + 1) * 3600)
+        let quietSessions = try await kubectl.succeed([
+            "get", "bs", "-n", ns, "-l", "kubesnap.io/schedule=quiet", "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ]).split(separator: " ").map(String.init)
+        for session in quietSessions {
+            // Only a whole hour after the creation may have run (if the test ran across one).
+            let time = Self.parseStamp(String(session.dropFirst("quiet-".count)))
+            #expect(time != nil && time! >= firstHour, "creating the schedule started a run: \(session)")
+        }
+        #expect(!quiet["status"]["nextScheduleTime"].isNull, "\(quiet["status"])")
 
         // One restic snapshot per Ready Snapshot (by its uid tag), none for a Failed one.
         let listed = try await runCommand(
