@@ -3,6 +3,252 @@
 /// The CustomResourceDefinitions of crds/, byte for byte, keyed by file name.
 public enum EmbeddedCRDs {
     public static let files: [(name: String, yaml: String)] = [
+        ("backupschedules.yaml", #"""
+# BackupSchedule: a BackupSession at each scheduled time, and retention over the Snapshots it made.
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: backupschedules.kubesnap.io
+spec:
+  group: kubesnap.io
+  scope: Namespaced
+  names:
+    kind: BackupSchedule
+    listKind: BackupScheduleList
+    plural: backupschedules
+    singular: backupschedule
+    shortNames: [bsched]
+    categories: [kubesnap]
+  versions:
+    - name: v1alpha1
+      served: true
+      storage: true
+      subresources:
+        status: {}
+      additionalPrinterColumns:
+        - name: Schedule
+          type: string
+          description: The cron expression, macro or @every interval.
+          jsonPath: .spec.schedule
+        - name: Time Zone
+          type: string
+          description: The IANA time zone the schedule is read in.
+          jsonPath: .spec.timeZone
+        - name: Suspend
+          type: boolean
+          description: Whether runs are stopped.
+          jsonPath: .spec.suspend
+        - name: Last Schedule
+          type: date
+          description: The scheduled time of the last run started.
+          jsonPath: .status.lastScheduleTime
+        - name: Next Schedule
+          type: string
+          description: The next scheduled time.
+          jsonPath: .status.nextScheduleTime
+        - name: Last Successful
+          type: date
+          description: When the last successful run completed.
+          jsonPath: .status.lastSuccessfulTime
+        - name: Age
+          type: date
+          jsonPath: .metadata.creationTimestamp
+      schema:
+        openAPIV3Schema:
+          type: object
+          description: Unattended backups. At each scheduled time a BackupSession named <schedule>-<YYYYMMDD>-<HHMMSS> (the scheduled time in UTC) is created, labelled kubesnap.io/schedule; nothing runs at creation or edit, after downtime at most one late run starts, and a run is skipped while the previous one is still running. Retention deletes, per repository, the schedule's own Snapshots that its rules do not keep, never the newest verified one. Deleting the schedule keeps its sessions and Snapshots.
+          required: [spec]
+          x-kubernetes-validations:
+            - rule: "size(self.metadata.name) <= 47"
+              message: "metadata.name may not be more than 47 characters: the session names <schedule>-YYYYMMDD-HHMMSS must fit a label value"
+          properties:
+            apiVersion:
+              type: string
+              description: The versioned schema of this object, kubesnap.io/v1alpha1.
+            kind:
+              type: string
+              description: The kind of this object, BackupSchedule.
+            metadata:
+              type: object
+              description: Standard object metadata.
+              properties:
+                name:
+                  type: string
+                  description: The schedule's name, at most 47 characters (checked by the rule at the root of this schema).
+            spec:
+              type: object
+              description: When to back up what into which repositories, and what to keep.
+              required: [schedule, source, repositories]
+              properties:
+                schedule:
+                  type: string
+                  minLength: 1
+                  pattern: '^\s*(@\S+(\s+\S+)?|\S+\s+\S+\s+\S+\s+\S+\s+\S+)\s*$'
+                  description: 'A 5-field cron expression (minute hour day-of-month month day-of-week, with ranges, lists, steps and the names JAN-DEC and SUN-SAT), one of @yearly @annually @monthly @weekly @daily @midnight @hourly, or "@every <duration>" (units s, m, h; at least 1s; fires at whole multiples of the interval since the Unix epoch). The operator checks each field and reports the error in the Ready condition.'
+                timeZone:
+                  type: string
+                  default: UTC
+                  description: The IANA time zone (from the system's tzdata) the cron fields are read in, such as Europe/Berlin. A time that does not exist on a DST change is skipped; a time that happens twice runs once. Default UTC.
+                source:
+                  type: object
+                  description: The source each run snapshots, as in a Snapshot.
+                  required: [path]
+                  properties:
+                    path:
+                      type: string
+                      minLength: 1
+                      description: A directory the data mover can read. Relative paths are taken against the operator's source root, and the resolved path (after symlinks) must stay inside it.
+                repositories:
+                  type: array
+                  minItems: 1
+                  x-kubernetes-list-type: set
+                  description: Names of Repositories in the same namespace; each run makes one Snapshot per repository.
+                  items:
+                    type: string
+                    minLength: 1
+                    description: Name of a Repository in the same namespace.
+                deletionPolicy:
+                  type: string
+                  enum: [Delete, Retain]
+                  description: The deletionPolicy given to the Snapshots the runs create (omitted means their default, Delete). It applies when retention or a person deletes a Snapshot; deleting the schedule deletes nothing.
+                suspend:
+                  type: boolean
+                  default: false
+                  description: true stops runs (they are counted in status.missedRuns); resuming does not replay them.
+                startingDeadlineSeconds:
+                  type: integer
+                  format: int64
+                  minimum: 0
+                  description: A run missed (the operator was down) by more than this many seconds is skipped and counted, not run late. Omitted means no deadline; either way at most one late run starts.
+                retention:
+                  type: object
+                  description: Applied per repository to the Snapshots labelled with this schedule, after each run and when the policy changes, with restic's forget --keep-* meaning (a Snapshot is kept if any rule keeps it; buckets in the schedule's time zone). Never deleted, whatever the policy, are the newest Ready Snapshot verified OK in each repository, Pending, Running or Deleting Snapshots, Snapshots a RestoreSession is using, and Snapshots without the schedule's label. Deletion deletes the Snapshot objects, so each one's deletionPolicy applies. Without any keep rule or maxAge no successful Snapshot is deleted.
+                  properties:
+                    keepLast:
+                      type: integer
+                      minimum: 0
+                      description: Keep the newest n successful Snapshots.
+                    keepHourly:
+                      type: integer
+                      minimum: 0
+                      description: Keep the newest Snapshot of each of the last n hours that have one.
+                    keepDaily:
+                      type: integer
+                      minimum: 0
+                      description: Keep the newest Snapshot of each of the last n days that have one.
+                    keepWeekly:
+                      type: integer
+                      minimum: 0
+                      description: Keep the newest Snapshot of each of the last n ISO weeks that have one.
+                    keepMonthly:
+                      type: integer
+                      minimum: 0
+                      description: Keep the newest Snapshot of each of the last n months that have one.
+                    keepYearly:
+                      type: integer
+                      minimum: 0
+                      description: Keep the newest Snapshot of each of the last n years that have one.
+                    maxAge:
+                      type: string
+                      pattern: '^([0-9]+(\.[0-9]+)?[smhdw])+$'
+                      description: Successful Snapshots older than this (units s, m, h, d, w, as in 90d or 4w) go unless a keep rule keeps them; younger ones are kept.
+                    keepFailed:
+                      type: integer
+                      minimum: 0
+                      default: 1
+                      description: The newest failed Snapshots kept for inspection; older failed ones go. Failed Snapshots never count in the keep rules. Default 1.
+                    dryRun:
+                      type: boolean
+                      default: false
+                      description: true lists in status.retention.wouldDelete what the policy would delete now, and deletes nothing.
+            status:
+              type: object
+              description: The observed state of the schedule, written by kubesnap.
+              properties:
+                lastScheduleTime:
+                  type: string
+                  format: date-time
+                  description: The scheduled time of the last run started.
+                nextScheduleTime:
+                  type: string
+                  format: date-time
+                  description: The next scheduled time.
+                lastSuccessfulTime:
+                  type: string
+                  format: date-time
+                  description: When the last session that ended Ready completed.
+                lastSession:
+                  type: string
+                  description: The name of the last session started.
+                active:
+                  type: array
+                  description: The schedule's sessions still running.
+                  items:
+                    type: string
+                    description: A BackupSession's name.
+                missedRuns:
+                  type: integer
+                  format: int64
+                  description: Runs skipped in all (deadline passed, suspended, or the previous run still running), each said in an Event.
+                retention:
+                  type: object
+                  description: What retention did last.
+                  properties:
+                    lastAppliedTime:
+                      type: string
+                      format: date-time
+                      description: When retention last changed something or its outcome changed.
+                    kept:
+                      type: integer
+                      format: int64
+                      description: The schedule's Snapshots that retention keeps now, over all repositories.
+                    deleted:
+                      type: integer
+                      format: int64
+                      description: The Snapshots retention has deleted, in all.
+                    wouldDelete:
+                      type: array
+                      description: With dryRun, the Snapshots the policy would delete now.
+                      items:
+                        type: string
+                        description: A Snapshot's name.
+                observedGeneration:
+                  type: integer
+                  format: int64
+                  description: The metadata.generation this status describes.
+                conditions:
+                  type: array
+                  description: Ready condition (the spec is valid and the schedule is running) with reason, message and lastTransitionTime.
+                  x-kubernetes-list-type: map
+                  x-kubernetes-list-map-keys: [type]
+                  items:
+                    type: object
+                    description: One aspect of the schedule's state (metav1.Condition).
+                    required: [type, status, lastTransitionTime, reason, message]
+                    properties:
+                      type:
+                        type: string
+                        description: The condition type, Ready.
+                      status:
+                        type: string
+                        enum: ["True", "False", "Unknown"]
+                        description: Whether the condition holds.
+                      observedGeneration:
+                        type: integer
+                        format: int64
+                        description: The metadata.generation the condition was set for.
+                      lastTransitionTime:
+                        type: string
+                        format: date-time
+                        description: When status last changed.
+                      reason:
+                        type: string
+                        description: A CamelCase reason, e.g. InvalidSpec.
+                      message:
+                        type: string
+                        description: What happened, for people.
+
+"""#),
         ("backupsessions.yaml", #"""
 # BackupSession: one backup run that snapshots one source into one or more Repositories.
 apiVersion: apiextensions.k8s.io/v1

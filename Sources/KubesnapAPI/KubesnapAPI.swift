@@ -101,7 +101,9 @@ public struct CRDNames: Sendable, Hashable {
 
 extension Kubesnap {
     /// Every kind kubesnap defines, as its CRDs name them.
-    public static let kinds: [CRDNames] = [Repository.names, Snapshot.names, BackupSession.names, RestoreSession.names]
+    public static let kinds: [CRDNames] = [
+        Repository.names, Snapshot.names, BackupSession.names, RestoreSession.names, BackupSchedule.names,
+    ]
 }
 
 /// A reference to one key of a Secret in the same namespace.

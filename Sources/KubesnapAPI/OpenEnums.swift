@@ -108,6 +108,9 @@ public enum BackupSessionPhase: OpenStringEnum {
         case .unknown(let value): return value
         }
     }
+
+    /// Ready or Failed: every Snapshot of the session has finished.
+    public var isFinished: Bool { self == .ready || self == .failed }
 }
 
 /// `Repository.status.storage`.

@@ -84,3 +84,55 @@ extension RestoreSessionSpec {
         return errors
     }
 }
+
+extension BackupScheduleSpec {
+    public func validationErrors() -> [String] { invalidSpecErrors() + deletionPolicyErrors(deletionPolicy) }
+
+    /// Every spec error, each naming its field: the schedule and time zone (`CronSchedule`), the
+    /// source, the repositories, the deadline and the retention rules.
+    public func invalidSpecErrors() -> [String] {
+        var errors = CronSchedule.specErrors(schedule: schedule, timeZone: timeZone)
+        if source.path.isEmpty { errors.append("spec.source.path: Required value") }
+        errors += BackupSessionSpec(source: source, repositories: repositories).invalidSpecErrors().filter {
+            $0.hasPrefix("spec.repositories")
+        }
+        if let deadline = startingDeadlineSeconds, deadline < 0 {
+            errors.append("spec.startingDeadlineSeconds: Invalid value: \(deadline): must be greater than or equal to 0")
+        }
+        if let retention {
+            let keeps: [(String, Int?)] = [
+                ("keepLast", retention.keepLast), ("keepHourly", retention.keepHourly),
+                ("keepDaily", retention.keepDaily), ("keepWeekly", retention.keepWeekly),
+                ("keepMonthly", retention.keepMonthly), ("keepYearly", retention.keepYearly),
+                ("keepFailed", retention.keepFailed),
+            ]
+            for (field, value) in keeps {
+                if let value, value < 0 {
+                    errors.append("spec.retention.\(field): Invalid value: \(value): must be greater than or equal to 0")
+                }
+            }
+            if let maxAge = retention.maxAge {
+                do {
+                    _ = try GoDuration.seconds(maxAge, units: "smhdw")
+                } catch {
+                    errors.append("spec.retention.maxAge: Invalid value: \"\(maxAge)\": \(error.message)")
+                }
+            }
+        }
+        return errors
+    }
+}
+
+extension BackupSchedule {
+    /// The spec's errors and the name's (at most 47 characters, so that its sessions' names fit
+    /// a label value): what the CRD rejects, checked again by the operator.
+    public func invalidSpecErrors() -> [String] {
+        var errors: [String] = []
+        let name = metadata.name ?? ""
+        if name.count > Self.maxNameLength {
+            errors.append(
+                "metadata.name: Too long: may not be more than \(Self.maxNameLength) characters (the session names <schedule>-YYYYMMDD-HHMMSS must fit a label value)")
+        }
+        return errors + spec.invalidSpecErrors()
+    }
+}

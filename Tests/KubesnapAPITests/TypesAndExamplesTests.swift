@@ -86,6 +86,7 @@ import Testing
             "Repository": try schema(of: try loadCRD("repositories.yaml")),
             "Snapshot": try schema(of: try loadCRD("snapshots.yaml")),
             "BackupSession": try schema(of: try loadCRD("backupsessions.yaml")),
+            "BackupSchedule": try schema(of: try loadCRD("backupschedules.yaml")),
         ]
         var kinds: [String: Int] = [:]
         for file in files {
@@ -102,6 +103,7 @@ import Testing
                 switch kind {
                 case "Repository": errors = try document.decode(Repository.self).spec.validationErrors()
                 case "Snapshot": errors = try document.decode(Snapshot.self).spec.validationErrors()
+                case "BackupSchedule": errors = try document.decode(BackupSchedule.self).spec.validationErrors()
                 default: errors = try document.decode(BackupSession.self).spec.validationErrors()
                 }
                 if file == "bad-snapshot.yaml" {
@@ -113,6 +115,7 @@ import Testing
         }
         #expect(kinds["Namespace"] == 1 && kinds["Secret"] == 1)
         #expect(kinds["Repository"] == 2 && kinds["BackupSession"] == 1 && kinds["Snapshot"] == 3)
+        #expect(kinds["BackupSchedule"] == 1)
     }
 
     @Test func examplePathsWorkFromTheRepositoryRoot() throws {

@@ -30,14 +30,7 @@ import Testing
 
         /// The Lease's holder and which process it is (found by its identity in the logs).
         func holder() async throws -> (identity: String, name: String?) {
-            guard let lease = try await kubectl.get("lease", "kubesnap-operator", namespace: leaseNamespace)
-            else {
-                return ("", nil)
-            }
-            let identity = lease["spec"]["holderIdentity"].stringValue ?? ""
-            guard !identity.isEmpty else { return ("", nil) }
-            let names = operators.filter { $0.value.log.contains(identity) }.map(\.key)
-            return (identity, names.count == 1 ? names[0] : nil)
+            try await cluster.leaseHolder(namespace: leaseNamespace, among: operators)
         }
 
         let (leaderIdentity, leaderName) = try await waitFor(

@@ -49,6 +49,7 @@ import Testing
             "customresourcedefinition.apiextensions.k8s.io/snapshots.kubesnap.io",
             "customresourcedefinition.apiextensions.k8s.io/repositories.kubesnap.io",
             "customresourcedefinition.apiextensions.k8s.io/backupsessions.kubesnap.io",
+            "customresourcedefinition.apiextensions.k8s.io/backupschedules.kubesnap.io",
             "clusterrole.rbac.authorization.k8s.io/kubesnap-operator", "namespace/kubesnap-system",
             "deployment.apps/kubesnap-operator",
         ] {

@@ -71,7 +71,7 @@ import Testing
     /// Permissions the operator needs only on a timing-dependent path that a scenario cannot
     /// force: granted but unused is tolerated for these alone (used but not granted never is).
     static let conditionalPermissions: [Permission: String] = Dictionary(
-        uniqueKeysWithValues: ["repositories", "snapshots", "backupsessions", "restoresessions"].map {
+        uniqueKeysWithValues: ["repositories", "snapshots", "backupsessions", "restoresessions", "backupschedules"].map {
             (
                 Permission(verb: "get", group: "kubesnap.io", resource: $0),
                 "re-read after a status write met a 409 Conflict (Sources/KubeController/StatusWriter.swift)"
@@ -216,6 +216,32 @@ import Testing
         try await kubectl.waitForObject(
             "snap", "adopted", namespace: ns, "to be Ready", timeout: .seconds(120)
         ) { $0.phase == "Ready" }
+
+        // A BackupSchedule every second into its own repository: it creates sessions, writes its
+        // status, deletes the Snapshots its retention does not keep and the sessions past its
+        // last 10; then it is suspended.
+        try await kubectl.apply(
+            DemoManifests.repository(name: "sched", namespace: ns, path: "rbac/sched", deletionPolicy: "Delete"))
+        try await kubectl.waitForObject("repo", "sched", namespace: ns, "to be Ready", timeout: .seconds(120)) {
+            $0.phase == "Ready"
+        }
+        try await kubectl.apply(
+            DemoManifests.backupSchedule(
+                name: "often", namespace: ns, schedule: "@every 1s", source: sourcePath, repositories: ["sched"],
+                retention: "{keepLast: 1}"))
+        let oldest: String = try await waitFor(
+            "BackupSchedule often to have 10 sessions", timeout: .seconds(240), poll: .milliseconds(500)
+        ) {
+            let listed = try JSONValue.parse(
+                try await kubectl.succeed(["get", "bs", "-n", ns, "-l", "kubesnap.io/schedule=often", "-o", "json"]))
+            let names = (listed["items"].arrayValue ?? []).compactMap { $0["metadata"]["name"].stringValue }.sorted()
+            return names.count >= 10 ? .done(names[0]) : .notYet("sessions: \(names)")
+        }
+        try await kubectl.waitForDeletion("bs", oldest, namespace: ns, timeout: .seconds(120))
+        try await kubectl.waitForObject(
+            "bsched", "often", namespace: ns, "to have deleted a Snapshot by retention", timeout: .seconds(60)
+        ) { ($0["status"]["retention"]["deleted"].intValue ?? 0) >= 1 }
+        try await kubectl.succeed(["patch", "bsched", "often", "-n", ns, "--type", "merge", "-p", #"{"spec":{"suspend":true}}"#])
 
         // Deletions of every kind, under both policies.
         try await kubectl.succeed(

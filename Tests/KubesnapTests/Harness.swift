@@ -32,6 +32,7 @@ struct Harness: Sendable {
     static let snapshots = Snapshot.apiResource
     static let sessions = BackupSession.apiResource
     static let restores = RestoreSession.apiResource
+    static let schedules = BackupSchedule.apiResource
 
     /// Makes a source directory with a few files under the source root; returns its relative name.
     func makeSource(_ name: String, files: [String: String]) throws -> String {
@@ -226,11 +227,11 @@ func withOperator(
     do {
         let clientConfiguration = try ClientConfiguration.load(kubeconfig: api.kubeconfigPath, environment: [:])
         let client = try KubeClient(configuration: clientConfiguration)
-        for file in ["repositories.yaml", "snapshots.yaml", "backupsessions.yaml", "restoresessions.yaml"] {
+        for file in ["repositories.yaml", "snapshots.yaml", "backupsessions.yaml", "restoresessions.yaml", "backupschedules.yaml"] {
             let text = try String(contentsOfFile: "\(packageRoot)/crds/\(file)", encoding: .utf8)
             for document in try YAML.parseAll(text) { try await api.server.apply(adjustCRD(document)) }
         }
-        for resource in [Harness.repositories, Harness.snapshots, Harness.sessions, Harness.restores] {
+        for resource in [Harness.repositories, Harness.snapshots, Harness.sessions, Harness.restores, Harness.schedules] {
             try await waitUntil("\(resource.resource) to be served") {
                 do {
                     _ = try await client.list(resource, namespace: "default")

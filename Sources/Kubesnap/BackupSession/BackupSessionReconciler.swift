@@ -135,7 +135,7 @@ public struct BackupSessionReconciler: Reconciler {
                     Kubesnap.Label.repository: repository,
                     Kubesnap.Label.invokerKind: BackupSession.kind,
                     Kubesnap.Label.invokerName: sessionName,
-                ]),
+                ].merging(Self.inheritedLabels(of: session)) { own, _ in own }),
             spec: SnapshotSpec(
                 repository: repository, source: session.spec.source, deletionPolicy: session.spec.deletionPolicy,
                 invoker: Invoker(kind: BackupSession.kind, name: sessionName)))
@@ -145,6 +145,13 @@ public struct BackupSessionReconciler: Reconciler {
             if error.isAlreadyExists { return }  // the cache had not seen it yet
             throw KubesnapError.api(operation: "create Snapshot \(namespace)/\(name)", underlying: error)
         }
+    }
+
+    /// The labels a session passes on to its Snapshots: the schedule's (a scheduled run's
+    /// Snapshots carry `kubesnap.io/schedule` too, which scopes the schedule's retention).
+    static func inheritedLabels(of session: BackupSession) -> [String: String] {
+        guard let schedule = session.metadata.labels?[Kubesnap.Label.schedule] else { return [:] }
+        return [Kubesnap.Label.schedule: schedule]
     }
 
     private func cleanup(_ object: BackupSession, key: ObjectKey) async throws -> ReconcileResult {

@@ -127,6 +127,8 @@ public struct KubesnapOperator: Sendable {
         _ = BackupSessionController.register(in: manager, configuration: configuration, informers: informers)
         let restoreController = RestoreSessionController.register(
             in: manager, configuration: configuration, informers: informers, dataPlane: dataPlane)
+        _ = BackupScheduleController.register(
+            in: manager, configuration: configuration, informers: informers, dataPlane: dataPlane)
 
         let separateMetrics: (host: String, port: Int)? =
             if let metricsAddress, metricsAddress.host != health?.host || metricsAddress.port != health?.port {

@@ -40,6 +40,8 @@ public struct OperatorConfiguration: Sendable {
     public var handleSignals = false
     /// After a shutdown request, reconciles in flight get this long before they are cancelled.
     public var gracePeriod: Duration = .seconds(30)
+    /// The time BackupSchedules run on: the wall clock, or a `ManualClock` that tests drive.
+    public var clock: any OperatorClock = WallClock()
 
     // Tunables (defaults suit a cluster; tests shorten them).
 
