@@ -384,6 +384,14 @@ def other_lists_have_their_printer_columns():
              seen=lambda: header_names(c.d))
     c.d.get(base(ENV["CONSOLE_URL"]) + "/list/backupsessions?namespace=demo")
     wait_for("the BackupSessions list", lambda: row(c.d, "nightly-1"))
+    kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "kubesnap.io/v1alpha1", "kind": "BackupSchedule",
+             "metadata": {"name": "nightly", "namespace": "demo"},
+             "spec": {"schedule": "0 2 * * *", "timeZone": "Europe/Berlin", "source": {"path": "data/app"}, "repositories": ["app-repo"], "suspend": True}}))
+    c.d.get(base(ENV["CONSOLE_URL"]) + "/list/backupschedules?namespace=demo")
+    wait_for("the BackupSchedules columns", lambda: row(c.d, "nightly") and header_names(c.d) == [
+        "Name", "Namespace", "Schedule", "Time Zone", "Suspend", "Last Schedule", "Next Schedule", "Last Successful", "Age"],
+        seen=lambda: header_names(c.d))
+    assert cell(c.d, "nightly", "Time Zone") == "Europe/Berlin", cell(c.d, "nightly", "Time Zone")
 
 
 @check
