@@ -87,14 +87,29 @@ struct DevCommand: AsyncParsableCommand {
         let operatorConfiguration = configuration
         do {
             try await TerminationSignal.runUntilSignalled {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await KubesnapOperator(configuration: operatorConfiguration).run() }
-                    if let consoleConfiguration {
-                        group.addTask { try await ConsoleOptions.serve(consoleConfiguration, label: "console") }
+                try await withThrowingTaskGroup(of: Bool.self) { group in
+                    group.addTask {
+                        try await KubesnapOperator(configuration: operatorConfiguration).run()
+                        return true
                     }
-                    // Either ending ends dev (the other is cancelled).
-                    _ = try await group.next()
-                    group.cancelAll()
+                    if let consoleConfiguration {
+                        group.addTask {
+                            // A console that cannot listen (the port is taken) leaves dev
+                            // running without it, and says so.
+                            do {
+                                try await ConsoleOptions.serve(consoleConfiguration, label: "console")
+                            } catch is CancellationError {
+                            } catch {
+                                FileHandle.standardError.write(Data("kubesnap dev: the console is not running: \(error) (--console-address picks another address)\n".utf8))
+                            }
+                            return false
+                        }
+                    }
+                    // The operator ending ends dev (the console is cancelled with it).
+                    for try await operatorEnded in group where operatorEnded {
+                        group.cancelAll()
+                        break
+                    }
                 }
             }
             outcome = .success(())

@@ -13,7 +13,7 @@ struct ConsoleBrowserTests {
         defer { directory.remove() }
         let dataDir = directory.appending(".kubesnap")
         let dev = try await KubesnapProcess.dev(
-            in: directory.path, dataDir: dataDir, extraArguments: ["--restic", E2E.resticPath, "--console-address", "127.0.0.1:0"])
+            in: directory.path, dataDir: dataDir, extraArguments: ["--restic", E2E.resticPath])
         defer { dev.kill9() }
         let adminURL = try await Self.loginURL(of: dev, prefix: "console: ")
 

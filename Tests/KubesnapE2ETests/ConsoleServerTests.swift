@@ -143,4 +143,22 @@ struct ConsoleServerTests {
         let refused = try await runCommand(try E2E.kubesnapBinary(), ["console", "--kubeconfig", api.kubeconfigPath, "--impersonate"], environment: E2E.environment())
         #expect(!refused.succeeded && refused.stderr.contains("--impersonate needs --trusted-proxy"), "\(refused)")
     }
+
+    /// A console port already taken leaves `kubesnap dev` running without its console, saying so.
+    @Test func devRunsOnWhenTheConsolePortIsTaken() async throws {
+        let setup = try await Setup.start()
+        defer { Task { await setup.stop() } }
+        let taken = try #require(setup.console.boundPort.current)
+        let directory = try TemporaryDirectory(prefix: "kubesnap-console-taken")
+        defer { directory.remove() }
+        let dev = try await KubesnapProcess.dev(
+            in: directory.path, dataDir: directory.appending(".kubesnap"), extraArguments: ["--console-address", "127.0.0.1:\(taken)"])
+        defer { dev.kill9() }
+        try await waitUntil("dev to say the console is not running", timeout: .seconds(30), poll: .milliseconds(100)) {
+            (dev.log.contains("the console is not running"), E2E.tail(dev.log, lines: 5))
+        }
+        let kubectl = Kubectl(kubeconfig: directory.appending(".kubesnap/kubeconfig"))
+        let listed = try await kubectl.run(["get", "snapshots", "-A"])
+        #expect(listed.succeeded && dev.isRunning, "\(listed) \(E2E.tail(dev.log))")
+    }
 }

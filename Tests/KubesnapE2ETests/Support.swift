@@ -117,7 +117,8 @@ final class KubesnapProcess: Sendable {
         let absoluteDataDir = dataDir.hasPrefix("/") ? dataDir : directory + "/" + dataDir
         let stale = fileIdentity(absoluteDataDir + "/kubeconfig")
         let process = try start(
-            ["dev", "--port", "0", "--data-dir", dataDir] + extraArguments, directory: directory,
+            // The console on a free port: tests run several devs at once.
+            ["dev", "--port", "0", "--data-dir", dataDir, "--console-address", "127.0.0.1:0"] + extraArguments, directory: directory,
             logPath: directory + "/" + logName, kubeconfigPath: absoluteDataDir + "/kubeconfig")
         try await process.waitForKubeconfig(replacing: stale)
         // What a person waits for before pasting commands: the banner printed once the CRDs are in.
