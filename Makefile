@@ -21,8 +21,7 @@ release: deps
 ## Regenerate code from crds/ (the CRDs embedded in the binary for `kubesnap dev`) and from the
 ## console's assets (its script and sheet, embedded in the binary).
 generate:
-	scripts/embed-crds.sh
-	scripts/embed-console-assets.sh
+	scripts/embed-files.sh
 
 ## Build and start `kubesnap dev`: the built-in API server with the CRDs, plus the operator.
 dev: build

@@ -6,7 +6,7 @@ import Foundation
 enum ConsoleAssets {
     static func reply(for path: String) -> ConsoleReply {
         let name = String(path.dropFirst("/assets/".count))
-        guard let text = EmbeddedAssets.files[name] else { return .html(404, messagePage("not found")) }
+        guard let text = EmbeddedAssets.files.first(where: { $0.name == name })?.text else { return .html(404, messagePage("not found")) }
         let type = name.hasSuffix(".js") ? "text/javascript; charset=utf-8" : name.hasSuffix(".css") ? "text/css; charset=utf-8" : "text/plain; charset=utf-8"
         return .full(status: 200, headers: [("Content-Type", type)], body: Array(text.utf8))
     }
