@@ -40,6 +40,8 @@ public struct OperatorConfiguration: Sendable {
     public var handleSignals = false
     /// After a shutdown request, reconciles in flight get this long before they are cancelled.
     public var gracePeriod: Duration = .seconds(30)
+    /// Test-only stops inside data operations (`PausePoints`); off by default.
+    public var pausePoints = PausePoints()
 
     // Tunables (defaults suit a cluster; tests shorten them).
 

@@ -23,6 +23,8 @@ public struct SnapshotReconciler: Reconciler {
     let client: KubeClient
     let repositories: Store<Repository>
     let snapshots: Store<Snapshot>
+    /// The restores that hold a Snapshot's deletion (`RestoreSessionIndex`).
+    let restoreSessions: Store<RestoreSession>
     let events: EventRecorder
     let access: RepositoryAccess
     let sourceRoot: PathConfinement
@@ -46,12 +48,13 @@ public struct SnapshotReconciler: Reconciler {
 
     init(
         client: KubeClient, configuration: OperatorConfiguration, repositories: Store<Repository>,
-        snapshots: Store<Snapshot>, events: EventRecorder, dataPlane: DataPlane, deletionGuard: DeletionGuard,
+        snapshots: Store<Snapshot>, restoreSessions: Store<RestoreSession>, events: EventRecorder, dataPlane: DataPlane, deletionGuard: DeletionGuard,
         refreshRepository: @escaping @Sendable (ObjectKey) -> Void, logger: Logger
     ) {
         self.client = client
         self.repositories = repositories
         self.snapshots = snapshots
+        self.restoreSessions = restoreSessions
         self.events = events
         access = dataPlane.access
         sourceRoot = dataPlane.sourceRoot
