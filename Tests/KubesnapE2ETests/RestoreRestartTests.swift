@@ -198,6 +198,9 @@ import Testing
         #expect(after["status"]["completionTime"] == first["status"]["completionTime"], "\(after["status"])")
         let newRestores = restic.runs().dropFirst(runsBeforeLastRestart).filter { $0.contains(" restore ") }
         #expect(newRestores.isEmpty, "restores run after the last restart: \(newRestores)")
+        print(
+            "restore restarts: killed during the pre-restore Snapshot -> \(first.phase) (\(first.conditionReason("Completed"))); during restic restore -> \(second.conditionReason("Completed")); between the renames -> \(third.conditionReason("Completed"))"
+        )
         for name in ["first", "second", "third"] {
             let session = try #require(try await kubectl.get("rst", name, namespace: Self.namespace))
             #expect(session.phase != "Running", "\(name) stays Running: \(session["status"])")
