@@ -18,9 +18,7 @@ struct RestoreSessionSafetyTests {
     @Test("deleting a Snapshot waits (Deleting, RestoreInProgress, finalizer kept) for a Running and a TargetBusy-Pending restore, then applies its policy")
     func snapshotDeletionWaitsForRestores() async throws {
         try await withWrappedRestic { harness, restic in
-            try await harness.readyRepository(Self.namespace, "repo", path: "repo", password: "pw-restore")
-            let source = try harness.makeSource("app", files: ["a.txt": "alpha", "b.txt": "bravo"])
-            let snapshot = try await harness.verifiedSnapshot("snap", source: source, deletionPolicy: "Delete")
+            let (_, snapshot) = try await harness.snapshottedSource(["a.txt": "alpha", "b.txt": "bravo"], deletionPolicy: "Delete")
             let id = try #require(snapshot["status"]["snapshotID"].stringValue)
             try restic.holdRestores()
 
@@ -73,10 +71,7 @@ struct RestoreSessionSafetyTests {
     @Test("deleting a Running RestoreSession cancels restic; the target keeps its old content, staging is removed, the pre-restore Snapshot stays")
     func deletingRunningRestoreCancelsIt() async throws {
         try await withWrappedRestic { harness, restic in
-            try await harness.readyRepository(Self.namespace, "repo", path: "repo", password: "pw-restore")
-            let source = try harness.makeSource("app", files: ["a.txt": "alpha", "b.txt": "bravo"])
-            let dir = harness.sourceRoot + "/" + source
-            try await harness.verifiedSnapshot("snap", source: source)
+            let (dir, _) = try await harness.snapshottedSource(["a.txt": "alpha", "b.txt": "bravo"])
             try "changed".write(toFile: dir + "/a.txt", atomically: true, encoding: .utf8)
             try "new".write(toFile: dir + "/new.txt", atomically: true, encoding: .utf8)
             let changed = try FileTree.describe(dir)
@@ -146,23 +141,11 @@ struct RestoreSessionSafetyTests {
     @Test("a Snapshot whose verification is not OK: SnapshotNotVerified, unless kubesnap.io/restore-unverified is \"true\" (a Warning Event; the corrupted data then fails the restore and the target is untouched)")
     func unverifiedSnapshot() async throws {
         try await withOperator { harness in
-            try await harness.readyRepository(Self.namespace, "repo", path: "repo", password: "pw-restore")
-            let source = try harness.makeSource("app", files: ["big.txt": String(repeating: "0123456789abcdef", count: 4096)])
-            let dir = harness.sourceRoot + "/" + source
-            try await harness.verifiedSnapshot("snap", source: source)
+            let (dir, _) = try await harness.snapshottedSource(["big.txt": String(repeating: "0123456789abcdef", count: 4096)])
             try "changed".write(toFile: dir + "/big.txt", atomically: true, encoding: .utf8)
             let changed = try FileTree.describe(dir)
             // Corrupt every data pack, and ask for a verification, which reports it.
-            let data = harness.repositoryRoot + "/repo/data"
-            for sub in try FileManager.default.contentsOfDirectory(atPath: data) {
-                for pack in try FileManager.default.contentsOfDirectory(atPath: "\(data)/\(sub)") {
-                    let path = "\(data)/\(sub)/\(pack)"
-                    try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-                    var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-                    for index in stride(from: bytes.count / 4, to: bytes.count * 3 / 4, by: 7) { bytes[index] ^= 0xFF }
-                    try bytes.write(to: URL(fileURLWithPath: path))
-                }
-            }
+            #expect(try harness.corruptDataPacks(repository: "repo") > 0)
             _ = try await harness.client.patch(
                 Harness.snapshots, namespace: Self.namespace, name: "snap", type: .merge,
                 ["metadata": ["annotations": ["kubesnap.io/verify-requested": "after-corruption"]]])
@@ -192,9 +175,7 @@ struct RestoreSessionSafetyTests {
     @Test("a target on a read-only filesystem: RestoreFailed with the OS error, the target untouched")
     func readOnlyTarget() async throws {
         try await withOperator { harness in
-            try await harness.readyRepository(Self.namespace, "repo", path: "repo", password: "pw-restore")
-            let source = try harness.makeSource("app", files: ["a.txt": "alpha"])
-            try await harness.verifiedSnapshot("snap", source: source)
+            try await harness.snapshottedSource(["a.txt": "alpha"])
             let readOnly = try ReadOnlyDirectory(harness.sourceRoot + "/ro", files: ["app/a.txt": "old", "app/b.txt": "bravo"])
             defer { readOnly.remove() }
             let before = try FileTree.describe(readOnly.path + "/app")

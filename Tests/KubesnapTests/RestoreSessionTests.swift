@@ -76,10 +76,7 @@ struct RestoreSessionTests {
     @Test("restore into a new, empty path: no pre-restore Snapshot, the condition says why")
     func restoreIntoNewPath() async throws {
         try await withOperator { harness in
-            try await harness.readyRepository(Self.namespace, "repo", path: "repo", password: "pw-restore")
-            let source = try harness.makeSource("app", files: ["a.txt": "alpha"])
-            let dir = (harness.sourceRoot as NSString).appendingPathComponent(source)
-            try await harness.verifiedSnapshot("snap", source: source)
+            let (dir, _) = try await harness.snapshottedSource(["a.txt": "alpha"])
             try await harness.createRestore("to-new", snapshot: "snap", target: "restored/app")
             let done = try await harness.waitForPhase(Harness.restores, Self.namespace, "to-new", "Succeeded", timeout: .seconds(120))
             let target = (harness.sourceRoot as NSString).appendingPathComponent("restored/app")
@@ -94,9 +91,7 @@ struct RestoreSessionTests {
     @Test("bad input: a missing Snapshot, a target outside the source root, a target that is a file")
     func badInput() async throws {
         try await withOperator { harness in
-            try await harness.readyRepository(Self.namespace, "repo", path: "repo", password: "pw-restore")
-            let source = try harness.makeSource("app", files: ["a.txt": "alpha"])
-            try await harness.verifiedSnapshot("snap", source: source)
+            try await harness.snapshottedSource(["a.txt": "alpha"])
             try "x".write(toFile: harness.sourceRoot + "/plain-file", atomically: true, encoding: .utf8)
 
             try await harness.createRestore("no-snapshot", snapshot: "nope")
@@ -119,6 +114,33 @@ struct RestoreSessionTests {
 }
 
 extension Harness {
+    /// The Ready Repository `repo`, the source `app` holding `files`, and its Ready, verified
+    /// Snapshot `snap`: the source's absolute path and the Snapshot.
+    @discardableResult
+    func snapshottedSource(_ files: [String: String], deletionPolicy: String? = nil) async throws -> (String, JSONValue) {
+        try await readyRepository(RestoreSessionTests.namespace, "repo", path: "repo", password: "pw-restore")
+        let source = try makeSource("app", files: files)
+        let snapshot = try await verifiedSnapshot("snap", source: source, deletionPolicy: deletionPolicy)
+        return ((sourceRoot as NSString).appendingPathComponent(source), snapshot)
+    }
+
+    /// Flips bytes in the middle of every data pack of the local repository at `repository`
+    /// (under the repository root); returns how many packs it corrupted.
+    func corruptDataPacks(repository: String) throws -> Int {
+        let data = (repositoryRoot as NSString).appendingPathComponent(repository) + "/data"
+        var corrupted = 0
+        for sub in try FileManager.default.contentsOfDirectory(atPath: data) {
+            for pack in try FileManager.default.contentsOfDirectory(atPath: "\(data)/\(sub)") {
+                let path = "\(data)/\(sub)/\(pack)"
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+                var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                for index in stride(from: bytes.count / 4, to: bytes.count * 3 / 4, by: 7) { bytes[index] ^= 0xFF }
+                try bytes.write(to: URL(fileURLWithPath: path))
+                corrupted += 1
+            }
+        }
+        return corrupted
+    }
     /// Creates the RestoreSession `name` (in RestoreSessionTests.namespace) restoring `snapshot`.
     func createRestore(
         _ name: String, snapshot: String, target: String? = nil, preRestoreSnapshot: Bool? = nil,
