@@ -1,0 +1,133 @@
+import Foundation
+import KubeClient
+import KubeJSON
+
+extension Resources {
+    static let restoreSessions = APIResource(
+        group: "kubesnap.io", version: "v1alpha1", resource: "restoresessions", kind: "RestoreSession",
+        namespaced: true)
+}
+
+/// Scenario: a RestoreSession of an M MiB Snapshot over its own source, without and with the
+/// pre-restore Snapshot, against plain `restic restore` of the same snapshot into an empty
+/// directory (and `restic restore --verify`, which kubesnap runs), and the pre-restore
+/// Snapshot's extra cost against plain `restic backup` of the target; all in the same run, on
+/// the operator's repository, without a cache as the operator reads local repositories.
+func runRestore(mib: Int, settings: BenchSettings) async throws -> ScenarioReport {
+    let namespace = "restore"
+    let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "restore", rate: settings.rate)
+    defer { cluster.stop() }
+    let source = cluster.sourceRoot + "/data"
+    progress("restore: writing \(mib) MiB of mixed random and compressible files")
+    let (fileCount, generateSeconds) = try await timed { try DataGenerator.write(mebibytes: mib, into: source) }
+    progress("restore: \(fileCount) files in \(format(generateSeconds)) s")
+
+    let op = try await cluster.startOperator(name: "restore", workers: settings.workers)
+    try await op.waitReady(timeout: settings.timeout)
+    let repositoryPath = cluster.repositoryRoot + "/restore"
+    try await cluster.createRepository(namespace: namespace, path: repositoryPath)
+    try await cluster.waitForRepositoriesReady([namespace], timeout: settings.timeout)
+    progress("restore: the Snapshot to restore")
+    _ = try await cluster.loadClient.create(
+        Resources.snapshots, namespace: namespace,
+        ["metadata": ["name": "data"], "spec": ["repository": "repo", "source": ["path": .string(source)]]])
+    let snapshot = try await pollObject(
+        cluster.loadClient, Resources.snapshots, namespace: namespace, name: "data", "to be Ready and verified",
+        timeout: settings.timeout
+    ) {
+        let phase = $0["status"]["phase"].stringValue
+        if phase == "Failed" { throw BenchError("the Snapshot failed: \($0["status"])") }
+        return phase == "Ready" && !($0["status"]["verificationStatus"].stringValue ?? "").isEmpty
+    }
+    guard snapshot["status"]["verificationStatus"].stringValue == "OK", let id = snapshot["status"]["snapshotID"].stringValue
+    else { throw BenchError("the Snapshot is not verified OK: \(snapshot["status"])") }
+    try await waitForResticQuiet(op, timeout: settings.timeout)
+
+    /// Seconds from the RestoreSession's creation to its being seen Succeeded.
+    func timeRestore(_ name: String, preRestoreSnapshot: Bool) async throws -> Double {
+        progress("restore: kubesnap \(name)")
+        let start = ContinuousClock.now
+        _ = try await cluster.loadClient.create(
+            Resources.restoreSessions, namespace: namespace,
+            [
+                "metadata": ["name": .string(name)],
+                "spec": ["snapshot": "data", "preRestoreSnapshot": .bool(preRestoreSnapshot)],
+            ])
+        let done = try await pollObject(
+            cluster.loadClient, Resources.restoreSessions, namespace: namespace, name: name, "to end",
+            timeout: settings.timeout
+        ) { ["Succeeded", "Failed"].contains($0["status"]["phase"].stringValue ?? "") }
+        let elapsed = seconds(since: start)
+        guard done["status"]["phase"].stringValue == "Succeeded" else {
+            throw BenchError("RestoreSession \(name) failed: \(done["status"])\n\(op.process.logTail())")
+        }
+        return elapsed
+    }
+    // Over the source itself: restic writes it all anew beside it, then the swap and the
+    // removal of the old content.
+    let off = try await timeRestore("restore-off", preRestoreSnapshot: false)
+    try await waitForResticQuiet(op, timeout: settings.timeout)
+    let on = try await timeRestore("restore-on", preRestoreSnapshot: true)
+    let histogram = op.restic.histogram()
+    op.process.killTree()
+
+    let runner = ResticRunner(restic: settings.tools.restic, repository: repositoryPath, cacheDirectory: nil)
+    progress("restore: restic restore by hand")
+    let plainTarget = cluster.work.appending("baseline-restore")
+    let (_, restoreBaseline) = try await timed { try await runner.run(["restore", "--target", plainTarget, "--", id]) }
+    try FileManager.default.removeItem(atPath: plainTarget)
+    progress("restore: restic restore --verify by hand")
+    let verifyTarget = cluster.work.appending("baseline-restore-verify")
+    let (_, verifyBaseline) = try await timed {
+        try await runner.run(["restore", "--verify", "--target", verifyTarget, "--", id])
+    }
+    try FileManager.default.removeItem(atPath: verifyTarget)
+    progress("restore: restic backup of the target by hand")
+    let (_, backupBaseline) = try await timed { try await runner.run(["backup", "-q", source]) }
+
+    let ratio = off / restoreBaseline
+    let extra = on - off
+    var report = ScenarioReport("restore")
+    report.row("data MiB", "\(mib)", note: "\(fileCount) files, half random, half compressible")
+    report.row(
+        "restore seconds, no pre-restore Snapshot", format(off), baseline: format(restoreBaseline),
+        note: "ratio \(format(ratio)) to `restic restore` into an empty directory; `restic restore --verify`: \(format(verifyBaseline)) s (ratio \(format(off / verifyBaseline)))")
+    report.row(
+        "restore seconds, with the pre-restore Snapshot", format(on), baseline: format(restoreBaseline + backupBaseline),
+        note: "extra \(format(extra)) s for the pre-restore Snapshot (backup and read-back); `restic backup` of the target: \(format(backupBaseline)) s")
+    report.row("operator restic runs", "\(histogram.values.reduce(0, +))", note: histogramText(histogram))
+    report.field("mib", mib)
+    report.field("seconds", off)
+    report.field("baseline_seconds", restoreBaseline)
+    report.field("ratio", ratio)
+    report.field("verify_baseline_seconds", verifyBaseline)
+    report.field("with_pre_restore_seconds", on)
+    report.field("pre_restore_extra_seconds", extra)
+    report.field("backup_baseline_seconds", backupBaseline)
+    report.target("ratio ≤ 1.15 (no pre-restore Snapshot)", ratio <= 1.15)
+    report.notes.append(
+        "kubesnap = RestoreSession created → seen Succeeded (polled every 20 ms) over its source; baselines on the same repository and snapshot, --no-cache as the operator"
+    )
+    return report
+}
+
+/// Polls `name` every 20 ms until `done` holds (it may throw to stop early); returns it.
+func pollObject(
+    _ client: KubeClient, _ resource: APIResource, namespace: String, name: String, _ what: String,
+    timeout: Duration, done: (JSONValue) throws -> Bool
+) async throws -> JSONValue {
+    let deadline = ContinuousClock.now + timeout
+    var last: JSONValue = .null
+    while ContinuousClock.now < deadline {
+        do {
+            last = try await client.get(resource, namespace: namespace, name: name)
+            if try done(last) { return last }
+        } catch let error as BenchError {
+            throw error
+        } catch {
+            if (error as? KubeError)?.isNotFound != true { throw error }
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw BenchError("\(resource.resource) \(namespace)/\(name) did not come \(what) within \(timeout): \(last["status"])")
+}
