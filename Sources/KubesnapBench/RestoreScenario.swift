@@ -19,7 +19,9 @@ func runRestore(mib: Int, settings: BenchSettings) async throws -> ScenarioRepor
     defer { cluster.stop() }
     let source = cluster.sourceRoot + "/data"
     progress("restore: writing \(mib) MiB of mixed random and compressible files")
-    let (fileCount, generateSeconds) = try await timed { try DataGenerator.write(mebibytes: mib, into: source) }
+    let (fileCount, generateSeconds) = try await timed {
+        try DataGenerator.write(mebibytes: mib, into: source)
+    }
     progress("restore: \(fileCount) files in \(format(generateSeconds)) s")
 
     let op = try await cluster.startOperator(name: "restore", workers: settings.workers)
@@ -32,14 +34,16 @@ func runRestore(mib: Int, settings: BenchSettings) async throws -> ScenarioRepor
         Resources.snapshots, namespace: namespace,
         ["metadata": ["name": "data"], "spec": ["repository": "repo", "source": ["path": .string(source)]]])
     let snapshot = try await pollObject(
-        cluster.loadClient, Resources.snapshots, namespace: namespace, name: "data", "to be Ready and verified",
+        cluster.loadClient, Resources.snapshots, namespace: namespace, name: "data",
+        "to be Ready and verified",
         timeout: settings.timeout
     ) {
         let phase = $0["status"]["phase"].stringValue
         if phase == "Failed" { throw BenchError("the Snapshot failed: \($0["status"])") }
         return phase == "Ready" && !($0["status"]["verificationStatus"].stringValue ?? "").isEmpty
     }
-    guard snapshot["status"]["verificationStatus"].stringValue == "OK", let id = snapshot["status"]["snapshotID"].stringValue
+    guard snapshot["status"]["verificationStatus"].stringValue == "OK",
+        let id = snapshot["status"]["snapshotID"].stringValue
     else { throw BenchError("the Snapshot is not verified OK: \(snapshot["status"])") }
     try await waitForResticQuiet(op, timeout: settings.timeout)
 
@@ -63,27 +67,38 @@ func runRestore(mib: Int, settings: BenchSettings) async throws -> ScenarioRepor
         }
         return elapsed
     }
-    // Over the source itself: restic writes it all anew beside it, then the swap and the
-    // removal of the old content.
-    let off = try await timeRestore("restore-off", preRestoreSnapshot: false)
-    try await waitForResticQuiet(op, timeout: settings.timeout)
+    let runner = ResticRunner(restic: settings.tools.restic, repository: repositoryPath, cacheDirectory: nil)
+    /// Seconds of `restic restore [--verify]` by hand into a new empty directory (removed after).
+    func baselineRestore(_ round: Int, verify: Bool) async throws -> Double {
+        let target = cluster.work.appending("baseline-restore-\(round)")
+        let (_, elapsed) = try await timed {
+            try await runner.run(["restore"] + (verify ? ["--verify"] : []) + ["--target", target, "--", id])
+        }
+        try FileManager.default.removeItem(atPath: target)
+        return elapsed
+    }
+    // Rounds alternate with the baselines (this machine's noise moves a single restic restore of
+    // 1 GiB between 5 and 9 s); the medians count. Each restores over the source itself: restic
+    // writes it all anew beside it, then the swap and the removal of the old content.
+    var offRuns: [Double] = []
+    var plainRuns: [Double] = []
+    var verifyRuns: [Double] = []
+    for round in 1...settings.rounds {
+        offRuns.append(try await timeRestore("restore-off-\(round)", preRestoreSnapshot: false))
+        try await waitForResticQuiet(op, timeout: settings.timeout)
+        progress("restore: restic restore by hand (round \(round))")
+        plainRuns.append(try await baselineRestore(round, verify: false))
+        progress("restore: restic restore --verify by hand (round \(round))")
+        verifyRuns.append(try await baselineRestore(round, verify: true))
+    }
     let on = try await timeRestore("restore-on", preRestoreSnapshot: true)
     let histogram = op.restic.histogram()
     op.process.killTree()
-
-    let runner = ResticRunner(restic: settings.tools.restic, repository: repositoryPath, cacheDirectory: nil)
-    progress("restore: restic restore by hand")
-    let plainTarget = cluster.work.appending("baseline-restore")
-    let (_, restoreBaseline) = try await timed { try await runner.run(["restore", "--target", plainTarget, "--", id]) }
-    try FileManager.default.removeItem(atPath: plainTarget)
-    progress("restore: restic restore --verify by hand")
-    let verifyTarget = cluster.work.appending("baseline-restore-verify")
-    let (_, verifyBaseline) = try await timed {
-        try await runner.run(["restore", "--verify", "--target", verifyTarget, "--", id])
-    }
-    try FileManager.default.removeItem(atPath: verifyTarget)
     progress("restore: restic backup of the target by hand")
     let (_, backupBaseline) = try await timed { try await runner.run(["backup", "-q", source]) }
+    let off = medianRun(offRuns) { $0 }
+    let restoreBaseline = medianRun(plainRuns) { $0 }
+    let verifyBaseline = medianRun(verifyRuns) { $0 }
 
     let ratio = off / restoreBaseline
     let extra = on - off
@@ -91,16 +106,22 @@ func runRestore(mib: Int, settings: BenchSettings) async throws -> ScenarioRepor
     report.row("data MiB", "\(mib)", note: "\(fileCount) files, half random, half compressible")
     report.row(
         "restore seconds, no pre-restore Snapshot", format(off), baseline: format(restoreBaseline),
-        note: "ratio \(format(ratio)) to `restic restore` into an empty directory; `restic restore --verify`: \(format(verifyBaseline)) s (ratio \(format(off / verifyBaseline)))")
+        note:
+            "\(mediansNote(ratio: ratio, rounds: offRuns, baselines: plainRuns)) of `restic restore` into an empty directory; `restic restore --verify` (what kubesnap runs): \(format(verifyBaseline)) s, ratio \(format(off / verifyBaseline)) (\(verifyRuns.map { format($0) }.joined(separator: ", ")))"
+    )
     report.row(
-        "restore seconds, with the pre-restore Snapshot", format(on), baseline: format(restoreBaseline + backupBaseline),
-        note: "extra \(format(extra)) s for the pre-restore Snapshot (backup and read-back); `restic backup` of the target: \(format(backupBaseline)) s")
+        "restore seconds, with the pre-restore Snapshot", format(on),
+        baseline: format(restoreBaseline + backupBaseline),
+        note:
+            "one run; extra \(format(extra)) s over the median without for the pre-restore Snapshot (its backup and read-back); `restic backup` of the target: \(format(backupBaseline)) s"
+    )
     report.row("operator restic runs", "\(histogram.values.reduce(0, +))", note: histogramText(histogram))
     report.field("mib", mib)
     report.field("seconds", off)
     report.field("baseline_seconds", restoreBaseline)
     report.field("ratio", ratio)
     report.field("verify_baseline_seconds", verifyBaseline)
+    report.field("verify_ratio", off / verifyBaseline)
     report.field("with_pre_restore_seconds", on)
     report.field("pre_restore_extra_seconds", extra)
     report.field("backup_baseline_seconds", backupBaseline)
@@ -129,5 +150,6 @@ func pollObject(
         }
         try await Task.sleep(for: .milliseconds(20))
     }
-    throw BenchError("\(resource.resource) \(namespace)/\(name) did not come \(what) within \(timeout): \(last["status"])")
+    throw BenchError(
+        "\(resource.resource) \(namespace)/\(name) did not come \(what) within \(timeout): \(last["status"])")
 }

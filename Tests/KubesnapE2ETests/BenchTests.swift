@@ -54,7 +54,7 @@ import Testing
         #expect(restore["scenario"] == "restore")
         #expect(restore["mib"] == 8)
         for field in [
-            "seconds", "baseline_seconds", "ratio", "verify_baseline_seconds", "with_pre_restore_seconds",
+            "seconds", "baseline_seconds", "ratio", "verify_baseline_seconds", "verify_ratio", "with_pre_restore_seconds",
             "backup_baseline_seconds",
         ] {
             #expect((restore[field].doubleValue ?? 0) > 0, "restore \(field): \(restore)")

@@ -56,12 +56,16 @@ import Testing
         func runs() -> [String] { lines("runs.log") }
 
         private func lines(_ file: String) -> [String] {
-            ((try? String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8)) ?? "").split(separator: "\n")
-                .map(String.init)
+            ((try? String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8)) ?? "").split(
+                separator: "\n"
+            )
+            .map(String.init)
         }
     }
 
-    static func restore(_ name: String, snapshot: String, target: String, preRestoreSnapshot: Bool = true) -> String {
+    static func restore(_ name: String, snapshot: String, target: String, preRestoreSnapshot: Bool = true)
+        -> String
+    {
         """
         apiVersion: kubesnap.io/v1alpha1
         kind: RestoreSession
@@ -83,7 +87,9 @@ import Testing
     /// `.kubesnap-*` names beside the targets (all under the source root).
     static func leftovers(_ cluster: E2ECluster) -> [String] {
         do {
-            return try FileManager.default.contentsOfDirectory(atPath: cluster.sourceRoot).filter { $0.hasPrefix(".kubesnap") }
+            return try FileManager.default.contentsOfDirectory(atPath: cluster.sourceRoot).filter {
+                $0.hasPrefix(".kubesnap")
+            }
         } catch {
             return ["(the source root cannot be listed: \(error))"]
         }
@@ -92,7 +98,8 @@ import Testing
     /// Waits until the RestoreSession has finished (Succeeded, or Failed with reason `Interrupted`).
     static func waitFinished(_ kubectl: Kubectl, _ name: String) async throws -> JSONValue {
         try await kubectl.waitForObject(
-            "rst", name, namespace: namespace, "to end Succeeded or Failed/Interrupted", timeout: .seconds(180),
+            "rst", name, namespace: namespace, "to end Succeeded or Failed/Interrupted",
+            timeout: .seconds(180),
             rejected: {
                 $0.phase == "Failed" && $0.conditionReason("Completed") != "Interrupted"
                     ? "failed with reason \($0.conditionReason("Completed"))" : nil
@@ -110,14 +117,18 @@ import Testing
         let pauses = cluster.directory.appending("pauses")
         try FileManager.default.createDirectory(atPath: pauses, withIntermediateDirectories: true)
         let kubectl = cluster.kubectl
-        var current: KubesnapProcess? = try cluster.startOperator(name: "operator-1", restic: restic.executable)
+        var current: KubesnapProcess? = try cluster.startOperator(
+            name: "operator-1", restic: restic.executable)
         defer { current?.kill9() }
 
         try cluster.writeSmallSource("app")
         let snapshotTree = try FileTree.describe(cluster.sourceRoot + "/app")
-        try await kubectl.apply(DemoManifests.namespaceSecretRepository(namespace: Self.namespace, path: "restore-restart"))
-        try await kubectl.apply(DemoManifests.snapshot(name: "snap", namespace: Self.namespace, source: "app"))
-        try await kubectl.waitForObject("snap", "snap", namespace: Self.namespace, "to be Ready and verified") {
+        try await kubectl.apply(
+            DemoManifests.namespaceSecretRepository(namespace: Self.namespace, path: "restore-restart"))
+        try await kubectl.apply(
+            DemoManifests.snapshot(name: "snap", namespace: Self.namespace, source: "app"))
+        try await kubectl.waitForObject("snap", "snap", namespace: Self.namespace, "to be Ready and verified")
+        {
             $0.phase == "Ready" && $0["status"]["verificationStatus"].stringValue == "OK"
         }
         var oldTrees: [String: [String: String]] = [:]
@@ -129,7 +140,8 @@ import Testing
         /// SIGKILLs the operator (and its restic) and starts the next one.
         func restart(_ name: String, environment: [String: String] = [:]) throws {
             current?.kill9()
-            current = try cluster.startOperator(name: name, restic: restic.executable, environment: environment)
+            current = try cluster.startOperator(
+                name: name, restic: restic.executable, environment: environment)
         }
 
         // 1. During the pre-restore Snapshot: its restic backup has written the snapshot, the
@@ -141,52 +153,76 @@ import Testing
             (restic.actions().contains("holding backup"), "actions: \(restic.actions())")
         }
         let atFirstKill = try #require(try await kubectl.get("rst", "first", namespace: Self.namespace))
-        #expect(atFirstKill.conditionReason("Completed") == "PreRestoreSnapshotRunning", "\(atFirstKill["status"])")
+        #expect(
+            atFirstKill.conditionReason("Completed") == "PreRestoreSnapshotRunning",
+            "\(atFirstKill["status"])")
         try restic.stopHolding("backup")
         try restart("operator-2")
         let first = try await Self.waitFinished(kubectl, "first")
         let firstTree = try FileTree.describe(cluster.sourceRoot + "/during-pre-restore")
-        #expect(firstTree == oldTrees["during-pre-restore"] || firstTree == snapshotTree, "the target is all old or all new: \(firstTree)")
+        #expect(
+            firstTree == oldTrees["during-pre-restore"] || firstTree == snapshotTree,
+            "the target is all old or all new: \(firstTree)")
         if first.phase == "Succeeded" {
             #expect(firstTree == snapshotTree, "Succeeded, and the target is the snapshot")
             let pre = try await kubectl.waitForObject(
-                "snap", "first-pre-restore", namespace: Self.namespace, "to be Ready") { $0.phase == "Ready" }
+                "snap", "first-pre-restore", namespace: Self.namespace, "to be Ready"
+            ) { $0.phase == "Ready" }
             #expect(pre["status"]["snapshotID"].stringValue != nil)
         } else {
-            #expect(firstTree == oldTrees["during-pre-restore"], "Interrupted before the restore: the target keeps its old content")
+            #expect(
+                firstTree == oldTrees["during-pre-restore"],
+                "Interrupted before the restore: the target keeps its old content")
         }
         #expect(Self.leftovers(cluster).isEmpty, "left beside the targets: \(Self.leftovers(cluster))")
 
         // 2. During restic restore: the staging directory is written, restic has not ended.
         try restic.hold("restore")
-        try await kubectl.apply(Self.restore("second", snapshot: "snap", target: "during-restore", preRestoreSnapshot: false))
+        try await kubectl.apply(
+            Self.restore("second", snapshot: "snap", target: "during-restore", preRestoreSnapshot: false))
         try await waitUntil("the restore to be held") {
             (restic.actions().contains("holding restore"), "actions: \(restic.actions())")
         }
-        #expect(Self.leftovers(cluster).contains { $0.hasPrefix(".kubesnap-restore-") }, "restic wrote the staging directory")
+        #expect(
+            Self.leftovers(cluster).contains { $0.hasPrefix(".kubesnap-restore-") },
+            "restic wrote the staging directory")
         try restic.stopHolding("restore")
-        try restart("operator-3", environment: ["KUBESNAP_TEST_PAUSE_AT": "between-renames", "KUBESNAP_TEST_PAUSE_DIR": pauses])
+        try restart(
+            "operator-3",
+            environment: ["KUBESNAP_TEST_PAUSE_AT": "between-renames", "KUBESNAP_TEST_PAUSE_DIR": pauses])
         let second = try await Self.waitFinished(kubectl, "second")
-        #expect(second.phase == "Failed" && second.conditionReason("Completed") == "Interrupted", "\(second["status"])")
-        #expect(try FileTree.describe(cluster.sourceRoot + "/during-restore") == oldTrees["during-restore"], "the target keeps its old content")
-        #expect(Self.leftovers(cluster).isEmpty, "the staging directory is removed: \(Self.leftovers(cluster))")
+        #expect(
+            second.phase == "Failed" && second.conditionReason("Completed") == "Interrupted",
+            "\(second["status"])")
+        #expect(
+            try FileTree.describe(cluster.sourceRoot + "/during-restore") == oldTrees["during-restore"],
+            "the target keeps its old content")
+        #expect(
+            Self.leftovers(cluster).isEmpty, "the staging directory is removed: \(Self.leftovers(cluster))")
 
         // 3. Between the renames: the old content is moved aside, the restored tree not yet in
         // place (the operator stops there, see PausePoints).
-        try await kubectl.apply(Self.restore("third", snapshot: "snap", target: "between-renames", preRestoreSnapshot: false))
+        try await kubectl.apply(
+            Self.restore("third", snapshot: "snap", target: "between-renames", preRestoreSnapshot: false))
         try await waitUntil("the operator to stop between the renames", timeout: .seconds(120)) {
             (
                 FileManager.default.fileExists(atPath: pauses + "/between-renames.reached"),
                 "status: \((try? await kubectl.get("rst", "third", namespace: Self.namespace))?["status"].serialized() ?? "-")"
             )
         }
-        #expect(!FileManager.default.fileExists(atPath: cluster.sourceRoot + "/between-renames"), "the target is moved aside")
+        #expect(
+            !FileManager.default.fileExists(atPath: cluster.sourceRoot + "/between-renames"),
+            "the target is moved aside")
         #expect(Self.leftovers(cluster).contains { $0.hasPrefix(".kubesnap-old-") })
         let runsBeforeLastRestart = restic.runs().count
         try restart("operator-4")
         let third = try await Self.waitFinished(kubectl, "third")
-        #expect(third.phase == "Failed" && third.conditionReason("Completed") == "Interrupted", "\(third["status"])")
-        #expect(try FileTree.describe(cluster.sourceRoot + "/between-renames") == oldTrees["between-renames"], "the old content is back whole")
+        #expect(
+            third.phase == "Failed" && third.conditionReason("Completed") == "Interrupted",
+            "\(third["status"])")
+        #expect(
+            try FileTree.describe(cluster.sourceRoot + "/between-renames") == oldTrees["between-renames"],
+            "the old content is back whole")
         #expect(Self.leftovers(cluster).isEmpty, "left beside the targets: \(Self.leftovers(cluster))")
 
         // A finished restore is never run again: none of the restarted operators restored

@@ -15,10 +15,13 @@ import Testing
 struct RestoreSessionSafetyTests {
     static let namespace = RestoreSessionTests.namespace
 
-    @Test("deleting a Snapshot waits (Deleting, RestoreInProgress, finalizer kept) for a Running and a TargetBusy-Pending restore, then applies its policy")
+    @Test(
+        "deleting a Snapshot waits (Deleting, RestoreInProgress, finalizer kept) for a Running and a TargetBusy-Pending restore, then applies its policy"
+    )
     func snapshotDeletionWaitsForRestores() async throws {
         try await withWrappedRestic { harness, restic in
-            let (_, snapshot) = try await harness.snapshottedSource(["a.txt": "alpha", "b.txt": "bravo"], deletionPolicy: "Delete")
+            let (_, snapshot) = try await harness.snapshottedSource(
+                ["a.txt": "alpha", "b.txt": "bravo"], deletionPolicy: "Delete")
             let id = try #require(snapshot["status"]["snapshotID"].stringValue)
             try restic.holdRestores()
 
@@ -27,7 +30,8 @@ struct RestoreSessionSafetyTests {
             try await waitUntil("restic to hold the first restore") {
                 (restic.actions().contains("holding restore"), "actions: \(restic.actions())")
             }
-            try await harness.createRestore("second", snapshot: "snap", target: "restored/app", preRestoreSnapshot: false)
+            try await harness.createRestore(
+                "second", snapshot: "snap", target: "restored/app", preRestoreSnapshot: false)
             let busy = try await harness.waitForRestore("second", phase: "Pending", reason: "TargetBusy")
             #expect(Harness.completed(busy).message.contains("first"), "\(Harness.describe(busy))")
 
@@ -35,26 +39,39 @@ struct RestoreSessionSafetyTests {
             let held = try await harness.waitForStatus(
                 Harness.snapshots, Self.namespace, "snap", "Deleting, RestoreInProgress naming both restores"
             ) {
-                let ready = ($0["status"]["conditions"].arrayValue ?? []).first { $0["type"].stringValue == "Ready" }
+                let ready = ($0["status"]["conditions"].arrayValue ?? []).first {
+                    $0["type"].stringValue == "Ready"
+                }
                 let message = ready?["message"].stringValue ?? ""
-                return $0["status"]["phase"].stringValue == "Deleting" && ready?["reason"].stringValue == "RestoreInProgress"
+                return $0["status"]["phase"].stringValue == "Deleting"
+                    && ready?["reason"].stringValue == "RestoreInProgress"
                     && message.contains("first") && message.contains("second")
             }
             #expect(held["metadata"]["finalizers"].arrayValue?.contains("kubesnap.io/finalizer") == true)
-            let idsWhileHeld = try await harness.resticSnapshots(repository: harness.repositoryRoot + "/repo", password: "pw-restore")
-                .compactMap { $0["id"].stringValue }
-            #expect(idsWhileHeld.contains(id), "the restic snapshot stays while restores read it: \(idsWhileHeld)")
+            let idsWhileHeld = try await harness.resticSnapshots(
+                repository: harness.repositoryRoot + "/repo", password: "pw-restore"
+            )
+            .compactMap { $0["id"].stringValue }
+            #expect(
+                idsWhileHeld.contains(id), "the restic snapshot stays while restores read it: \(idsWhileHeld)"
+            )
 
             try restic.release()
-            try await harness.waitForPhase(Harness.restores, Self.namespace, "first", "Succeeded", timeout: .seconds(120))
-            try await harness.waitForPhase(Harness.restores, Self.namespace, "second", "Succeeded", timeout: .seconds(120))
+            try await harness.waitForPhase(
+                Harness.restores, Self.namespace, "first", "Succeeded", timeout: .seconds(120))
+            try await harness.waitForPhase(
+                Harness.restores, Self.namespace, "second", "Succeeded", timeout: .seconds(120))
             let target = (harness.sourceRoot as NSString).appendingPathComponent("restored/app")
             #expect(try FileTree.describe(target) == FileTree.describe(harness.sourceRoot + "/app"))
             // Both restores ended: the deletion goes on, by its policy (Delete).
             try await harness.waitForGone(Harness.snapshots, Self.namespace, "snap", timeout: .seconds(120))
-            try await waitUntil("the deleted Snapshot's restic snapshot \(id) to be forgotten", timeout: .seconds(60)) {
-                let ids = try await harness.resticSnapshots(repository: harness.repositoryRoot + "/repo", password: "pw-restore")
-                    .compactMap { $0["id"].stringValue }
+            try await waitUntil(
+                "the deleted Snapshot's restic snapshot \(id) to be forgotten", timeout: .seconds(60)
+            ) {
+                let ids = try await harness.resticSnapshots(
+                    repository: harness.repositoryRoot + "/repo", password: "pw-restore"
+                )
+                .compactMap { $0["id"].stringValue }
                 return (!ids.contains(id), "restic snapshots: \(ids)")
             }
             try await waitUntil("the Events of the wait", timeout: .seconds(30)) {
@@ -68,7 +85,9 @@ struct RestoreSessionSafetyTests {
         }
     }
 
-    @Test("deleting a Running RestoreSession cancels restic; the target keeps its old content, staging is removed, the pre-restore Snapshot stays")
+    @Test(
+        "deleting a Running RestoreSession cancels restic; the target keeps its old content, staging is removed, the pre-restore Snapshot stays"
+    )
     func deletingRunningRestoreCancelsIt() async throws {
         try await withWrappedRestic { harness, restic in
             let (dir, _) = try await harness.snapshottedSource(["a.txt": "alpha", "b.txt": "bravo"])
@@ -78,70 +97,99 @@ struct RestoreSessionSafetyTests {
             try restic.holdRestores()
 
             try await harness.createRestore("cancel-me", snapshot: "snap")
-            try await harness.waitForRestore("cancel-me", phase: "Running", reason: "Restoring", timeout: .seconds(120))
+            try await harness.waitForRestore(
+                "cancel-me", phase: "Running", reason: "Restoring", timeout: .seconds(120))
             try await waitUntil("restic to hold the restore") {
                 (restic.actions().contains("holding restore"), "actions: \(restic.actions())")
             }
             let staged = try harness.restoreLeftovers()
-            #expect(staged.contains { $0.hasPrefix(".kubesnap-restore-") }, "restic wrote the staging directory: \(staged)")
+            #expect(
+                staged.contains { $0.hasPrefix(".kubesnap-restore-") },
+                "restic wrote the staging directory: \(staged)")
 
             try await harness.client.delete(Harness.restores, namespace: Self.namespace, name: "cancel-me")
             try await harness.waitForGone(Harness.restores, Self.namespace, "cancel-me")
-            #expect(restic.actions().contains("restore stopped by a signal"), "restic was stopped: \(restic.actions())")
+            #expect(
+                restic.actions().contains("restore stopped by a signal"),
+                "restic was stopped: \(restic.actions())")
             #expect(try FileTree.describe(dir) == changed, "the target keeps its old content")
             #expect(try harness.restoreLeftovers().isEmpty, "the staging directory is removed")
             let pre = try await harness.get(Harness.snapshots, Self.namespace, "cancel-me-pre-restore")
-            #expect(pre?["status"]["phase"].stringValue == "Ready", "the pre-restore Snapshot stays: \(Harness.describe(pre))")
+            #expect(
+                pre?["status"]["phase"].stringValue == "Ready",
+                "the pre-restore Snapshot stays: \(Harness.describe(pre))")
         }
     }
 
-    @Test("a Snapshot not Ready keeps the restore Pending (SnapshotNotReady) until it is; an adopted Snapshot never read back is SnapshotNotVerified; with no source and no target it is InvalidSpec naming spec.target")
+    @Test(
+        "a Snapshot not Ready keeps the restore Pending (SnapshotNotReady) until it is; an adopted Snapshot never read back is SnapshotNotVerified; with no source and no target it is InvalidSpec naming spec.target"
+    )
     func snapshotNotReadyAndAdoptedWithoutSource() async throws {
         try await withOperator { harness in
             // A Repository whose Secret is missing: its Snapshot waits, and so does the restore.
             try await harness.createRepository(Self.namespace, "late-repo", path: "late", secret: "late-pw")
             let source = try harness.makeSource("app", files: ["a.txt": "alpha"])
-            try await harness.createSnapshot(Self.namespace, "waiting", repository: "late-repo", source: source)
+            try await harness.createSnapshot(
+                Self.namespace, "waiting", repository: "late-repo", source: source)
             try await harness.createRestore("not-ready", snapshot: "waiting", target: "restored/app")
-            let pending = try await harness.waitForRestore("not-ready", phase: "Pending", reason: "SnapshotNotReady")
+            let pending = try await harness.waitForRestore(
+                "not-ready", phase: "Pending", reason: "SnapshotNotReady")
             #expect(Harness.completed(pending).message.contains("waiting"), "\(Harness.describe(pending))")
             try await harness.createSecret(Self.namespace, "late-pw", password: "pw-late")
-            try await harness.waitForPhase(Harness.restores, Self.namespace, "not-ready", "Succeeded", timeout: .seconds(120))
+            try await harness.waitForPhase(
+                Harness.restores, Self.namespace, "not-ready", "Succeeded", timeout: .seconds(120))
             #expect(
-                try FileTree.describe(harness.sourceRoot + "/restored/app") == FileTree.describe(harness.sourceRoot + "/app"))
+                try FileTree.describe(harness.sourceRoot + "/restored/app")
+                    == FileTree.describe(harness.sourceRoot + "/app"))
 
             // An adopted restic snapshot: its Snapshot names no source to restore into.
             try await harness.readyRepository(Self.namespace, "repo", path: "repo", password: "pw-restore")
             let made = try await harness.restic(
-                ["-r", harness.repositoryRoot + "/repo", "backup", "--json", harness.sourceRoot + "/app"], password: "pw-restore")
-            let summary = made.stdout.split(separator: "\n").compactMap { try? JSONValue.parse(Data($0.utf8)) }
-                .first { $0["message_type"].stringValue == "summary" }
+                ["-r", harness.repositoryRoot + "/repo", "backup", "--json", harness.sourceRoot + "/app"],
+                password: "pw-restore")
+            let summary = made.stdout.split(separator: "\n").compactMap {
+                try? JSONValue.parse(Data($0.utf8))
+            }
+            .first { $0["message_type"].stringValue == "summary" }
             let id = try #require(summary?["snapshot_id"].stringValue, "restic backup: \(made)")
             try await harness.createSnapshot(Self.namespace, "adopted", repository: "repo", snapshotID: id)
             try await harness.waitForPhase(Harness.snapshots, Self.namespace, "adopted", "Ready")
             // Adopted, never read back: refused (waiting would be forever), with what to do.
             try await harness.createRestore("never-verified", snapshot: "adopted", target: "from-adopted")
-            let refused = try await harness.waitForRestore("never-verified", phase: "Failed", reason: "SnapshotNotVerified")
-            #expect(Harness.completed(refused).message.contains("kubesnap.io/verify-requested"), "\(Harness.describe(refused))")
+            let refused = try await harness.waitForRestore(
+                "never-verified", phase: "Failed", reason: "SnapshotNotVerified")
+            #expect(
+                Harness.completed(refused).message.contains("kubesnap.io/verify-requested"),
+                "\(Harness.describe(refused))")
             _ = try await harness.client.patch(
                 Harness.snapshots, namespace: Self.namespace, name: "adopted", type: .merge,
                 ["metadata": ["annotations": ["kubesnap.io/verify-requested": "1"]]])
-            try await harness.waitForStatus(Harness.snapshots, Self.namespace, "adopted", "Ready and verified", timeout: .seconds(90)) {
-                $0["status"]["phase"].stringValue == "Ready" && $0["status"]["verificationStatus"].stringValue == "OK"
+            try await harness.waitForStatus(
+                Harness.snapshots, Self.namespace, "adopted", "Ready and verified", timeout: .seconds(90)
+            ) {
+                $0["status"]["phase"].stringValue == "Ready"
+                    && $0["status"]["verificationStatus"].stringValue == "OK"
             }
             try await harness.createRestore("no-target", snapshot: "adopted")
-            let invalid = try await harness.waitForRestore("no-target", phase: "Failed", reason: "InvalidSpec")
-            #expect(Harness.completed(invalid).message.hasPrefix("spec.target"), "\(Harness.describe(invalid))")
+            let invalid = try await harness.waitForRestore(
+                "no-target", phase: "Failed", reason: "InvalidSpec")
+            #expect(
+                Harness.completed(invalid).message.hasPrefix("spec.target"), "\(Harness.describe(invalid))")
             // With a target it restores.
             try await harness.createRestore("with-target", snapshot: "adopted", target: "from-adopted")
-            try await harness.waitForPhase(Harness.restores, Self.namespace, "with-target", "Succeeded", timeout: .seconds(120))
+            try await harness.waitForPhase(
+                Harness.restores, Self.namespace, "with-target", "Succeeded", timeout: .seconds(120))
         }
     }
 
-    @Test("a Snapshot whose verification is not OK: SnapshotNotVerified, unless kubesnap.io/restore-unverified is \"true\" (a Warning Event; the corrupted data then fails the restore and the target is untouched)")
+    @Test(
+        "a Snapshot whose verification is not OK: SnapshotNotVerified, unless kubesnap.io/restore-unverified is \"true\" (a Warning Event; the corrupted data then fails the restore and the target is untouched)"
+    )
     func unverifiedSnapshot() async throws {
         try await withOperator { harness in
-            let (dir, _) = try await harness.snapshottedSource(["big.txt": String(repeating: "0123456789abcdef", count: 4096)])
+            let (dir, _) = try await harness.snapshottedSource([
+                "big.txt": String(repeating: "0123456789abcdef", count: 4096)
+            ])
             try "changed".write(toFile: dir + "/big.txt", atomically: true, encoding: .utf8)
             let changed = try FileTree.describe(dir)
             // Corrupt every data pack, and ask for a verification, which reports it.
@@ -149,20 +197,28 @@ struct RestoreSessionSafetyTests {
             _ = try await harness.client.patch(
                 Harness.snapshots, namespace: Self.namespace, name: "snap", type: .merge,
                 ["metadata": ["annotations": ["kubesnap.io/verify-requested": "after-corruption"]]])
-            try await harness.waitForStatus(Harness.snapshots, Self.namespace, "snap", "a verification error", timeout: .seconds(90)) {
+            try await harness.waitForStatus(
+                Harness.snapshots, Self.namespace, "snap", "a verification error", timeout: .seconds(90)
+            ) {
                 let text = $0["status"]["verificationStatus"].stringValue ?? ""
                 return !text.isEmpty && text != "OK"
             }
 
             try await harness.createRestore("refused", snapshot: "snap", preRestoreSnapshot: false)
-            let refused = try await harness.waitForRestore("refused", phase: "Failed", reason: "SnapshotNotVerified")
-            #expect(Harness.completed(refused).message.contains("kubesnap.io/restore-unverified"), "\(Harness.describe(refused))")
+            let refused = try await harness.waitForRestore(
+                "refused", phase: "Failed", reason: "SnapshotNotVerified")
+            #expect(
+                Harness.completed(refused).message.contains("kubesnap.io/restore-unverified"),
+                "\(Harness.describe(refused))")
 
             try await harness.createRestore(
-                "anyway", snapshot: "snap", preRestoreSnapshot: false, annotations: ["kubesnap.io/restore-unverified": "true"])
-            let anyway = try await harness.waitForPhase(Harness.restores, Self.namespace, "anyway", "Failed", timeout: .seconds(120))
+                "anyway", snapshot: "snap", preRestoreSnapshot: false,
+                annotations: ["kubesnap.io/restore-unverified": "true"])
+            let anyway = try await harness.waitForPhase(
+                Harness.restores, Self.namespace, "anyway", "Failed", timeout: .seconds(120))
             #expect(
-                ["RestoreFailed", "VerificationFailed"].contains(Harness.completed(anyway).reason), "\(Harness.describe(anyway))")
+                ["RestoreFailed", "VerificationFailed"].contains(Harness.completed(anyway).reason),
+                "\(Harness.describe(anyway))")
             #expect(try FileTree.describe(dir) == changed, "the target is untouched")
             #expect(try harness.restoreLeftovers().isEmpty)
             try await waitUntil("the Warning Event about the unverified Snapshot", timeout: .seconds(30)) {
@@ -176,14 +232,19 @@ struct RestoreSessionSafetyTests {
     func readOnlyTarget() async throws {
         try await withOperator { harness in
             try await harness.snapshottedSource(["a.txt": "alpha"])
-            let readOnly = try ReadOnlyDirectory(harness.sourceRoot + "/ro", files: ["app/a.txt": "old", "app/b.txt": "bravo"])
+            let readOnly = try ReadOnlyDirectory(
+                harness.sourceRoot + "/ro", files: ["app/a.txt": "old", "app/b.txt": "bravo"])
             defer { readOnly.remove() }
             let before = try FileTree.describe(readOnly.path + "/app")
 
-            try await harness.createRestore("read-only", snapshot: "snap", target: "ro/app", preRestoreSnapshot: false)
-            let failed = try await harness.waitForRestore("read-only", phase: "Failed", reason: "RestoreFailed", timeout: .seconds(120))
+            try await harness.createRestore(
+                "read-only", snapshot: "snap", target: "ro/app", preRestoreSnapshot: false)
+            let failed = try await harness.waitForRestore(
+                "read-only", phase: "Failed", reason: "RestoreFailed", timeout: .seconds(120))
             let message = Harness.completed(failed).message
-            #expect(message.contains(readOnly.expectedError), "the OS error (\(readOnly.expectedError)) is named: \(message)")
+            #expect(
+                message.contains(readOnly.expectedError),
+                "the OS error (\(readOnly.expectedError)) is named: \(message)")
             #expect(try FileTree.describe(readOnly.path + "/app") == before, "the target is untouched")
             #expect(try harness.restoreLeftovers(in: readOnly.path).isEmpty)
         }

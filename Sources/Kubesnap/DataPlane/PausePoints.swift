@@ -43,8 +43,7 @@ public struct PausePoints: Sendable {
         let proceed = (directory as NSString).appendingPathComponent("\(point).continue")
         // A test hook: if the marker cannot be written, the test waiting for it fails on its deadline.
         _ = FileManager.default.createFile(atPath: reached, contents: Data())
-        while !FileManager.default.fileExists(atPath: proceed) {
-            usleep(10_000)  // test-only: the thread is held on purpose until the test lets it go or kills the process
-        }
+        // Test-only: the thread is held on purpose until the test lets it go or kills the process.
+        while !FileManager.default.fileExists(atPath: proceed) { usleep(10_000) }
     }
 }

@@ -65,15 +65,19 @@ struct DirectoryRestore: Sendable {
     /// `pausePoints` can stop it between the two renames (`PausePoints.betweenRenames`, tests
     /// kill the operator there).
     func run(
-        restic: ResticRepository, snapshotID: String, snapshotPath: String, pausePoints: PausePoints = PausePoints()
+        restic: ResticRepository, snapshotID: String, snapshotPath: String,
+        pausePoints: PausePoints = PausePoints()
     ) async throws -> RestoredTree {
         let files = FileManager.default
         try files.createDirectory(atPath: parent, withIntermediateDirectories: true)
         _ = try recover()
         try Self.system("cannot create the staging directory", staging) { mkdir(staging, 0o700) }
         do {
+            // The listing the staged tree is checked against is read while restic restores
+            // (both only read the repository): its restic run costs no time of its own.
+            async let listing = restic.listNodes(snapshotID: snapshotID)
             try await restic.restore(snapshotID: snapshotID, into: staging)
-            let nodes = try await restic.listNodes(snapshotID: snapshotID)
+            let nodes = try await listing
             let staged = staging + (snapshotPath.hasPrefix("/") ? snapshotPath : "/" + snapshotPath)
             if !files.fileExists(atPath: staged) { try files.createDirectory(atPath: staged, withIntermediateDirectories: true) }
             let tree = try Self.check(staged: staged, against: nodes, snapshotPath: snapshotPath)

@@ -25,7 +25,9 @@ enum RestoreSessionController {
             if let invoker = snapshot.spec.invoker, invoker.kind == RestoreSession.kind {
                 keys.append(ObjectKey(namespace: namespace, name: invoker.name))
             }
-            keys += RestoreSessionIndex.unfinished(restoring: name, in: namespace, from: sessions).compactMap { ObjectKey($0) }
+            keys += RestoreSessionIndex.unfinished(restoring: name, in: namespace, from: sessions).compactMap {
+                ObjectKey($0)
+            }
             return keys
         }
         controller.watches(informers.repositories, filter: .changed { [$0.status?.phase?.rawValue] }) { repository in

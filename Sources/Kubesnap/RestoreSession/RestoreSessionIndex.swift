@@ -9,14 +9,18 @@ enum RestoreSessionIndex {
     static let bySnapshot = "restoresessions-by-snapshot"
 
     static func add(to informer: Informer<RestoreSession>) {
-        informer.addIndex(bySnapshot) { [snapshotValue(namespace: $0.metadata.namespace ?? "", name: $0.spec.snapshot)] }
+        informer.addIndex(bySnapshot) {
+            [snapshotValue(namespace: $0.metadata.namespace ?? "", name: $0.spec.snapshot)]
+        }
     }
 
     static func snapshotValue(namespace: String, name: String) -> String { "\(namespace)/\(name)" }
 
     /// The RestoreSessions of `namespace` restoring the Snapshot `name` that have not finished
     /// (Pending or Running, or not yet reconciled).
-    static func unfinished(restoring name: String, in namespace: String, from sessions: Store<RestoreSession>) -> [RestoreSession] {
+    static func unfinished(restoring name: String, in namespace: String, from sessions: Store<RestoreSession>)
+        -> [RestoreSession]
+    {
         sessions.byIndex(bySnapshot, snapshotValue(namespace: namespace, name: name)).filter {
             !($0.status?.phase?.isFinished ?? false)
         }

@@ -26,6 +26,7 @@ public struct RestoreSessionReconciler: Reconciler {
     let sourceRoot: PathConfinement
     let mover: DataMover
     let gate: RepositoryGate
+    let catalog: SnapshotCatalog
     let pausePoints: PausePoints
     let finalizer: Finalizer<RestoreSession>
     let status: StatusWriter<RestoreSession>
@@ -45,6 +46,7 @@ public struct RestoreSessionReconciler: Reconciler {
         sourceRoot = dataPlane.sourceRoot
         mover = dataPlane.mover
         gate = dataPlane.gate
+        catalog = dataPlane.catalog
         pausePoints = dataPlane.pausePoints
         finalizer = Finalizer(name: Kubesnap.finalizer, client: client, fieldManager: fieldManager)
         status = StatusWriter(client: client, fieldManager: fieldManager) { _, status in
@@ -300,7 +302,9 @@ public struct RestoreSessionReconciler: Reconciler {
         let abandoned = Locked(false)
         let snapshotPath: String
         do {
-            guard let info = try await restic.snapshot(id: snapshotID), let path = info.paths.first else {
+            // From the shared listing (a Repository refresh makes one): no restic run of its own
+            // when a recent listing holds the id; a miss is only believed from a new listing.
+            guard let info = try await catalog.find(id: snapshotID, in: restic), let path = info.paths.first else {
                 try await fail(
                     object, reason: Kubesnap.Reason.snapshotNotFound,
                     message: "the repository holds no restic snapshot \(snapshotID) (Snapshot \"\(object.spec.snapshot)\")")
@@ -319,7 +323,8 @@ public struct RestoreSessionReconciler: Reconciler {
             do {
                 let tree = try await gate.withAccess(restic.location, exclusive: false) {
                     try await restore.run(
-                        restic: restic, snapshotID: snapshotID, snapshotPath: snapshotPath, pausePoints: pausePoints)
+                        restic: restic, snapshotID: snapshotID, snapshotPath: snapshotPath,
+                        pausePoints: pausePoints)
                 }
                 return .restored(tree)
             } catch is CancellationError {
