@@ -15,20 +15,10 @@ extension Resources {
 /// the operator's repository, without a cache as the operator reads local repositories.
 func runRestore(mib: Int, settings: BenchSettings) async throws -> ScenarioReport {
     let namespace = "restore"
-    let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "restore", rate: settings.rate)
+    let scenario = try await DataScenario.start(namespace, mib: mib, settings: settings)
+    let (cluster, source, fileCount, op) = (scenario.cluster, scenario.source, scenario.fileCount, scenario.op)
+    let repositoryPath = scenario.repositoryPath
     defer { cluster.stop() }
-    let source = cluster.sourceRoot + "/data"
-    progress("restore: writing \(mib) MiB of mixed random and compressible files")
-    let (fileCount, generateSeconds) = try await timed {
-        try DataGenerator.write(mebibytes: mib, into: source)
-    }
-    progress("restore: \(fileCount) files in \(format(generateSeconds)) s")
-
-    let op = try await cluster.startOperator(name: "restore", workers: settings.workers)
-    try await op.waitReady(timeout: settings.timeout)
-    let repositoryPath = cluster.repositoryRoot + "/restore"
-    try await cluster.createRepository(namespace: namespace, path: repositoryPath)
-    try await cluster.waitForRepositoriesReady([namespace], timeout: settings.timeout)
     progress("restore: the Snapshot to restore")
     _ = try await cluster.loadClient.create(
         Resources.snapshots, namespace: namespace,

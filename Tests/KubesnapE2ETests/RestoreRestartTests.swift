@@ -107,6 +107,22 @@ import Testing
         ) { $0.phase == "Succeeded" || $0.phase == "Failed" }
     }
 
+    /// Waits until the RestoreSession `name` has finished and expects it Failed, Interrupted,
+    /// with `target` holding its old content whole and nothing left beside it; returns it.
+    static func expectInterrupted(
+        _ kubectl: Kubectl, _ name: String, _ cluster: E2ECluster, target: String, old: [String: String]?
+    ) async throws -> JSONValue {
+        let session = try await waitFinished(kubectl, name)
+        #expect(
+            session.phase == "Failed" && session.conditionReason("Completed") == "Interrupted",
+            "\(name): \(session["status"])")
+        #expect(
+            try FileTree.describe(cluster.sourceRoot + "/" + target) == old,
+            "\(name): the target keeps its old content, whole")
+        #expect(leftovers(cluster).isEmpty, "\(name): left beside the targets: \(leftovers(cluster))")
+        return session
+    }
+
     @Test func operatorKilledDuringARestoreLeavesTheTargetWhole() async throws {
         let cluster = try await E2ECluster.start(prefix: "kubesnap-e2e-restore-restart")
         defer {
@@ -190,15 +206,8 @@ import Testing
         try restart(
             "operator-3",
             environment: ["KUBESNAP_TEST_PAUSE_AT": "between-renames", "KUBESNAP_TEST_PAUSE_DIR": pauses])
-        let second = try await Self.waitFinished(kubectl, "second")
-        #expect(
-            second.phase == "Failed" && second.conditionReason("Completed") == "Interrupted",
-            "\(second["status"])")
-        #expect(
-            try FileTree.describe(cluster.sourceRoot + "/during-restore") == oldTrees["during-restore"],
-            "the target keeps its old content")
-        #expect(
-            Self.leftovers(cluster).isEmpty, "the staging directory is removed: \(Self.leftovers(cluster))")
+        let second = try await Self.expectInterrupted(
+            kubectl, "second", cluster, target: "during-restore", old: oldTrees["during-restore"])
 
         // 3. Between the renames: the old content is moved aside, the restored tree not yet in
         // place (the operator stops there, see PausePoints).
@@ -216,14 +225,8 @@ import Testing
         #expect(Self.leftovers(cluster).contains { $0.hasPrefix(".kubesnap-old-") })
         let runsBeforeLastRestart = restic.runs().count
         try restart("operator-4")
-        let third = try await Self.waitFinished(kubectl, "third")
-        #expect(
-            third.phase == "Failed" && third.conditionReason("Completed") == "Interrupted",
-            "\(third["status"])")
-        #expect(
-            try FileTree.describe(cluster.sourceRoot + "/between-renames") == oldTrees["between-renames"],
-            "the old content is back whole")
-        #expect(Self.leftovers(cluster).isEmpty, "left beside the targets: \(Self.leftovers(cluster))")
+        let third = try await Self.expectInterrupted(
+            kubectl, "third", cluster, target: "between-renames", old: oldTrees["between-renames"])
 
         // A finished restore is never run again: none of the restarted operators restored
         // "first" a second time (a change to its target since stays), and no restore ran since.
