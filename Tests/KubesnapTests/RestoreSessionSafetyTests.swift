@@ -86,6 +86,69 @@ struct RestoreSessionSafetyTests {
     }
 
     @Test(
+        "a backup of a target being restored waits (SourceBusy, naming the RestoreSession) and then holds the restored data"
+    )
+    func backupWaitsForRestore() async throws {
+        try await withWrappedRestic { harness, restic in
+            let (dir, _) = try await harness.snapshottedSource(["a.txt": "alpha", "b.txt": "bravo"])
+            let restoredTree = try FileTree.describe(dir)
+            try "changed".write(toFile: dir + "/a.txt", atomically: true, encoding: .utf8)
+            try restic.holdRestores()
+            try await harness.createRestore("restoring", snapshot: "snap", preRestoreSnapshot: false)
+            try await harness.waitForRestore("restoring", phase: "Running", reason: "Restoring")
+            try await waitUntil("restic to hold the restore") {
+                (restic.actions().contains("holding restore"), "actions: \(restic.actions())")
+            }
+            try await harness.createSnapshot(Self.namespace, "during", repository: "repo", source: "app")
+            let waiting = try await harness.waitForReason(
+                Harness.snapshots, Self.namespace, "during", phase: "Pending", reason: "SourceBusy")
+            #expect(
+                Harness.readyMessage(waiting).contains("RestoreSession \"restoring\""),
+                "\(Harness.describe(waiting))")
+            try restic.release()
+            try await harness.waitForPhase(
+                Harness.restores, Self.namespace, "restoring", "Succeeded", timeout: .seconds(120))
+            try await harness.waitForStatus(
+                Harness.snapshots, Self.namespace, "during", "Ready and verified", timeout: .seconds(90)
+            ) {
+                $0["status"]["phase"].stringValue == "Ready"
+                    && $0["status"]["verificationStatus"].stringValue == "OK"
+            }
+            // The backup ran after the swap: restoring it gives the restored tree, not a mix.
+            try await harness.createRestore(
+                "check", snapshot: "during", target: "check", preRestoreSnapshot: false)
+            try await harness.waitForPhase(
+                Harness.restores, Self.namespace, "check", "Succeeded", timeout: .seconds(120))
+            #expect(try FileTree.describe(harness.sourceRoot + "/check") == restoredTree)
+        }
+    }
+
+    @Test("a restore into a source being backed up waits (TargetBusy, naming the Snapshot), then runs")
+    func restoreWaitsForBackup() async throws {
+        try await withWrappedRestic { harness, restic in
+            let (dir, _) = try await harness.snapshottedSource(["a.txt": "alpha"])
+            // The wrapper holds backups of sources named hold*, until release.
+            let held = try harness.makeSource("hold-app", files: ["old.txt": "old"])
+            try await harness.createSnapshot(Self.namespace, "held", repository: "repo", source: held)
+            try await harness.waitForPhase(Harness.snapshots, Self.namespace, "held", "Running")
+            try await harness.createRestore(
+                "into-held", snapshot: "snap", target: held, preRestoreSnapshot: false)
+            let waiting = try await harness.waitForRestore(
+                "into-held", phase: "Pending", reason: "TargetBusy")
+            #expect(
+                Harness.completed(waiting).message.contains("Snapshot \"held\""),
+                "\(Harness.describe(waiting))")
+            #expect(try FileTree.describe(harness.sourceRoot + "/" + held).keys.sorted() == ["old.txt"])
+            try restic.release()
+            try await harness.waitForPhase(
+                Harness.snapshots, Self.namespace, "held", "Ready", timeout: .seconds(120))
+            try await harness.waitForPhase(
+                Harness.restores, Self.namespace, "into-held", "Succeeded", timeout: .seconds(120))
+            #expect(try FileTree.describe(harness.sourceRoot + "/" + held) == FileTree.describe(dir))
+        }
+    }
+
+    @Test(
         "deleting a Running RestoreSession cancels restic; the target keeps its old content, staging is removed, the pre-restore Snapshot stays"
     )
     func deletingRunningRestoreCancelsIt() async throws {

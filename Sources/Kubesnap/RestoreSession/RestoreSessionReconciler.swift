@@ -340,10 +340,10 @@ public struct RestoreSessionReconciler: Reconciler {
         }
         switch submitted {
         case .alreadyRunning: return .done
-        case .busy(let holder):
+        case .busy(let holder, let kind):
             try await pending(
                 object, reason: Kubesnap.Reason.targetBusy,
-                message: "waiting for \(holder.name) to finish its data operation on \(plan.target)")
+                message: "waiting for \(kind.holder(holder)) to finish its data operation on \(plan.target)")
             return .done
         case .queued:
             try await pending(object, reason: "Queued", message: "waiting for a free data-operation slot")

@@ -336,10 +336,10 @@ public struct SnapshotReconciler: Reconciler {
         switch submitted {
         case .alreadyRunning:
             return .done
-        case .busy(let holder):
+        case .busy(let holder, let kind):
+            let what = kind == .restore ? "its restore into this source" : "its data operation on the same source"
             try await pending(
-                object, reason: "SourceBusy",
-                message: "waiting for Snapshot \"\(holder.name)\" to finish its data operation on the same source and repository")
+                object, reason: "SourceBusy", message: "waiting for \(kind.holder(holder)) to finish \(what)")
             return .done
         case .queued:
             try await pending(
