@@ -14,7 +14,8 @@ import Testing
     /// A restic that runs the real one and, while `hold-backup` or `hold-restore` exists in its
     /// directory, holds a finished `backup` or `restore` (writing "holding backup" or "holding
     /// restore" to actions.log) until `release` exists: the operator sees the command running
-    /// for as long as the test wants, with its data written.
+    /// for as long as the test wants, with its data written. `hold-backup-before` holds a
+    /// backup before restic starts ("holding backup before restic"): nothing is written.
     struct HoldingRestic {
         let directory: String
         var executable: String { directory + "/restic" }
@@ -30,6 +31,10 @@ import Testing
                 for argument in "$@"; do
                   case "$argument" in backup|restore) command="$argument"; break ;; esac
                 done
+                if [ -n "$command" ] && [ -e "$dir/hold-$command-before" ]; then
+                  echo "holding $command before restic" >> "$dir/actions.log"
+                  while [ -d "$dir" ] && [ ! -e "$dir/release" ]; do sleep 0.01; done
+                fi
                 if [ -n "$command" ] && [ -e "$dir/hold-$command" ]; then
                   '\(E2E.resticPath)' "$@"
                   status=$?
@@ -148,7 +153,7 @@ import Testing
             $0.phase == "Ready" && $0["status"]["verificationStatus"].stringValue == "OK"
         }
         var oldTrees: [String: [String: String]] = [:]
-        for target in ["during-pre-restore", "during-restore", "between-renames"] {
+        for target in ["during-pre-restore", "before-pre-restore", "during-restore", "between-renames"] {
             try Self.writeOldContent(cluster, target)
             oldTrees[target] = try FileTree.describe(cluster.sourceRoot + "/" + target)
         }
@@ -191,6 +196,22 @@ import Testing
                 "Interrupted before the restore: the target keeps its old content")
         }
         #expect(Self.leftovers(cluster).isEmpty, "left beside the targets: \(Self.leftovers(cluster))")
+
+        // 1b. During the pre-restore Snapshot, before its restic backup wrote anything: the
+        // restarted operator finds no copy, the pre-restore Snapshot and the session end
+        // Interrupted, the target untouched.
+        try restic.hold("backup-before")
+        try await kubectl.apply(Self.restore("first-b", snapshot: "snap", target: "before-pre-restore"))
+        try await waitUntil("the pre-restore backup to be held before restic starts") {
+            (restic.actions().contains("holding backup before restic"), "actions: \(restic.actions())")
+        }
+        try restic.stopHolding("backup-before")
+        try restart("operator-2b")
+        _ = try await Self.expectInterrupted(
+            kubectl, "first-b", cluster, target: "before-pre-restore", old: oldTrees["before-pre-restore"])
+        let preB = try #require(
+            try await kubectl.get("snap", "first-b-pre-restore", namespace: Self.namespace))
+        #expect(preB.phase == "Failed" && preB.conditionReason("Ready") == "Interrupted", "\(preB["status"])")
 
         // 2. During restic restore: the staging directory is written, restic has not ended.
         try restic.hold("restore")
@@ -238,9 +259,9 @@ import Testing
         let newRestores = restic.runs().dropFirst(runsBeforeLastRestart).filter { $0.contains(" restore ") }
         #expect(newRestores.isEmpty, "restores run after the last restart: \(newRestores)")
         print(
-            "restore restarts: killed during the pre-restore Snapshot -> \(first.phase) (\(first.conditionReason("Completed"))); during restic restore -> \(second.conditionReason("Completed")); between the renames -> \(third.conditionReason("Completed"))"
+            "restore restarts: killed during the pre-restore Snapshot -> \(first.phase) (\(first.conditionReason("Completed"))); before its backup wrote anything -> Interrupted; during restic restore -> \(second.conditionReason("Completed")); between the renames -> \(third.conditionReason("Completed"))"
         )
-        for name in ["first", "second", "third"] {
+        for name in ["first", "first-b", "second", "third"] {
             let session = try #require(try await kubectl.get("rst", name, namespace: Self.namespace))
             #expect(session.phase != "Running", "\(name) stays Running: \(session["status"])")
         }
