@@ -80,6 +80,10 @@ public enum Kubesnap {
         public static let preRestoreSnapshotFailed = "PreRestoreSnapshotFailed"
         public static let restoreFailed = "RestoreFailed"
         public static let verificationFailed = "VerificationFailed"
+        /// An adopted Snapshot's `Verified` condition: it is read back only on request.
+        public static let verificationNotRequested = "NotRequested"
+        /// A Snapshot's deletion waits for the unfinished RestoreSessions that read it.
+        public static let restoreInProgress = "RestoreInProgress"
     }
 }
 

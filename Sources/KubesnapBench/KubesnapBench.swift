@@ -17,8 +17,9 @@ struct KubesnapBench: AsyncParsableCommand {
             and on Ctrl-C.
             """,
         subcommands: [
-            AllCommand.self, AdoptCommand.self, IdleCommand.self, ThroughputCommand.self, DeleteCommand.self,
-            FailoverCommand.self, ClientCommand.self, APIServerBenchCommand.self, JSONCommand.self, ConsoleBenchCommand.self,
+            AllCommand.self, AdoptCommand.self, IdleCommand.self, ThroughputCommand.self, RestoreCommand.self,
+            DeleteCommand.self, FailoverCommand.self, ClientCommand.self, APIServerBenchCommand.self, JSONCommand.self,
+            ConsoleBenchCommand.self,
         ]
     )
 }
@@ -132,6 +133,18 @@ struct ThroughputCommand: AsyncParsableCommand {
     }
 }
 
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "A RestoreSession of M MiB, without and with the pre-restore Snapshot, against restic restore by hand.")
+    @Option(help: "MiB of data.") var mib: Int = 1024
+    @OptionGroup var common: CommonOptions
+    func validate() throws { guard mib >= 1 else { throw ValidationError("--mib must be at least 1") } }
+    func run() async throws {
+        try await runScenario(common) { try await runRestore(mib: mib, settings: $0) }
+    }
+}
+
 struct DeleteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete", abstract: "N Ready Snapshots with policy Delete deleted at once.")
@@ -231,7 +244,7 @@ struct AllCommand: AsyncParsableCommand {
     @Option(help: "Seconds of idling measured.") var idleSeconds: Int = 60
     /// Below ~500 MiB the fixed cost of a Snapshot (three API writes, two watch events) and this
     /// machine's noise weigh more than the 10% the target allows (128 MiB gave 1.02 to 1.30).
-    @Option(help: "MiB for throughput.") var mib: Int = 512
+    @Option(help: "MiB for throughput and restore.") var mib: Int = 512
     @Option(help: "Objects for apiserver.") var objects: Int = 20_000
     @Option(help: "Snapshots in flight for failover.") var failoverSnapshots: Int = 100
     @Option(help: "Comma-separated scenarios to skip.") var skip: String = ""
@@ -242,7 +255,7 @@ struct AllCommand: AsyncParsableCommand {
         defer { CleanupRegistry.shared.cleanUpEverything() }
         let settings = try common.settings()
         let skipped = Set(skip.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-        let names = ["adopt", "idle", "throughput", "delete", "failover", "client", "apiserver", "json", "console"]
+        let names = ["adopt", "idle", "throughput", "restore", "delete", "failover", "client", "apiserver", "json", "console"]
         var reports: [ScenarioReport] = []
         var failures: [(String, String)] = []
         for name in names where !skipped.contains(name) {
@@ -283,6 +296,7 @@ struct AllCommand: AsyncParsableCommand {
         case "idle":
             return try await runIdle(snapshots: idleSnapshots, idleSeconds: idleSeconds, settings: settings)
         case "throughput": return try await runThroughput(mib: mib, settings: settings)
+        case "restore": return try await runRestore(mib: mib, settings: settings)
         case "delete": return try await runDelete(snapshots: snapshots, settings: settings)
         case "failover": return try await runFailover(snapshots: failoverSnapshots, settings: settings)
         case "client":

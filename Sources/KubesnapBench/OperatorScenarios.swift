@@ -433,22 +433,45 @@ func fakeSnapshotID(_ index: Int) -> String {
     return String(repeating: "a", count: 64 - hex.count) + hex
 }
 
+/// A scenario over generated data: a cluster, M MiB at `source` (sources/data), an operator,
+/// and the Ready Repository `repo` in the namespace named as the scenario, at
+/// `repositoryPath` (the operator initializes it). Stop `cluster` when done.
+struct DataScenario {
+    let cluster: BenchCluster
+    let source: String
+    let fileCount: Int
+    let op: OperatorProcess
+    let repositoryPath: String
+
+    static func start(_ name: String, mib: Int, settings: BenchSettings) async throws -> DataScenario {
+        let cluster = try await BenchCluster.start(tools: settings.tools, prefix: name, rate: settings.rate)
+        do {
+            let source = cluster.sourceRoot + "/data"
+            progress("\(name): writing \(mib) MiB of mixed random and compressible files")
+            let (fileCount, generateSeconds) = try await timed {
+                try DataGenerator.write(mebibytes: mib, into: source)
+            }
+            progress("\(name): \(fileCount) files in \(format(generateSeconds)) s")
+            let op = try await cluster.startOperator(name: name, workers: settings.workers)
+            try await op.waitReady(timeout: settings.timeout)
+            let repositoryPath = cluster.repositoryRoot + "/" + name
+            try await cluster.createRepository(namespace: name, path: repositoryPath)
+            try await cluster.waitForRepositoriesReady([name], timeout: settings.timeout)
+            return DataScenario(
+                cluster: cluster, source: source, fileCount: fileCount, op: op, repositoryPath: repositoryPath)
+        } catch {
+            cluster.stop()
+            throw error
+        }
+    }
+}
+
 /// Scenario 3: backup and verification of M MiB against restic by hand.
 func runThroughput(mib: Int, settings: BenchSettings) async throws -> ScenarioReport {
-    let cluster = try await BenchCluster.start(tools: settings.tools, prefix: "throughput", rate: settings.rate)
-    defer { cluster.stop() }
-    let source = cluster.sourceRoot + "/data"
-    progress("throughput: writing \(mib) MiB of mixed random and compressible files")
-    let (fileCount, generateSeconds) = try await timed {
-        try DataGenerator.write(mebibytes: mib, into: source)
-    }
-    progress("throughput: \(fileCount) files in \(format(generateSeconds)) s")
-
     // kubesnap: Repository (the operator initializes it), then one dynamic Snapshot.
-    let op = try await cluster.startOperator(name: "throughput", workers: settings.workers)
-    try await op.waitReady(timeout: settings.timeout)
-    try await cluster.createRepository(namespace: "throughput", path: cluster.repositoryRoot + "/throughput")
-    try await cluster.waitForRepositoriesReady(["throughput"], timeout: settings.timeout)
+    let scenario = try await DataScenario.start("throughput", mib: mib, settings: settings)
+    let (cluster, source, fileCount, op) = (scenario.cluster, scenario.source, scenario.fileCount, scenario.op)
+    defer { cluster.stop() }
     try await waitForResticQuiet(op, timeout: settings.timeout)
     let (backupSeconds, verifySeconds, timeline) = try await withSnapshotTracker(client: cluster.loadClient) {
         tracker in

@@ -60,6 +60,8 @@ struct OperatorOptions: ParsableArguments {
         configuration.resticExecutable = restic
         configuration.client.qps = kubeApiQps
         configuration.client.burst = kubeApiBurst
+        // Test-only (see PausePoints): off unless the environment names points.
+        configuration.pausePoints = PausePoints(environment: ProcessInfo.processInfo.environment)
     }
 
     static var defaultCacheDirectory: String {

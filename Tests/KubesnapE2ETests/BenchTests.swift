@@ -49,6 +49,20 @@ import Testing
         #expect((1...3).contains(delete["prune_runs"].intValue ?? 0), "deletions at once share a prune: \(delete)")
     }
 
+    @Test func restoreRunsToItsEndWithItsFields() async throws {
+        let restore = try await bench(["restore", "--mib", "8"], cache: nil)
+        #expect(restore["scenario"] == "restore")
+        #expect(restore["mib"] == 8)
+        for field in [
+            "seconds", "baseline_seconds", "ratio", "verify_baseline_seconds", "verify_ratio", "with_pre_restore_seconds",
+            "backup_baseline_seconds",
+        ] {
+            #expect((restore[field].doubleValue ?? 0) > 0, "restore \(field): \(restore)")
+        }
+        #expect(restore["pre_restore_extra_seconds"].doubleValue != nil, "\(restore)")
+        #expect(restore["targets_met"].boolValue != nil)
+    }
+
     @Test func jsonScenarioReportsBothParsers() async throws {
         // `json` starts no processes and takes none of the cluster scenarios' options.
         let last = try await bench(["json", "--events", "200"], cache: nil)

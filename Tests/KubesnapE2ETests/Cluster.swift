@@ -35,13 +35,13 @@ final class E2ECluster: Sendable {
                 try await cluster.kubectl.succeed(["apply", "-f", E2E.repositoryRoot + "/crds/"])
                 try await cluster.kubectl.succeed([
                     "wait", "--for=condition=Established", "--timeout=60s", "crd/repositories.kubesnap.io",
-                    "crd/snapshots.kubesnap.io", "crd/backupsessions.kubesnap.io",
+                    "crd/snapshots.kubesnap.io", "crd/backupsessions.kubesnap.io", "crd/restoresessions.kubesnap.io",
                 ])
                 try await waitUntil(
                     "the kubesnap.io resources to be served", timeout: .seconds(60), poll: .milliseconds(200)
                 ) {
                     let result = try await cluster.kubectl.run([
-                        "get", "repositories,snapshots,backupsessions", "-A",
+                        "get", "repositories,snapshots,backupsessions,restoresessions", "-A",
                     ])
                     return (result.succeeded, result.stderr)
                 }
@@ -57,12 +57,16 @@ final class E2ECluster: Sendable {
     }
 
     /// Starts `kubesnap operator` against this cluster, logging to logs/<name>.log.
-    /// `kubeconfig`: the admin's unless given (the operator's ServiceAccount's, say).
-    func startOperator(name: String, kubeconfig: String? = nil, extraArguments: [String] = []) throws -> KubesnapProcess {
+    /// `kubeconfig`: the admin's unless given (the operator's ServiceAccount's, say); `restic`
+    /// and `environment` as in `KubesnapProcess.operatorProcess`.
+    func startOperator(
+        name: String, kubeconfig: String? = nil, extraArguments: [String] = [], restic: String = E2E.resticPath,
+        environment: [String: String] = [:]
+    ) throws -> KubesnapProcess {
         try KubesnapProcess.operatorProcess(
             kubeconfig: kubeconfig ?? kubectl.kubeconfig, sourceRoot: sourceRoot, repositoryRoot: repositoryRoot,
             cacheDir: directory.appending("cache-\(name)"), logPath: directory.appending("logs/\(name).log"),
-            extraArguments: extraArguments)
+            extraArguments: extraArguments, restic: restic, environment: environment)
     }
 
     /// Writes a few small files under sources/<name>.

@@ -50,6 +50,7 @@ import Testing
             "customresourcedefinition.apiextensions.k8s.io/repositories.kubesnap.io",
             "customresourcedefinition.apiextensions.k8s.io/backupsessions.kubesnap.io",
             "customresourcedefinition.apiextensions.k8s.io/backupschedules.kubesnap.io",
+            "customresourcedefinition.apiextensions.k8s.io/restoresessions.kubesnap.io",
             "clusterrole.rbac.authorization.k8s.io/kubesnap-operator", "namespace/kubesnap-system",
             "deployment.apps/kubesnap-operator",
         ] {
@@ -70,6 +71,11 @@ import Testing
             "snap", "before-migration", namespace: "demo", "to be Ready", timeout: .seconds(180),
             rejected: { $0.phase == "Failed" ? "Failed" : nil }
         ) { $0.phase == "Ready" }
+        // 06-restoresession.yaml restores before-migration over its source (once it is Ready).
+        try await kubectl.waitForObject(
+            "rst", "undo-migration", namespace: "demo", "to be Succeeded", timeout: .seconds(180),
+            rejected: { $0.phase == "Failed" ? "Failed (\($0.conditionReason("Completed")))" : nil }
+        ) { $0.phase == "Succeeded" }
         // The placeholder id of 05-static-snapshot.yaml is not in the repository.
         try await kubectl.waitForObject("snap", "adopted", namespace: "demo", "to fail with SnapshotNotFound")
         {

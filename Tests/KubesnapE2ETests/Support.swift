@@ -152,17 +152,19 @@ final class KubesnapProcess: Sendable {
         return process
     }
 
-    /// `kubesnap operator` against `kubeconfig`, with probes on a free port and metrics off.
+    /// `kubesnap operator` against `kubeconfig`, with probes on a free port and metrics off;
+    /// `restic` is the real one unless given, `environment` is added to this process's.
     static func operatorProcess(
         kubeconfig: String, sourceRoot: String, repositoryRoot: String, cacheDir: String, logPath: String,
-        extraArguments: [String] = []
+        extraArguments: [String] = [], restic: String = E2E.resticPath, environment: [String: String] = [:]
     ) throws -> KubesnapProcess {
         try start(
             [
                 "operator", "--kubeconfig", kubeconfig, "--source-root", sourceRoot, "--repository-root",
                 repositoryRoot, "--cache-dir", cacheDir, "--health-probe-bind-address", "127.0.0.1:0",
-                "--metrics-bind-address", "0", "--restic", E2E.resticPath,
-            ] + extraArguments, directory: (logPath as NSString).deletingLastPathComponent, logPath: logPath)
+                "--metrics-bind-address", "0", "--restic", restic,
+            ] + extraArguments, directory: (logPath as NSString).deletingLastPathComponent, logPath: logPath,
+            environment: environment)
     }
 
     /// Waits until the kubeconfig exists and is not the file `stale` (see `fileIdentity`).

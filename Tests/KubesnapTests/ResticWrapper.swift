@@ -20,6 +20,10 @@ import KubeTestSupport
 /// path component starting with `hold-` waits for `release()` likewise (and writes "holding
 /// listing of LOCATION" first). Before, such a repository is listed as any other (its
 /// Repository's refresh lists it on the way to Ready).
+/// Once `holdRestores()` is called, a `restore` runs the real restic to its end (the staging
+/// directory is written) and then waits for `release()` before it exits (writing "holding
+/// restore" first, and "restore stopped by a signal" on SIGINT or SIGTERM while it waits): the
+/// operator's restore stays Running for as long as the test wants.
 /// Every removal is written to `actions.log`.
 struct ResticWrapper: Sendable {
     let directory: TemporaryDirectory
@@ -36,17 +40,27 @@ struct ResticWrapper: Sendable {
             path="${@: -1}"
             is_backup=0
             is_listing=0
+            is_restore=0
             repository=""
             previous=""
             for argument in "$@"; do
               [ "$argument" = backup ] && is_backup=1
               [ "$argument" = snapshots ] && is_listing=1
+              [ "$argument" = restore ] && is_restore=1
               [ "$previous" = --repo ] && repository="$argument"
               previous="$argument"
             done
             if [ "$is_listing" = 1 ] && [[ "$repository" == */hold-* ]] && [ -e '\(directory.appending("hold-listings"))' ]; then
               echo "holding listing of $repository" >> "$actions"
               while [ ! -e '\(directory.appending("release"))' ] && [ -d '\(directory.path)' ]; do sleep 0.01; done
+            fi
+            if [ "$is_restore" = 1 ] && [ -e '\(directory.appending("hold-restores"))' ]; then
+              /usr/bin/restic "$@"
+              status=$?
+              trap 'echo "restore stopped by a signal" >> "$actions"; exit 130' INT TERM
+              echo "holding restore" >> "$actions"
+              while [ ! -e '\(directory.appending("release"))' ] && [ -d '\(directory.path)' ]; do sleep 0.01; done
+              exit $status
             fi
             if [ "$is_backup" = 1 ]; then
               case "$(basename -- "$path")" in
@@ -107,6 +121,11 @@ struct ResticWrapper: Sendable {
     /// From now on, listings of `hold-` repositories wait for `release()`.
     func holdListings() throws {
         try "".write(toFile: directory.appending("hold-listings"), atomically: true, encoding: .utf8)
+    }
+
+    /// From now on, restores wait for `release()` once restic has written them.
+    func holdRestores() throws {
+        try "".write(toFile: directory.appending("hold-restores"), atomically: true, encoding: .utf8)
     }
 
     /// Lets held backups (sources named `hold*`) and listings (repositories at `hold-*`) go on.

@@ -19,19 +19,7 @@ struct VerificationAndSessionTests {
                 $0["status"]["verificationStatus"].stringValue == "OK"
             }
             // Corrupt every data pack (flip bytes in the middle).
-            let dataDirectory = h.repositoryRoot + "/verify/data"
-            var corrupted = 0
-            for sub in try FileManager.default.contentsOfDirectory(atPath: dataDirectory) {
-                for pack in try FileManager.default.contentsOfDirectory(atPath: "\(dataDirectory)/\(sub)") {
-                    let path = "\(dataDirectory)/\(sub)/\(pack)"
-                    try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-                    var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-                    for index in stride(from: bytes.count / 4, to: bytes.count * 3 / 4, by: 7) { bytes[index] ^= 0xFF }
-                    try bytes.write(to: URL(fileURLWithPath: path))
-                    corrupted += 1
-                }
-            }
-            #expect(corrupted > 0)
+            #expect(try h.corruptDataPacks(repository: "verify") > 0)
             _ = try await h.client.patch(
                 Harness.snapshots, namespace: ns, name: "snap", type: .merge,
                 ["metadata": ["annotations": ["kubesnap.io/verify-requested": "after-corruption"]]])

@@ -1,6 +1,7 @@
 import Foundation
 import KubeController
 import KubeJSON
+import KubesnapAPI
 import Restic
 
 /// Runs the long data operations (backups, verifications) of Snapshots outside the reconcile
@@ -26,6 +27,12 @@ final class DataMover: Sendable {
         /// A RestoreSession's restore (its key is a RestoreSession's, reported on
         /// `restoreCompletions`).
         case restore
+
+        /// The holder of an operation of this kind, for messages: `RestoreSession "name"` or
+        /// `Snapshot "name"`.
+        func holder(_ key: ObjectKey) -> String {
+            "\(self == .restore ? RestoreSession.kind : Snapshot.kind) \"\(key.name)\""
+        }
     }
 
     enum Outcome: Sendable {
@@ -53,8 +60,9 @@ final class DataMover: Sendable {
 
     enum SubmitResult: Sendable, Equatable {
         case started
-        /// Another Snapshot's operation holds the source.
-        case busy(holder: ObjectKey)
+        /// Another object's operation (of `kind`: a RestoreSession's for `.restore`, else a
+        /// Snapshot's) holds the source or an overlapping path.
+        case busy(holder: ObjectKey, kind: Kind)
         /// An operation of this Snapshot runs already.
         case alreadyRunning
         /// Every slot is taken; the Snapshot is in line and is re-enqueued when one frees.
@@ -151,11 +159,11 @@ final class DataMover: Sendable {
             if state.running[uid] != nil { return .alreadyRunning }
             if let sourceKey, let holder = state.sources[sourceKey], holder.uid != uid {
                 state.sourceWaiters[sourceKey, default: []].insert(key)
-                return .busy(holder: holder.key)
+                return .busy(holder: holder.key, kind: state.running[holder.uid]?.kind ?? .backup)
             }
             if let pathKey, let (held, holder) = state.paths.first(where: { Self.overlaps($0.key, pathKey) && $0.value.uid != uid }) {
                 state.pathWaiters[held, default: []].insert(key)
-                return .busy(holder: holder.key)
+                return .busy(holder: holder.key, kind: state.running[holder.uid]?.kind ?? .backup)
             }
             if state.running.count >= maxRunning {
                 if !state.line.contains(where: { $0.key == key }) {

@@ -17,4 +17,6 @@ struct DataPlane: Sendable {
     let sourceRoot: PathConfinement
     /// When this operator process began.
     let processStarted: ContinuousClock.Instant
+    /// Test-only stops inside data operations (off unless configured).
+    var pausePoints = PausePoints()
 }

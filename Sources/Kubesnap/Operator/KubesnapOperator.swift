@@ -111,7 +111,7 @@ public struct KubesnapOperator: Sendable {
             recordPrune: { key, record in try await pruneAnnotation.record(record, on: key) })
         let dataPlane = DataPlane(
             access: access, gate: gate, mover: mover, batcher: batcher, catalog: catalog, registry: registry,
-            sourceRoot: sourceRoot, processStarted: .now)
+            sourceRoot: sourceRoot, processStarted: .now, pausePoints: configuration.pausePoints)
         let namespaces = informers.namespaces
         let deletionGuard = DeletionGuard(
             client: client, namespaces: namespaces.store, namespacesSynced: { namespaces.hasSynced },

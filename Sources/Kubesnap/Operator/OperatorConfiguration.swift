@@ -42,6 +42,8 @@ public struct OperatorConfiguration: Sendable {
     public var gracePeriod: Duration = .seconds(30)
     /// The time BackupSchedules run on: the wall clock, or a `ManualClock` that tests drive.
     public var clock: any OperatorClock = WallClock()
+    /// Test-only stops inside data operations (`PausePoints`); off by default.
+    public var pausePoints = PausePoints()
 
     // Tunables (defaults suit a cluster; tests shorten them).
 

@@ -50,7 +50,7 @@ struct DirectoryRestore: Sendable {
                 try files.removeItem(atPath: old)
                 result = .keptNew
             } else {
-                try files.moveItem(atPath: old, toPath: target)
+                try Self.rename(old, to: target)
                 result = .keptOld
             }
         }
@@ -62,28 +62,38 @@ struct DirectoryRestore: Sendable {
     }
 
     /// Restores `snapshotID` (a snapshot of `snapshotPath`) into the target by swap.
-    /// `beforeSwap` runs between the check and the first rename (tests stop there).
-    func run(restic: ResticRepository, snapshotID: String, snapshotPath: String) async throws -> RestoredTree {
+    /// `pausePoints` can stop it between the two renames (`PausePoints.betweenRenames`, tests
+    /// kill the operator there).
+    func run(
+        restic: ResticRepository, snapshotID: String, snapshotPath: String,
+        pausePoints: PausePoints = PausePoints()
+    ) async throws -> RestoredTree {
         let files = FileManager.default
         try files.createDirectory(atPath: parent, withIntermediateDirectories: true)
         _ = try recover()
-        try files.createDirectory(atPath: staging, withIntermediateDirectories: false)
+        try Self.system("cannot create the staging directory", staging) { mkdir(staging, 0o700) }
         do {
+            // The listing the staged tree is checked against is read while restic restores
+            // (both only read the repository): its restic run costs no time of its own.
+            async let listing = restic.listNodes(snapshotID: snapshotID)
             try await restic.restore(snapshotID: snapshotID, into: staging)
-            let nodes = try await restic.listNodes(snapshotID: snapshotID)
+            let nodes = try await listing
             let staged = staging + (snapshotPath.hasPrefix("/") ? snapshotPath : "/" + snapshotPath)
             if !files.fileExists(atPath: staged) { try files.createDirectory(atPath: staged, withIntermediateDirectories: true) }
             let tree = try Self.check(staged: staged, against: nodes, snapshotPath: snapshotPath)
             try Task.checkCancellation()
             // The swap: no suspension point from here on, so a cancellation cannot split it.
             let hadTarget = files.fileExists(atPath: target)
-            if hadTarget { try files.moveItem(atPath: target, toPath: old) }
+            if hadTarget {
+                try Self.rename(target, to: old)
+                pausePoints.reach(PausePoints.betweenRenames)
+            }
             do {
-                try files.moveItem(atPath: staged, toPath: target)
+                try Self.rename(staged, to: target)
             } catch {
                 // Put back; if even that fails the old content stays whole at `old`, and the
                 // next `recover` (at the retry, or a restart) moves it back first.
-                if hadTarget { try? files.moveItem(atPath: old, toPath: target) }
+                if hadTarget { try? Self.rename(old, to: target) }
                 throw error
             }
             // The restore has succeeded: a leftover old or staging directory only holds space,
@@ -145,6 +155,46 @@ struct DirectoryRestore: Sendable {
         }
         return RestoredTree(files: files, bytes: bytes, verification: "OK")
     }
+}
+
+extension DirectoryRestore {
+    /// rename(2), not FileManager's move: that falls back to copying across file systems, and
+    /// the swap must be atomic or fail.
+    static func rename(_ from: String, to: String) throws {
+        try system("cannot rename \(from) to", to) { Glibc.rename(from, to) }
+    }
+
+    /// Runs a system call returning 0 or -1 (errno set); throws `FileSystemError` on -1.
+    static func system(_ what: String, _ path: String, _ call: () -> Int32) throws {
+        guard call() != 0 else { return }
+        throw FileSystemError(what: what, path: path, code: errno)
+    }
+
+    /// A file-system error as the operating system put it, with the path: "cannot create the
+    /// staging directory /data/.kubesnap-restore-…: Read-only file system"; nil for errors
+    /// that are not about files.
+    static func describe(fileError error: any Error) -> String? {
+        if let error = error as? FileSystemError { return error.description }
+        guard let cocoa = error as? CocoaError else { return nil }
+        let path = cocoa.userInfo[NSFilePathErrorKey] as? String ?? cocoa.filePath
+        let underlying = cocoa.userInfo[NSUnderlyingErrorKey] as? NSError
+        let reason =
+            if let underlying, underlying.domain == NSPOSIXErrorDomain {
+                String(cString: strerror(Int32(underlying.code)))
+            } else {
+                cocoa.localizedDescription
+            }
+        return path.map { "\(reason) (\($0))" } ?? reason
+    }
+}
+
+/// A system call on the target's file system that failed.
+struct FileSystemError: Error, CustomStringConvertible {
+    var what: String
+    var path: String
+    var code: Int32
+
+    var description: String { "\(what) \(path): \(String(cString: strerror(code)))" }
 }
 
 /// Why a restored tree was not swapped in.

@@ -3,11 +3,13 @@ import KubeController
 import KubesnapAPI
 
 /// The RestoreSession controller's wiring: a change of a Snapshot (the one restored, or the
-/// pre-restore one) or of a Repository wakes the unfinished sessions that use it.
+/// pre-restore one) or of a Repository wakes the unfinished sessions that use it. Its index
+/// (`RestoreSessionIndex`) also serves the Snapshot controller, whose deletions wait for restores.
 enum RestoreSessionController {
     static func register(
         in manager: Manager, configuration: OperatorConfiguration, informers: OperatorInformers, dataPlane: DataPlane
     ) -> Controller<RestoreSession> {
+        RestoreSessionIndex.add(to: informers.restoreSessions)
         let reconciler = RestoreSessionReconciler(
             client: manager.client, fieldManager: configuration.component, snapshots: informers.snapshots.store,
             repositories: informers.repositories.store, events: manager.events, dataPlane: dataPlane)
@@ -23,9 +25,9 @@ enum RestoreSessionController {
             if let invoker = snapshot.spec.invoker, invoker.kind == RestoreSession.kind {
                 keys.append(ObjectKey(namespace: namespace, name: invoker.name))
             }
-            keys += sessions.list().filter {
-                $0.metadata.namespace == namespace && $0.spec.snapshot == name && !($0.status?.phase?.isFinished ?? false)
-            }.compactMap { ObjectKey($0) }
+            keys += RestoreSessionIndex.unfinished(restoring: name, in: namespace, from: sessions).compactMap {
+                ObjectKey($0)
+            }
             return keys
         }
         controller.watches(informers.repositories, filter: .changed { [$0.status?.phase?.rawValue] }) { repository in

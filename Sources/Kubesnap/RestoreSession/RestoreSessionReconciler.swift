@@ -26,6 +26,8 @@ public struct RestoreSessionReconciler: Reconciler {
     let sourceRoot: PathConfinement
     let mover: DataMover
     let gate: RepositoryGate
+    let catalog: SnapshotCatalog
+    let pausePoints: PausePoints
     let finalizer: Finalizer<RestoreSession>
     let status: StatusWriter<RestoreSession>
 
@@ -44,6 +46,8 @@ public struct RestoreSessionReconciler: Reconciler {
         sourceRoot = dataPlane.sourceRoot
         mover = dataPlane.mover
         gate = dataPlane.gate
+        catalog = dataPlane.catalog
+        pausePoints = dataPlane.pausePoints
         finalizer = Finalizer(name: Kubesnap.finalizer, client: client, fieldManager: fieldManager)
         status = StatusWriter(client: client, fieldManager: fieldManager) { _, status in
             if let start = status.startTime.flatMap(RFC3339.parse), let end = status.completionTime.flatMap(RFC3339.parse) {
@@ -112,13 +116,21 @@ public struct RestoreSessionReconciler: Reconciler {
             return .stop(.done)
         }
         let snapshotPhase = snapshot.status?.phase ?? .pending
-        if snapshotPhase == .failed || snapshot.metadata.deletionTimestamp != nil {
+        let deleting = snapshot.metadata.deletionTimestamp != nil
+        // A Snapshot being deleted keeps its data while this session is unfinished (its
+        // deletion waits: phase Deleting, reason RestoreInProgress), provided the session was
+        // accepted (has a phase) and the Snapshot holds data: a session made after the deletion
+        // began does not hold it back, and one waiting for a capture that is deleted fails.
+        let heldForRestore =
+            deleting && object.status?.phase != nil && snapshot.status?.snapshotID != nil
+            && (snapshotPhase == .ready || snapshotPhase == .deleting)
+        if snapshotPhase == .failed || (deleting && !heldForRestore) {
             try await fail(
                 object, reason: Kubesnap.Reason.snapshotNotReady,
-                message: "spec.snapshot: Snapshot \"\(object.spec.snapshot)\" is \(snapshot.metadata.deletionTimestamp != nil ? "being deleted" : "Failed")")
+                message: "spec.snapshot: Snapshot \"\(object.spec.snapshot)\" is \(deleting ? "being deleted" : "Failed")")
             return .stop(.done)
         }
-        guard snapshotPhase == .ready, let snapshotID = snapshot.status?.snapshotID else {
+        guard snapshotPhase == .ready || heldForRestore, let snapshotID = snapshot.status?.snapshotID else {
             try await pending(
                 object, reason: Kubesnap.Reason.snapshotNotReady,
                 message: "waiting for Snapshot \"\(object.spec.snapshot)\" to be Ready; it is \(snapshotPhase.rawValue)")
@@ -127,7 +139,13 @@ public struct RestoreSessionReconciler: Reconciler {
         let verification = snapshot.status?.verificationStatus ?? ""
         if verification != "OK" {
             if object.metadata.annotations?[Kubesnap.Annotation.restoreUnverified] != "true" {
-                if verification.isEmpty {
+                let verified = snapshot.status?.conditions?.first { $0.type == Kubesnap.ConditionType.verified }
+                if verification.isEmpty && verified?.reason == Kubesnap.Reason.verificationNotRequested {
+                    // An adopted Snapshot is read back only on request: waiting would be forever.
+                    try await fail(
+                        object, reason: Kubesnap.Reason.snapshotNotVerified,
+                        message: "Snapshot \"\(object.spec.snapshot)\" was adopted and never read back; annotate it kubesnap.io/verify-requested=<any new value> and make a new RestoreSession once it is verified OK, or set the annotation \(Kubesnap.Annotation.restoreUnverified): \"true\" on this one to restore it anyway")
+                } else if verification.isEmpty {
                     try await pending(
                         object, reason: Kubesnap.Reason.snapshotNotReady,
                         message: "waiting for Snapshot \"\(object.spec.snapshot)\" to be verified")
@@ -238,8 +256,10 @@ public struct RestoreSessionReconciler: Reconciler {
         switch existing.status?.phase ?? .pending {
         case .failed:
             let ready = existing.status?.conditions?.first { $0.type == Kubesnap.ConditionType.ready }
+            // A pre-restore Snapshot interrupted by an operator restart interrupted this session.
             try await fail(
-                object, reason: Kubesnap.Reason.preRestoreSnapshotFailed,
+                object,
+                reason: ready?.reason == Kubesnap.Reason.interrupted ? Kubesnap.Reason.interrupted : Kubesnap.Reason.preRestoreSnapshotFailed,
                 message: "the pre-restore Snapshot \(name) failed (\(ready?.reason ?? ""): \(ready?.message ?? "")); the target is untouched")
             return .stop(.done)
         case .ready:
@@ -277,11 +297,14 @@ public struct RestoreSessionReconciler: Reconciler {
         let restic = plan.restic
         let snapshotID = plan.snapshotID
         let gate = gate
+        let pausePoints = pausePoints
         let recorded = Latch()
         let abandoned = Locked(false)
         let snapshotPath: String
         do {
-            guard let info = try await restic.snapshot(id: snapshotID), let path = info.paths.first else {
+            // From the shared listing (a Repository refresh makes one): no restic run of its own
+            // when a recent listing holds the id; a miss is only believed from a new listing.
+            guard let info = try await catalog.find(id: snapshotID, in: restic), let path = info.paths.first else {
                 try await fail(
                     object, reason: Kubesnap.Reason.snapshotNotFound,
                     message: "the repository holds no restic snapshot \(snapshotID) (Snapshot \"\(object.spec.snapshot)\")")
@@ -299,7 +322,9 @@ public struct RestoreSessionReconciler: Reconciler {
             if abandoned.withLock({ $0 }) { return .notStarted }
             do {
                 let tree = try await gate.withAccess(restic.location, exclusive: false) {
-                    try await restore.run(restic: restic, snapshotID: snapshotID, snapshotPath: snapshotPath)
+                    try await restore.run(
+                        restic: restic, snapshotID: snapshotID, snapshotPath: snapshotPath,
+                        pausePoints: pausePoints)
                 }
                 return .restored(tree)
             } catch is CancellationError {
@@ -309,16 +334,16 @@ public struct RestoreSessionReconciler: Reconciler {
             } catch {
                 if Task.isCancelled { return .cancelled }
                 let summary = FailureSummary(error, defaultReason: Kubesnap.Reason.restoreFailed)
-                let message = (error as? CocoaError).map { "\($0.localizedDescription) (\(plan.target))" } ?? summary.message
+                let message = DirectoryRestore.describe(fileError: error) ?? summary.message
                 return .failed(reason: Kubesnap.Reason.restoreFailed, message: message, transient: false)
             }
         }
         switch submitted {
         case .alreadyRunning: return .done
-        case .busy(let holder):
+        case .busy(let holder, let kind):
             try await pending(
                 object, reason: Kubesnap.Reason.targetBusy,
-                message: "waiting for \(holder.name) to finish its data operation on \(plan.target)")
+                message: "waiting for \(kind.holder(holder)) to finish its data operation on \(plan.target)")
             return .done
         case .queued:
             try await pending(object, reason: "Queued", message: "waiting for a free data-operation slot")
@@ -337,6 +362,13 @@ public struct RestoreSessionReconciler: Reconciler {
                 throw error
             }
             recorded.open()
+            let verification = plan.snapshot.status?.verificationStatus ?? ""
+            if verification != "OK" {
+                // Once: the restore has started (a Pending session does not repeat it).
+                events.warning(
+                    object, reason: Kubesnap.Reason.snapshotNotVerified,
+                    message: "restoring Snapshot \"\(object.spec.snapshot)\" although its verification is \(verification.isEmpty ? "not done" : "not OK (\(verification))"), because \(Kubesnap.Annotation.restoreUnverified) is \"true\"")
+            }
             return .done
         }
     }

@@ -13,7 +13,8 @@ enum SnapshotController {
         SnapshotIndex.add(to: informers.snapshots)
         let reconciler = SnapshotReconciler(
             client: manager.client, configuration: configuration, repositories: informers.repositories.store,
-            snapshots: informers.snapshots.store, events: manager.events, dataPlane: dataPlane,
+            snapshots: informers.snapshots.store, restoreSessions: informers.restoreSessions.store,
+            events: manager.events, dataPlane: dataPlane,
             deletionGuard: deletionGuard, refreshRepository: refreshRepository, logger: logger)
         let controller = manager.controller(
             "snapshot", for: Snapshot.self, reconciler: reconciler,
@@ -36,6 +37,13 @@ enum SnapshotController {
             repositories.byIndex(RepositoryIndex.bySecret, RepositoryIndex.secretValue(secret)).flatMap {
                 waiting(on: $0, in: snapshots)
             }
+        }
+        // A restore that ends (or goes) lets the deletion of the Snapshot it read go on
+        // (RestoreInProgress): only Snapshots being deleted are woken.
+        controller.watches(informers.restoreSessions, filter: .changed { $0.status?.phase?.rawValue }) {
+            session in
+            let key = ObjectKey(namespace: session.metadata.namespace, name: session.spec.snapshot)
+            return snapshots.get(key)?.metadata.deletionTimestamp != nil ? [key] : []
         }
         return controller
     }

@@ -58,7 +58,7 @@ extension SnapshotReconciler {
         ) { status in
             if (status.verificationStatus ?? "").isEmpty, requested.isEmpty {
                 status.conditions.set(
-                    Kubesnap.ConditionType.verified, nil, reason: "NotRequested",
+                    Kubesnap.ConditionType.verified, nil, reason: Kubesnap.Reason.verificationNotRequested,
                     message: "an adopted snapshot is read back only on request: annotate it \(Kubesnap.Annotation.verifyRequested)=<any new value>",
                     generation: generation)
             }

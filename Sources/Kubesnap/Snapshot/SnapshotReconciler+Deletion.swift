@@ -48,6 +48,7 @@ extension SnapshotReconciler {
         case .none:
             break
         }
+        if let waiting = try await waitForRestores(object, key: key) { return waiting }
         let snapshot = object
         if try await deletionGuard.keepsData(of: object, what: "the snapshot's data") { return .done }
         let policy = snapshot.spec.effectiveDeletionPolicy
@@ -127,4 +128,25 @@ extension SnapshotReconciler {
         return .done
     }
 
+    /// How the deletion waits for restores, if it does: while a RestoreSession that reads this
+    /// Snapshot is unfinished, nothing is decided (whatever the policy; the Snapshot object
+    /// itself is what the restore reads), the finalizer stays, and the status says phase
+    /// Deleting, reason RestoreInProgress. The RestoreSession watch (`SnapshotController`)
+    /// requeues the Snapshot when a restore ends or goes; the timer returned is only a safety
+    /// net. A Snapshot that never held data has nothing to restore: the sessions waiting for it
+    /// fail on its deletion, it does not wait.
+    func waitForRestores(_ object: Snapshot, key: ObjectKey) async throws -> ReconcileResult? {
+        guard object.status?.snapshotID != nil else { return nil }
+        let restores = RestoreSessionIndex.unfinished(restoring: key.name, in: key.namespace, from: restoreSessions)
+        guard !restores.isEmpty else { return nil }
+        let names = restores.compactMap(\.metadata.name).sorted().joined(separator: ", ")
+        let message =
+            "waiting for RestoreSession \(names) to finish: the deletion policy is applied once no restore reads this Snapshot"
+        let generation = object.metadata.generation
+        let updated = try await status.update(object) {
+            $0.markDeletionBlocked(reason: Kubesnap.Reason.restoreInProgress, message: message, generation: generation)
+        }
+        if updated != nil { events.normal(object, reason: Kubesnap.Reason.restoreInProgress, message: message) }
+        return .requeue(after: .seconds(300))
+    }
 }

@@ -23,6 +23,8 @@ public struct SnapshotReconciler: Reconciler {
     let client: KubeClient
     let repositories: Store<Repository>
     let snapshots: Store<Snapshot>
+    /// The restores that hold a Snapshot's deletion (`RestoreSessionIndex`).
+    let restoreSessions: Store<RestoreSession>
     let events: EventRecorder
     let access: RepositoryAccess
     let sourceRoot: PathConfinement
@@ -46,12 +48,13 @@ public struct SnapshotReconciler: Reconciler {
 
     init(
         client: KubeClient, configuration: OperatorConfiguration, repositories: Store<Repository>,
-        snapshots: Store<Snapshot>, events: EventRecorder, dataPlane: DataPlane, deletionGuard: DeletionGuard,
+        snapshots: Store<Snapshot>, restoreSessions: Store<RestoreSession>, events: EventRecorder, dataPlane: DataPlane, deletionGuard: DeletionGuard,
         refreshRepository: @escaping @Sendable (ObjectKey) -> Void, logger: Logger
     ) {
         self.client = client
         self.repositories = repositories
         self.snapshots = snapshots
+        self.restoreSessions = restoreSessions
         self.events = events
         access = dataPlane.access
         sourceRoot = dataPlane.sourceRoot
@@ -333,10 +336,10 @@ public struct SnapshotReconciler: Reconciler {
         switch submitted {
         case .alreadyRunning:
             return .done
-        case .busy(let holder):
+        case .busy(let holder, let kind):
+            let what = kind == .restore ? "its restore into this source" : "its data operation on the same source"
             try await pending(
-                object, reason: "SourceBusy",
-                message: "waiting for Snapshot \"\(holder.name)\" to finish its data operation on the same source and repository")
+                object, reason: "SourceBusy", message: "waiting for \(kind.holder(holder)) to finish \(what)")
             return .done
         case .queued:
             try await pending(
