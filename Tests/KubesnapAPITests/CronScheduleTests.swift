@@ -196,9 +196,17 @@ private func next(_ expression: String, after: String, in zoneName: String = "UT
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = tz
         let expressions = ["30 2 * * *", "0 1-3 * * *", "*/20 * * * *", "0,30 2 * * SUN", "15 * 25,29 3,10 *", "0 3 * * 0", "59 1 * * *"]
-        // Windows around the 2026 transitions of the zones above (Lord Howe moves by 30 minutes).
-        let windows = [("2026-03-27T00:00:00Z", "2026-03-31T00:00:00Z"), ("2026-10-23T00:00:00Z", "2026-11-03T00:00:00Z"),
-                       ("2026-04-03T00:00:00Z", "2026-04-06T00:00:00Z"), ("2026-03-06T00:00:00Z", "2026-03-10T00:00:00Z")]
+        // Two days around each 2026 transition of the zone (Lord Howe moves by 30 minutes). A
+        // minute-by-minute scan through Foundation's Calendar costs CPU that the suite's
+        // operator tests share, so the windows are only as wide as the transitions need.
+        let transitions: [String: [(String, String)]] = [
+            "Europe/Berlin": [("2026-03-28T00:00:00Z", "2026-03-30T00:00:00Z"), ("2026-10-24T00:00:00Z", "2026-10-26T00:00:00Z")],
+            "America/New_York": [("2026-03-07T00:00:00Z", "2026-03-09T00:00:00Z"), ("2026-10-31T00:00:00Z", "2026-11-02T00:00:00Z")],
+            "Australia/Lord_Howe": [("2026-04-03T12:00:00Z", "2026-04-05T12:00:00Z"), ("2026-10-02T12:00:00Z", "2026-10-04T12:00:00Z")],
+            "UTC": [("2026-03-28T00:00:00Z", "2026-03-30T00:00:00Z")],
+        ]
+        let windows = transitions[zoneName] ?? []
+        #expect(!windows.isEmpty, "no windows for \(zoneName)")
         for expression in expressions {
             let schedule = try CronSchedule(parsing: expression)
             guard case .calendar(let fields) = schedule.kind else { continue }

@@ -473,15 +473,26 @@ struct BackupScheduleTests {
             try await createLabelledSnapshot(
                 h, "r-failed", schedule: "gamma", spec: ["repository": "repo", "snapshotID": "deadbeef0001"])
             try await h.waitForPhase(Harness.snapshots, Self.namespace, "r-failed", "Failed")
-            // A RestoreSession of r-1 that waits (r-1 is not verified): it holds r-1.
+            // A RestoreSession of r-1 that waits: it holds r-1. (It may restore the adopted,
+            // never-verified r-1; it waits because the Repository is not Ready: the Secret's
+            // password no longer opens it.)
+            _ = try await h.client.patch(
+                .secrets, namespace: Self.namespace, name: "pw", type: .merge,
+                ["data": ["password": .string(Data("not-the-password".utf8).base64EncodedString())]])
+            try await h.waitForPhase(Harness.repositories, Self.namespace, "repo", "Failed")
             _ = try await h.client.create(
                 Harness.restores, namespace: Self.namespace,
                 [
                     "apiVersion": "kubesnap.io/v1alpha1", "kind": "RestoreSession",
-                    "metadata": ["name": "undo", "namespace": .string(Self.namespace)],
+                    "metadata": [
+                        "name": "undo", "namespace": .string(Self.namespace),
+                        "annotations": ["kubesnap.io/restore-unverified": "true"],
+                    ],
                     "spec": ["snapshot": "r-1", "target": ["path": "restored"]],
                 ])
-            try await h.waitForPhase(Harness.restores, Self.namespace, "undo", "Pending")
+            let waiting = try await h.waitForPhase(Harness.restores, Self.namespace, "undo", "Pending")
+            let completed = (waiting["status"]["conditions"].arrayValue ?? []).first { $0["type"] == "Completed" }
+            #expect(completed?["reason"] == "RepositoryNotReady", "\(waiting["status"])")
             try await createSchedule(
                 h, "gamma", schedule: "@every 24h", extra: ["retention": ["keepLast": 1, "keepFailed": 0]])
             try await waitForSchedule(h, "gamma", "retention applied") {
