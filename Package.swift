@@ -121,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "kubesnap-bench",
             dependencies: [
-                "Kubesnap", "KubeClient", "KubeJSON", "KubesnapAPI", "KubeTestSupport",
+                "Kubesnap", "KubeClient", "KubeJSON", "KubesnapAPI", "KubeTestSupport", "Restic",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/KubesnapBench", swiftSettings: swiftSettings),

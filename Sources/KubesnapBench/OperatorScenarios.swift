@@ -1,4 +1,5 @@
 import Foundation
+import Restic
 import KubeClient
 import KubeJSON
 import KubeTestSupport
@@ -371,10 +372,22 @@ func runIdle(snapshots count: Int, idleSeconds: Int, settings: BenchSettings) as
     defer { cluster.stop() }
     let namespaces = (0..<namespaceCount).map { "idle-\($0)" }
     try await cluster.createRepositories(copying: fixture.path, into: namespaces)
-    progress("idle: writing \(count) Ready Snapshots straight to the API server")
+    // Each Snapshot gets a restic snapshot of its own (a copy of the fixture's one, written
+    // straight into its namespace's repository): a Snapshot whose id the repository does not
+    // hold is flagged SnapshotMissing at start-up, a status write and an Event each.
+    progress("idle: writing \(count) restic snapshot copies into \(namespaceCount) repositories")
     let repositoryRoot = cluster.repositoryRoot
+    var copies: [[String]] = []
+    for (index, namespace) in namespaces.enumerated() {
+        let repository = try ResticRepository(
+            backend: .local(path: repositoryRoot + "/" + namespace), password: benchPassword,
+            cacheDirectory: cluster.work.appending("cache-copies"), executable: settings.tools.restic)
+        let wanted = count / namespaceCount + (index < count % namespaceCount ? 1 : 0)
+        copies.append(try await repository.writeSnapshotCopies(of: fixture.ids[0], count: wanted))
+    }
+    progress("idle: writing \(count) Ready Snapshots straight to the API server")
     let items = (0..<count).map { index in
-        (namespace: namespaces[index % namespaceCount], name: "idle-\(index)", id: fakeSnapshotID(index))
+        (namespace: namespaces[index % namespaceCount], name: "idle-\(index)", id: copies[index % namespaceCount][index / namespaceCount])
     }
     let (_, writeSeconds) = try await timed {
         try await cluster.createReadySnapshots(
@@ -415,6 +428,7 @@ func runIdle(snapshots count: Int, idleSeconds: Int, settings: BenchSettings) as
         "operator peak RSS MiB", format(usage?.peakRSSMiB ?? .nan), baseline: "100",
         note: "now \(format(usage?.rssMiB ?? .nan))")
     report.field("snapshots", count)
+    report.field("startup_writes", startup.total { RequestCounts.writeVerbs.contains($0.verb) })
     report.field("sync_seconds", syncSeconds)
     report.field("writes_while_idle", writesWhileIdle)
     report.field("restic_runs_while_idle", idleRuns)

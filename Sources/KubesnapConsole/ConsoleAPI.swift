@@ -81,7 +81,9 @@ struct ConsoleAPI: Sendable {
 
     /// One object with what its page shows: its Events and, for a Snapshot, its Repository,
     /// whether it is the last verified copy of its source there, and the restore target.
-    func detail(_ kind: ConsoleKind, namespace: String, name: String) async -> ConsoleReply {
+    /// `lastVerified` asks whether it is the last verified copy (a list of the namespace's
+    /// Snapshots: asked when the delete dialog opens, not on every refresh of the page).
+    func detail(_ kind: ConsoleKind, namespace: String, name: String, lastVerified: Bool = false) async -> ConsoleReply {
         let response = await call("GET", kind.object(namespace: namespace, name: name))
         guard response.errorMessage == nil else { return Self.failure(response) }
         let object = response.body
@@ -102,7 +104,7 @@ struct ConsoleAPI: Sendable {
             let repo = await call("GET", ConsoleKind.repositories.object(namespace: namespace, name: repository))
             if repo.errorMessage == nil { result["repository"] = repo.body } else { result["repositoryError"] = .string(repo.errorMessage ?? "") }
         }
-        result["lastVerified"] = .bool(await isLastVerified(object, namespace: namespace))
+        if lastVerified { result["lastVerified"] = .bool(await isLastVerified(object, namespace: namespace)) }
         return .json(200, result)
     }
 

@@ -70,7 +70,7 @@ extension Console {
             return api.watch(kind, namespace: request.query["namespace"], resourceVersion: request.query["resourceVersion"] ?? "")
         case ("GET", "object", 5):
             guard let kind = ConsoleKind(rawValue: parts[2]) else { break }
-            return await api.detail(kind, namespace: parts[3], name: parts[4])
+            return await api.detail(kind, namespace: parts[3], name: parts[4], lastVerified: request.query["lastVerified"] == "1")
         case ("POST", "delete", 5):
             guard let kind = ConsoleKind(rawValue: parts[2]) else { break }
             return await api.delete(kind, namespace: parts[3], name: parts[4])

@@ -459,7 +459,15 @@ async function detailPage(kind, ns, name, shown) {
   if (kind === "snapshots") {
     if (st.phase === "Ready") actions.append(el("button", { type: "button", class: "primary", id: "restore", text: "Restore", onclick: () => restoreDialog(o) }));
   }
-  actions.append(el("button", { type: "button", class: "danger", id: "delete", text: "Delete", onclick: () => deleteDialog(kind, o, data) }));
+  actions.append(el("button", { type: "button", class: "danger", id: "delete", text: "Delete", onclick: async () => {
+    // Whether this is the last verified copy is asked now (it lists the namespace's Snapshots).
+    let fresh = data;
+    if (kind === "snapshots") {
+      try { fresh = await api("GET", "/api/object/" + kind + "/" + encodeURIComponent(ns) + "/" + encodeURIComponent(name) + "?lastVerified=1"); }
+      catch (e) { banner(e.message); return; }
+    }
+    deleteDialog(kind, fresh.object, fresh);
+  } }));
   const header = el("div", { class: "title" }, el("h1", { text: meta.name }), badge(st.phase), actions);
   const basic = [
     ["Name", meta.name], ["Namespace", meta.namespace], ["Labels", chips(meta.labels)], ["Annotations", chips(meta.annotations)],

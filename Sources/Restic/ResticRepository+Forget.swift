@@ -62,7 +62,7 @@ extension ResticRepository {
     /// The cached master key, or the one restic prints (`restic cat masterkey`: one run, which
     /// pays restic's key derivation once for every later forget). Never logged: restic's
     /// output is read here and nowhere else.
-    private func masterKey() async -> ResticMasterKey? {
+    func masterKey() async -> ResticMasterKey? {
         let cacheKey = cacheKey
         if let key = openedMasterKeys.withLock({ $0[cacheKey] }) { return key }
         guard let printed = try? await run(["cat", "masterkey"], noLock: true, cache: false),

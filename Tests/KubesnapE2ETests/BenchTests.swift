@@ -81,4 +81,15 @@ import Testing
             #expect((last[field].doubleValue ?? 0) > 0, "console \(field): \(last)")
         }
     }
+
+    /// Every idle Snapshot has a restic snapshot of its own: start-up writes nothing per
+    /// Snapshot (a missing id would be flagged SnapshotMissing, a status write and an Event each).
+    @Test func idleSnapshotsHaveTheirResticSnapshots() async throws {
+        let cache = try TemporaryDirectory(prefix: "kubesnap-bench-idle")
+        defer { cache.remove() }
+        let idle = try await bench(["idle", "--snapshots", "40", "--idle-seconds", "1"], cache: cache)
+        #expect(idle["scenario"] == "idle" && idle["snapshots"] == 40)
+        #expect((idle["startup_writes"].intValue ?? 999) < 40, "start-up wrote per Snapshot: \(idle)")
+        #expect(idle["writes_while_idle"] == 0 && idle["restic_runs_while_idle"] == 0, "\(idle)")
+    }
 }
