@@ -42,7 +42,7 @@ public struct ConsoleConfiguration: Sendable {
 public final class Console: Sendable {
     public let configuration: ConsoleConfiguration
     let client: KubeClient
-    let sessions = Locked<[String: String]>([:])  // session id -> CSRF token
+    let sessions = Locked(ConsoleSessions())
     let boundPort = Locked<Int?>(nil)
     let logger = Logger(label: "kubesnap.console")
 
@@ -74,4 +74,30 @@ public final class Console: Sendable {
             onReady(loginURL ?? "")
         }
     }
+}
+
+/// The signed-in browsers: session id to CSRF token. A session lasts `lifetime` from its login;
+/// at most `capacity` are kept (a login beyond that ends the oldest), so logins through the
+/// token URL never grow the console's memory without bound.
+struct ConsoleSessions: Sendable {
+    static let lifetime: TimeInterval = 12 * 3600
+    static let capacity = 1000
+
+    private var entries: [String: (csrf: String, since: Date)] = [:]
+
+    /// The CSRF token of a live session.
+    func csrf(for session: String, now: Date = Date()) -> String? {
+        guard let entry = entries[session], now.timeIntervalSince(entry.since) < Self.lifetime else { return nil }
+        return entry.csrf
+    }
+
+    mutating func add(_ session: String, csrf: String, now: Date = Date()) {
+        entries = entries.filter { now.timeIntervalSince($0.value.since) < Self.lifetime }
+        while entries.count >= Self.capacity, let oldest = entries.min(by: { $0.value.since < $1.value.since })?.key {
+            entries[oldest] = nil
+        }
+        entries[session] = (csrf, now)
+    }
+
+    var count: Int { entries.count }
 }

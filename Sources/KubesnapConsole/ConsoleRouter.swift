@@ -37,7 +37,7 @@ extension Console {
     func handle(_ request: ConsoleRequest) async -> ConsoleReply {
         if request.path == "/login" { return login(request) }
         if request.path.hasPrefix("/assets/") { return ConsoleAssets.reply(for: request.path) }
-        guard let session = request.cookie(Self.cookieName), let csrf = sessions.withLock({ $0[session] }) else {
+        guard let session = request.cookie(Self.cookieName), let csrf = sessions.withLock({ $0.csrf(for: session) }) else {
             if request.path.hasPrefix("/api/") { return .message(401, "not signed in: open the URL kubesnap console printed") }
             return .html(401, ConsoleAssets.signInPage)
         }
@@ -88,7 +88,7 @@ extension Console {
             return .html(401, ConsoleAssets.signInPage)
         }
         let session = Self.randomToken(), csrf = Self.randomToken()
-        sessions.withLock { $0[session] = csrf }
+        sessions.withLock { $0.add(session, csrf: csrf) }
         return .full(
             status: 303,
             headers: [

@@ -161,4 +161,19 @@ struct ConsoleServerTests {
         let listed = try await kubectl.run(["get", "snapshots", "-A"])
         #expect(listed.succeeded && dev.isRunning, "\(listed) \(E2E.tail(dev.log))")
     }
+
+    /// Sessions end after their lifetime, and logins beyond the capacity end the oldest.
+    @Test func sessionsExpireAndAreBounded() {
+        var sessions = ConsoleSessions()
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        sessions.add("a", csrf: "ta", now: start)
+        #expect(sessions.csrf(for: "a", now: start.addingTimeInterval(60)) == "ta")
+        #expect(sessions.csrf(for: "a", now: start.addingTimeInterval(ConsoleSessions.lifetime)) == nil, "expired")
+        for i in 0..<(ConsoleSessions.capacity + 5) {
+            sessions.add("s\(i)", csrf: "t\(i)", now: start.addingTimeInterval(Double(i)))
+        }
+        #expect(sessions.count == ConsoleSessions.capacity)
+        #expect(sessions.csrf(for: "s0", now: start.addingTimeInterval(2000)) == nil, "the oldest ended")
+        #expect(sessions.csrf(for: "s\(ConsoleSessions.capacity + 4)", now: start.addingTimeInterval(2000)) == "t\(ConsoleSessions.capacity + 4)")
+    }
 }
