@@ -1,4 +1,5 @@
 import Foundation
+import KubeJSON
 
 /// Writes benchmark data: files alternating between incompressible (pseudo-random) and
 /// compressible (repetitive text with counters) content, plus a directory of small files.
@@ -12,7 +13,7 @@ enum DataGenerator {
     {
         try FileManager.default.createDirectory(
             atPath: directory + "/small", withIntermediateDirectories: true)
-        var generator = SplitMix64(state: seed)
+        var generator = SplitMix64(seed: seed)
         let total = mebibytes << 20
         var written = 0
         var files = 0
@@ -55,18 +56,8 @@ enum DataGenerator {
     }
 }
 
-/// A small fast pseudo-random generator for incompressible data.
-struct SplitMix64 {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Incompressible data from the seeded generator.
+extension SplitMix64 {
     mutating func randomBytes(_ count: Int) -> Data {
         var words = [UInt64](repeating: 0, count: (count + 7) / 8)
         for index in words.indices { words[index] = next() }

@@ -55,7 +55,7 @@ struct ProtobufDecoderTests {
     /// Seeded random mutations (flipped bytes, truncations, inserted huge lengths) of real-shaped
     /// bodies, for a bounded time: each gives an object or a ProtobufError, never a crash.
     @Test func seededMutationFuzz() {
-        var rng = SplitMix(seed: 0x6B38_7300)
+        var rng = SplitMix64(seed: 0x6B38_7300)
         let corpus = [Self.secret, Self.envelope("apps/v1", "Deployment", Self.field(1, Self.field(1, "web")) + Self.field(2, Self.field(3, Self.field(2, Self.field(2, Self.field(1, "c") + Self.field(2, "nginx"))))))]
         let deadline = Date().addingTimeInterval(3)
         var runs = 0, objects = 0, errors = 0
@@ -77,15 +77,3 @@ struct ProtobufDecoderTests {
     }
 }
 
-/// A small seeded generator so that a fuzz failure can be replayed.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

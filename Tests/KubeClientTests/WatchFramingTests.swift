@@ -41,7 +41,7 @@ import Testing
     @Test func randomChunkingYieldsTheSameEvents() throws {
         let bytes = Self.stream
         let expected = try expected()
-        var generator = SplitMix(seed: 42)
+        var generator = SplitMix64(seed: 42)
         for _ in 0..<300 {
             var chunks: [ArraySlice<UInt8>] = []
             var index = 0
@@ -89,15 +89,3 @@ import Testing
     }
 }
 
-/// A small deterministic generator so a failing split is reproducible.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
